@@ -1,0 +1,20 @@
+//! The Flatlab plan: its types, the plan file format (YAML, version 1) and validation.
+//!
+//! This crate owns what a cluster plan *is* and when it is acceptable. It does no IO and knows
+//! nothing of storage, rendering or networking: callers hand it text or values and get back plans,
+//! findings and, for a plan without errors, a [`ValidatedPlan`], the only input the renderer takes.
+
+mod finding;
+mod mac;
+mod parse;
+mod plan;
+mod validate;
+
+pub use finding::{Finding, Severity, count};
+pub use mac::{MacAddr, ParseMacError};
+pub use parse::{ParseError, ParsedPlan, parse_plan, to_yaml};
+pub use plan::{Arch, Channel, FORMAT_VERSION, Kubernetes, Network, Node, Os, Plan, Position, Role, Switch};
+pub use validate::{DISABLABLE_COMPONENTS, Report, ValidatedNode, ValidatedPlan, validate, validate_parsed};
+
+/// The demo plan a new user sees on first start.
+pub const DEMO_PLAN: &str = include_str!("../../../assets/demo-plan.yaml");
