@@ -159,10 +159,7 @@ impl RawNames {
             map.get(key)
                 .and_then(Value::as_sequence)
                 .map(|items| {
-                    items
-                        .iter()
-                        .map(|item| item.get("name").and_then(Value::as_str).map(str::to_owned))
-                        .collect()
+                    items.iter().map(|item| item.get("name").and_then(Value::as_str).map(str::to_owned)).collect()
                 })
                 .unwrap_or_default()
         };
@@ -187,10 +184,9 @@ impl RawNames {
                         (1, Some("nodes")) => {
                             Some(node_path(self.nodes.get(*index).and_then(|n| n.as_deref()), *index))
                         }
-                        (1, Some("switches")) => Some(switch_path(
-                            self.switches.get(*index).and_then(|n| n.as_deref()),
-                            *index,
-                        )),
+                        (1, Some("switches")) => {
+                            Some(switch_path(self.switches.get(*index).and_then(|n| n.as_deref()), *index))
+                        }
                         _ => None,
                     };
                     match keyed {
@@ -279,7 +275,10 @@ mod tests {
         let parsed = parse_plan(&text).expect("parses");
         let found: Vec<(String, String)> =
             parsed.unknown_fields.iter().map(|f| (f.path.clone(), f.message.clone())).collect();
-        assert!(found.contains(&("nodes[cp1].macc".into(), "unknown field `macc`; did you mean `mac`?".into())), "{found:?}");
+        assert!(
+            found.contains(&("nodes[cp1].macc".into(), "unknown field `macc`; did you mean `mac`?".into())),
+            "{found:?}"
+        );
         assert!(found.iter().any(|(p, m)| p == "nodes[cp1].colour" && m.contains("remove it")), "{found:?}");
         assert!(found.iter().any(|(p, _)| p == "extra"), "{found:?}");
         assert!(found.iter().any(|(p, _)| p == "os_typo"), "{found:?}");

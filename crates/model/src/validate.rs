@@ -92,10 +92,7 @@ impl ValidatedPlan {
 
     /// The first server in plan order: the one that initialises the cluster.
     pub fn first_server(&self) -> &ValidatedNode {
-        self.nodes
-            .iter()
-            .find(|n| n.role == Role::Server)
-            .expect("validation guarantees at least one server")
+        self.nodes.iter().find(|n| n.role == Role::Server).expect("validation guarantees at least one server")
     }
 }
 
@@ -182,7 +179,9 @@ impl Validator<'_> {
         } else if !is_flatcar_version(version) {
             self.error(
                 "os.version",
-                format!("`{version}` is not a Flatcar release; write MAJOR.MINOR.PATCH such as `4593.2.5`, or `current`"),
+                format!(
+                    "`{version}` is not a Flatcar release; write MAJOR.MINOR.PATCH such as `4593.2.5`, or `current`"
+                ),
             );
         }
     }
@@ -193,7 +192,10 @@ impl Validator<'_> {
 
         let subnet = if net.subnet.trim().is_empty() {
             if any_static {
-                self.error("network.subnet", "missing; nodes with a static address need the subnet, such as `10.0.0.0/24`");
+                self.error(
+                    "network.subnet",
+                    "missing; nodes with a static address need the subnet, such as `10.0.0.0/24`",
+                );
             }
             None
         } else {
@@ -206,14 +208,20 @@ impl Validator<'_> {
                     Some(s.trunc())
                 }
                 Ok(s) if s.prefix_len() > 30 => {
-                    self.error("network.subnet", format!("`{s}` has no room for nodes; use a prefix of /30 or shorter"));
+                    self.error(
+                        "network.subnet",
+                        format!("`{s}` has no room for nodes; use a prefix of /30 or shorter"),
+                    );
                     None
                 }
                 Ok(s) => Some(s),
                 Err(_) => {
                     self.error(
                         "network.subnet",
-                        format!("`{}` is not an IPv4 subnet; write it as address/prefix, such as `10.0.0.0/24`", net.subnet.trim()),
+                        format!(
+                            "`{}` is not an IPv4 subnet; write it as address/prefix, such as `10.0.0.0/24`",
+                            net.subnet.trim()
+                        ),
                     );
                     None
                 }
@@ -222,7 +230,10 @@ impl Validator<'_> {
 
         let gateway = if net.gateway.trim().is_empty() {
             if any_static {
-                self.error("network.gateway", "missing; nodes with a static address need the router's address, such as `10.0.0.1`");
+                self.error(
+                    "network.gateway",
+                    "missing; nodes with a static address need the router's address, such as `10.0.0.1`",
+                );
             }
             None
         } else {
@@ -230,18 +241,26 @@ impl Validator<'_> {
                 Ok(gw) => {
                     if let Some(s) = subnet {
                         if !s.contains(&gw) {
-                            self.error("network.gateway", format!("`{gw}` is outside the subnet {s}; use the router's address in it"));
+                            self.error(
+                                "network.gateway",
+                                format!("`{gw}` is outside the subnet {s}; use the router's address in it"),
+                            );
                         } else if gw == s.network() || gw == s.broadcast() {
                             self.error(
                                 "network.gateway",
-                                format!("`{gw}` is the subnet's network or broadcast address; use the router's address"),
+                                format!(
+                                    "`{gw}` is the subnet's network or broadcast address; use the router's address"
+                                ),
                             );
                         }
                     }
                     Some(gw)
                 }
                 Err(_) => {
-                    self.error("network.gateway", format!("`{}` is not an IPv4 address, such as `10.0.0.1`", net.gateway.trim()));
+                    self.error(
+                        "network.gateway",
+                        format!("`{}` is not an IPv4 address, such as `10.0.0.1`", net.gateway.trim()),
+                    );
                     None
                 }
             }
@@ -253,7 +272,10 @@ impl Validator<'_> {
                 Ok(ip) => dns.push(ip),
                 Err(_) => self.error(
                     format!("network.dns[{i}]"),
-                    format!("`{}` is not an IP address; DNS servers are given by address, such as `10.0.0.1`", server.trim()),
+                    format!(
+                        "`{}` is not an IP address; DNS servers are given by address, such as `10.0.0.1`",
+                        server.trim()
+                    ),
                 ),
             }
         }
@@ -271,7 +293,9 @@ impl Validator<'_> {
         } else if !is_k3s_version(version) {
             self.error(
                 "kubernetes.k3s_version",
-                format!("`{version}` is not a K3s release; write it as on the K3s release page, such as `v1.32.2+k3s1`"),
+                format!(
+                    "`{version}` is not a K3s release; write it as on the K3s release page, such as `v1.32.2+k3s1`"
+                ),
             );
         }
 
@@ -282,7 +306,10 @@ impl Validator<'_> {
             } else if let Ok(ip) = endpoint.parse::<IpAddr>() {
                 if let (IpAddr::V4(ip), Some(s)) = (ip, subnet) {
                     if s.contains(&ip) && (ip == s.network() || ip == s.broadcast()) {
-                        self.error(path, format!("`{ip}` is the subnet's network or broadcast address; use a free address"));
+                        self.error(
+                            path,
+                            format!("`{ip}` is the subnet's network or broadcast address; use a free address"),
+                        );
                     }
                     if Some(ip) == gateway {
                         self.error(path, format!("`{ip}` is the gateway; use a free address or a server's address"));
@@ -301,7 +328,10 @@ impl Validator<'_> {
             if !DISABLABLE_COMPONENTS.contains(&component.as_str()) {
                 self.error(
                     path,
-                    format!("`{component}` is not a K3s component that can be disabled; choose from {}", DISABLABLE_COMPONENTS.join(", ")),
+                    format!(
+                        "`{component}` is not a K3s component that can be disabled; choose from {}",
+                        DISABLABLE_COMPONENTS.join(", ")
+                    ),
                 );
             } else if !seen.insert(component.as_str()) {
                 self.warning(path, format!("`{component}` is listed twice; remove one"));
@@ -349,14 +379,23 @@ impl Validator<'_> {
         for (i, switch) in self.plan.switches.iter().enumerate() {
             let path = self.plan.switch_path(i);
             if let Err(why) = check_label(&switch.name) {
-                self.error(format!("{path}.name"), format!("{why}; a switch name is a short label such as `rack-switch`"));
+                self.error(
+                    format!("{path}.name"),
+                    format!("{why}; a switch name is a short label such as `rack-switch`"),
+                );
             } else if !seen.insert(switch.name.as_str()) {
-                self.error(format!("{path}.name"), format!("another switch is already called `{}`; give each switch its own name", switch.name));
+                self.error(
+                    format!("{path}.name"),
+                    format!("another switch is already called `{}`; give each switch its own name", switch.name),
+                );
             }
             if let Some(p) = switch.position
                 && !(p.x.is_finite() && p.y.is_finite())
             {
-                self.error(format!("{path}.position"), "the position must be finite numbers; drag the switch to place it again");
+                self.error(
+                    format!("{path}.position"),
+                    "the position must be finite numbers; drag the switch to place it again",
+                );
             }
         }
     }
@@ -367,7 +406,10 @@ impl Validator<'_> {
         if plan.nodes.is_empty() {
             self.error("nodes", "the plan has no nodes; add at least one server");
         } else if servers == 0 {
-            self.error("nodes", "no node is a K3s server; make at least one node a server (three for high availability)");
+            self.error(
+                "nodes",
+                "no node is a K3s server; make at least one node a server (three for high availability)",
+            );
         } else if servers > 1 && servers % 2 == 0 {
             self.warning(
                 "nodes",
@@ -389,7 +431,10 @@ impl Validator<'_> {
             let mut ok = true;
 
             if let Err(why) = check_label(&node.name) {
-                self.error(format!("{path}.name"), format!("{why}; the name becomes the hostname, such as `cp1` or `worker-2`"));
+                self.error(
+                    format!("{path}.name"),
+                    format!("{why}; the name becomes the hostname, such as `cp1` or `worker-2`"),
+                );
                 ok = false;
             } else if let Some(first) = names.insert(node.name.as_str(), i) {
                 self.error(
@@ -400,7 +445,10 @@ impl Validator<'_> {
             }
 
             let mac = if node.mac.trim().is_empty() {
-                self.error(format!("{path}.mac"), "missing; enter the MAC address of the network card the machine boots from");
+                self.error(
+                    format!("{path}.mac"),
+                    "missing; enter the MAC address of the network card the machine boots from",
+                );
                 None
             } else {
                 match node.mac.parse::<MacAddr>() {
@@ -413,7 +461,10 @@ impl Validator<'_> {
                     }
                     Ok(m) => {
                         if let Some(other) = macs.insert(m, node.name.clone()) {
-                            self.error(format!("{path}.mac"), format!("`{m}` is already the MAC of node `{other}`; each machine has its own MAC"));
+                            self.error(
+                                format!("{path}.mac"),
+                                format!("`{m}` is already the MAC of node `{other}`; each machine has its own MAC"),
+                            );
                         }
                         Some(m)
                     }
@@ -425,7 +476,10 @@ impl Validator<'_> {
             };
 
             if node.role.is_none() {
-                self.error(format!("{path}.role"), "missing; choose `server` (control plane) or `agent` (workloads only)");
+                self.error(
+                    format!("{path}.role"),
+                    "missing; choose `server` (control plane) or `agent` (workloads only)",
+                );
             }
 
             if let Err(why) = check_install_disk(&node.install_disk) {
@@ -441,14 +495,20 @@ impl Validator<'_> {
             let address = match node.address.as_deref().map(str::trim) {
                 None => None,
                 Some("") => {
-                    self.error(format!("{path}.address"), "empty; remove the field for DHCP, or set an address such as `10.0.0.11/24`");
+                    self.error(
+                        format!("{path}.address"),
+                        "empty; remove the field for DHCP, or set an address such as `10.0.0.11/24`",
+                    );
                     ok = false;
                     None
                 }
                 Some(text) => match self.node_address(&path, text, subnet, gateway) {
                     Some(net) => {
                         if let Some(other) = addresses.insert(net.addr(), node.name.clone()) {
-                            self.error(format!("{path}.address"), format!("{} is already the address of node `{other}`; use a free address", net.addr()));
+                            self.error(
+                                format!("{path}.address"),
+                                format!("{} is already the address of node `{other}`; use a free address", net.addr()),
+                            );
                         }
                         Some(net)
                     }
@@ -471,7 +531,10 @@ impl Validator<'_> {
             if let Some(p) = node.position
                 && !(p.x.is_finite() && p.y.is_finite())
             {
-                self.error(format!("{path}.position"), "the position must be finite numbers; drag the node to place it again");
+                self.error(
+                    format!("{path}.position"),
+                    "the position must be finite numbers; drag the node to place it again",
+                );
             }
 
             out.push(match (ok, mac, node.role) {
@@ -488,13 +551,22 @@ impl Validator<'_> {
         out
     }
 
-    fn node_address(&mut self, path: &str, text: &str, subnet: Option<Ipv4Net>, gateway: Option<Ipv4Addr>) -> Option<Ipv4Net> {
+    fn node_address(
+        &mut self,
+        path: &str,
+        text: &str,
+        subnet: Option<Ipv4Net>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Option<Ipv4Net> {
         let field = format!("{path}.address");
         let net = if text.contains('/') {
             match text.parse::<Ipv4Net>() {
                 Ok(n) => n,
                 Err(_) => {
-                    self.error(field, format!("`{text}` is not an IPv4 address with prefix length, such as `10.0.0.11/24`"));
+                    self.error(
+                        field,
+                        format!("`{text}` is not an IPv4 address with prefix length, such as `10.0.0.11/24`"),
+                    );
                     return None;
                 }
             }
@@ -502,7 +574,10 @@ impl Validator<'_> {
             match (text.parse::<Ipv4Addr>(), subnet) {
                 (Ok(ip), Some(s)) => Ipv4Net::new(ip, s.prefix_len()).expect("prefix length comes from a valid subnet"),
                 (Ok(_), None) => {
-                    self.error(field, format!("`{text}` has no prefix length; write it as `{text}/24` (your subnet's prefix)"));
+                    self.error(
+                        field,
+                        format!("`{text}` has no prefix length; write it as `{text}/24` (your subnet's prefix)"),
+                    );
                     return None;
                 }
                 (Err(_), _) => {
@@ -517,11 +592,22 @@ impl Validator<'_> {
             return Some(net);
         };
         if !s.contains(&ip) {
-            self.error(field, format!("{ip} is outside the subnet {s}; pick an address in it, or fix `network.subnet`"));
+            self.error(
+                field,
+                format!("{ip} is outside the subnet {s}; pick an address in it, or fix `network.subnet`"),
+            );
             return None;
         }
         if net.prefix_len() != s.prefix_len() {
-            self.error(field, format!("prefix /{} differs from the subnet's /{}; write `{ip}/{}`", net.prefix_len(), s.prefix_len(), s.prefix_len()));
+            self.error(
+                field,
+                format!(
+                    "prefix /{} differs from the subnet's /{}; write `{ip}/{}`",
+                    net.prefix_len(),
+                    s.prefix_len(),
+                    s.prefix_len()
+                ),
+            );
             return None;
         }
         if ip == s.network() {
@@ -620,13 +706,18 @@ fn check_install_disk(disk: &str) -> Result<(), String> {
         return Err("missing; set the whole disk to install to, such as `/dev/sda` or `/dev/nvme0n1`".into());
     }
     if !disk.starts_with("/dev/") || disk.len() <= "/dev/".len() {
-        return Err(format!("`{disk}` is not a device path; write an absolute /dev path such as `/dev/sda` or `/dev/disk/by-id/…`"));
+        return Err(format!(
+            "`{disk}` is not a device path; write an absolute /dev path such as `/dev/sda` or `/dev/disk/by-id/…`"
+        ));
     }
     if disk.split('/').any(|part| part == ".." || part == ".") || disk.contains("//") || disk.ends_with('/') {
         return Err(format!("`{disk}` is not a plain device path; write it without `.`, `..` or empty parts"));
     }
     if !disk.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("`{}` has spaces or unusual characters; write a device path such as `/dev/sda`", disk.escape_default()));
+        return Err(format!(
+            "`{}` has spaces or unusual characters; write a device path such as `/dev/sda`",
+            disk.escape_default()
+        ));
     }
     Ok(())
 }

@@ -105,7 +105,9 @@ impl Store {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         if fresh {
             // A constant, not user input.
-            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA application_id = {APPLICATION_ID}"))).execute(&pool).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA application_id = {APPLICATION_ID}")))
+                .execute(&pool)
+                .await?;
         }
         MIGRATOR.run(&pool).await?;
         tracing::debug!(path = %path.display(), fresh, "opened store");
@@ -133,7 +135,12 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| PlanSummary { name: r.name, revision: r.revision, created_at: r.created_at, updated_at: r.updated_at })
+            .map(|r| PlanSummary {
+                name: r.name,
+                revision: r.revision,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })
             .collect())
     }
 
@@ -236,7 +243,8 @@ impl Store {
     pub async fn rename_plan(&self, name: &str, new_name: &str, at: Millis) -> Result<Saved> {
         let current = self.load_plan(name).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let taken = sqlx::query_scalar!("SELECT id FROM plans WHERE name = ?", new_name).fetch_optional(&mut *tx).await?;
+        let taken =
+            sqlx::query_scalar!("SELECT id FROM plans WHERE name = ?", new_name).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
             return Err(Error::NameTaken { name: new_name.to_owned() });
         }
@@ -248,7 +256,9 @@ impl Store {
         plan.name = new_name.to_owned();
         let revision = current.revision + 1;
         insert_revision(&mut tx, id, revision, &to_yaml(&plan), &format!("renamed from {name}"), at).await?;
-        sqlx::query!("UPDATE plans SET name = ?, updated_at = ? WHERE id = ?", new_name, at, id).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE plans SET name = ?, updated_at = ? WHERE id = ?", new_name, at, id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Saved { name: new_name.to_owned(), revision, changed: true })
     }
@@ -357,11 +367,8 @@ async fn insert_revision(
 }
 
 fn stored(name: &str, revision: i64, yaml: &str, saved_at: Millis) -> Result<StoredPlan> {
-    let parsed = parse_plan(yaml).map_err(|e| Error::BadRevision {
-        name: name.to_owned(),
-        revision,
-        detail: e.to_string(),
-    })?;
+    let parsed =
+        parse_plan(yaml).map_err(|e| Error::BadRevision { name: name.to_owned(), revision, detail: e.to_string() })?;
     Ok(StoredPlan { name: name.to_owned(), revision, saved_at, plan: parsed.plan })
 }
 
@@ -421,8 +428,10 @@ async fn probe_connection(path: &Path, conn: &mut SqliteConnection) -> Result<bo
             .await
             .map_err(corrupt)?;
     if has_migrations == 1 {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(&mut *conn).await.map_err(corrupt)?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(corrupt)?;
         let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         if let Some(found) = found
             && found > supported

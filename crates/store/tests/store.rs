@@ -99,10 +99,8 @@ async fn secrets_are_generated_once_and_never_in_the_plan() {
     let store = open(&dir).await;
     store.save_plan(&demo(), "imported", 1).await.expect("save");
     let a = store.ensure_secret("demo-lab", "k3s-token", 2, || "first".into()).await.expect("secret");
-    let b = store
-        .ensure_secret("demo-lab", "k3s-token", 3, || panic!("must not generate twice"))
-        .await
-        .expect("secret");
+    let b =
+        store.ensure_secret("demo-lab", "k3s-token", 3, || panic!("must not generate twice")).await.expect("secret");
     assert_eq!((a.as_str(), b.as_str()), ("first", "first"));
     assert_eq!(store.secret_names("demo-lab").await.expect("names"), ["k3s-token"]);
     let yaml = flatlab_model::to_yaml(&store.load_plan("demo-lab").await.expect("load").plan);

@@ -399,7 +399,8 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn unknown_fields_from_a_file_are_errors_in_the_report() {
-    let text = include_str!("../../../../assets/demo-plan.yaml").replace("  role: agent\n", "  role: agent\n  rol: x\n");
+    let text =
+        include_str!("../../../../assets/demo-plan.yaml").replace("  role: agent\n", "  role: agent\n  rol: x\n");
     let parsed = parse_plan(&text).expect("parses");
     let report = validate_parsed(&parsed);
     assert!(report.has_errors());

@@ -1,0 +1,75 @@
+//! Errors the front ends branch on. Everything else travels as `anyhow::Error` with context.
+
+use std::path::PathBuf;
+
+use flatlab_model::{Finding, ParseError};
+use serde::Serialize;
+use ts_rs::TS;
+
+/// Conditions of the use cases themselves (the store's are `flatlab_store::Error`).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{}; {hint}", summary(findings))]
+    InvalidPlan { findings: Vec<Finding>, hint: &'static str },
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("cannot read {}: {io}", path.display())]
+    ReadFile { path: PathBuf, io: std::io::Error },
+    #[error("{} is not a text file; a plan file is YAML text", path.display())]
+    NotText { path: PathBuf },
+}
+
+fn summary(findings: &[Finding]) -> String {
+    match findings {
+        [one] if one.path.is_empty() => one.message.clone(),
+        [one] => format!("{}: {}", one.path, one.message),
+        many => format!("the plan has {} problems", many.len()),
+    }
+}
+
+/// A stable code for each kind of failure: the desktop UI branches on it, never on message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ErrorCode {
+    PlanNotFound,
+    RevisionNotFound,
+    NameTaken,
+    InvalidPlan,
+    ParseError,
+    NotFlatlabDatabase,
+    NewerDatabase,
+    CorruptDatabase,
+    Io,
+    Internal,
+}
+
+/// The code of the most specific known error in `err`'s chain.
+pub fn error_code(err: &anyhow::Error) -> ErrorCode {
+    use flatlab_store::Error as S;
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<ApiError>() {
+            return match e {
+                ApiError::InvalidPlan { .. } => ErrorCode::InvalidPlan,
+                ApiError::Parse(_) | ApiError::NotText { .. } => ErrorCode::ParseError,
+                ApiError::ReadFile { .. } => ErrorCode::Io,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<S>() {
+            return match e {
+                S::PlanNotFound { .. } => ErrorCode::PlanNotFound,
+                S::RevisionNotFound { .. } => ErrorCode::RevisionNotFound,
+                S::NameTaken { .. } => ErrorCode::NameTaken,
+                S::NotFlatlab { .. } => ErrorCode::NotFlatlabDatabase,
+                S::NewerSchema { .. } => ErrorCode::NewerDatabase,
+                S::Corrupt { .. } | S::BadRevision { .. } => ErrorCode::CorruptDatabase,
+                S::CreateDir { .. } | S::Read { .. } => ErrorCode::Io,
+                S::Migrate(_) | S::Sqlx(_) => ErrorCode::Internal,
+            };
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return ErrorCode::Io;
+        }
+    }
+    ErrorCode::Internal
+}

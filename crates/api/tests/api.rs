@@ -1,0 +1,97 @@
+//! Use cases over a real database file, with a fixed clock.
+
+use std::sync::Arc;
+
+use flatlab_api::{Clock, ErrorCode, Flatlab, ImportPolicy, error_code};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+struct Fixed(i64);
+impl Clock for Fixed {
+    fn now_ms(&self) -> i64 {
+        self.0
+    }
+}
+
+async fn app(dir: &tempfile::TempDir) -> Flatlab {
+    Flatlab::with_clock(&dir.path().join("flatlab.db"), Arc::new(Fixed(1_700_000_000_000))).await.expect("opens")
+}
+
+#[tokio::test]
+async fn first_start_gets_the_demo_plan_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    let saved = app.ensure_demo_plan().await.expect("demo").expect("created");
+    assert_eq!(saved.name, "demo-lab");
+    assert!(app.ensure_demo_plan().await.expect("demo").is_none(), "not again");
+    app.delete_plan("demo-lab").await.expect("delete");
+    // With no plans left the demo comes back on next start: the app is never empty by surprise.
+    assert!(app.ensure_demo_plan().await.expect("demo").is_some());
+    let view = app.show_plan("demo-lab", None).await.expect("show");
+    assert_eq!(view.saved_at, 1_700_000_000_000);
+    assert_eq!(view.plan.nodes.len(), 5);
+    assert_eq!(view.findings.len(), 1, "only the missing-SSH-key warning");
+}
+
+#[tokio::test]
+async fn the_k3s_token_is_generated_once_per_plan_and_not_in_the_plan_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    app.ensure_demo_plan().await.expect("demo");
+    let a = app.k3s_token("demo-lab", &mut StdRng::seed_from_u64(1)).await.expect("token");
+    let b = app.k3s_token("demo-lab", &mut StdRng::seed_from_u64(2)).await.expect("token");
+    assert_eq!(a, b, "the stored token is reused");
+    assert_eq!(a.len(), 48);
+    let text = app.export_text("demo-lab", None).await.expect("export");
+    assert!(!text.contains(&a));
+    app.duplicate_plan("demo-lab", "copy").await.expect("copy");
+    let c = app.k3s_token("copy", &mut StdRng::seed_from_u64(2)).await.expect("token");
+    assert_ne!(a, c, "a copy is another cluster");
+}
+
+#[tokio::test]
+async fn errors_carry_stable_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    let e = app.show_plan("ghost", None).await.expect_err("missing");
+    assert_eq!(error_code(&e), ErrorCode::PlanNotFound);
+    let e = app.import_text("version: 1\nname: [", "t.yaml", ImportPolicy::Strict).await.expect_err("bad yaml");
+    assert_eq!(error_code(&e), ErrorCode::ParseError);
+    let e = app
+        .import_text("version: 1\nname: x\nbogus: 1\n", "t.yaml", ImportPolicy::KeepErrors)
+        .await
+        .expect_err("unknown");
+    assert_eq!(error_code(&e), ErrorCode::InvalidPlan);
+    app.ensure_demo_plan().await.expect("demo");
+    app.duplicate_plan("demo-lab", "b").await.expect("copy");
+    let e = app.rename_plan("demo-lab", "b").await.expect_err("taken");
+    assert_eq!(error_code(&e), ErrorCode::NameTaken);
+    let e = app.import_file(&dir.path().join("none.yaml"), ImportPolicy::Strict).await.expect_err("no file");
+    assert_eq!(error_code(&e), ErrorCode::Io);
+}
+
+#[tokio::test]
+async fn a_plan_without_a_valid_name_is_never_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    let e = app
+        .import_text("version: 1\nname: Not Valid\n", "t.yaml", ImportPolicy::KeepErrors)
+        .await
+        .expect_err("refused");
+    assert_eq!(error_code(&e), ErrorCode::InvalidPlan);
+    assert!(app.list_plans().await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn a_plan_with_errors_can_be_kept_for_fixing_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    let outcome = app
+        .import_text("version: 1\nname: draft\nnodes:\n- name: n1\n", "draft.yaml", ImportPolicy::KeepErrors)
+        .await
+        .expect("kept");
+    assert!(outcome.findings.iter().any(|f| f.path == "nodes[n1].mac"));
+    let listed = app.list_plans().await.expect("list");
+    assert_eq!((listed[0].summary.name.as_str(), listed[0].nodes), ("draft", 1));
+    assert!(listed[0].errors >= 3);
+}

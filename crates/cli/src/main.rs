@@ -1,0 +1,266 @@
+//! `flatlab`: everything the desktop app does, headless, for scripts, a boot-server Pi, and tests.
+//!
+//! A thin clap layer over `flatlab-api`: parse arguments, call one use case, print the result.
+//! Exit codes: 0 success, 1 failure (including a plan with errors), 2 bad usage.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flatlab_api::{ApiError, Flatlab, ImportPolicy, default_db_path, format_time, read_plan_file, validate_text};
+use flatlab_model::{Finding, Severity, count};
+
+#[derive(Parser)]
+#[command(name = "flatlab", version, about = "Plan and install Flatcar + K3s edge clusters", propagate_version = true)]
+struct Cli {
+    /// The Flatlab database [default: $XDG_DATA_HOME/flatlab/flatlab.db]
+    #[arg(long, global = true, env = "FLATLAB_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, check, store and export cluster plans
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Check a plan file; exit 0 if it has no errors (warnings allowed), 1 if it has
+    Validate {
+        /// The plan file (`-` for standard input)
+        file: PathBuf,
+        /// Print {"findings":[{"severity","path","message"}]}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a plan from a file, or save it as a new revision of the plan of that name; prints the name
+    Import {
+        /// The plan file (`-` for standard input)
+        file: PathBuf,
+        /// Store the plan even if it has validation errors, to fix them later (unknown fields still refuse)
+        #[arg(long)]
+        allow_errors: bool,
+    },
+    /// List the stored plans
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a stored plan as a plan file
+    Show {
+        name: String,
+        /// Show this revision instead of the newest
+        #[arg(long, short)]
+        revision: Option<i64>,
+        /// Print the plan with its findings as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a stored plan to a plan file
+    Export {
+        name: String,
+        /// Where to write (`-` for standard output)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Export this revision instead of the newest
+        #[arg(long, short)]
+        revision: Option<i64>,
+    },
+    /// Delete a stored plan with its history and secrets
+    Rm { name: String },
+    /// List a plan's revisions, newest first
+    History {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an earlier revision the newest again (the history keeps everything)
+    Revert { name: String, revision: i64 },
+    /// Rename a plan, keeping its history and secrets
+    Rename { name: String, new_name: String },
+    /// Copy a plan under a new name (the copy gets its own secrets)
+    Copy { name: String, new_name: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLATLAB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_error(e: &anyhow::Error) {
+    if let Some(ApiError::InvalidPlan { findings, .. }) = e.chain().find_map(|c| c.downcast_ref::<ApiError>())
+        && findings.len() > 1
+    {
+        for f in findings {
+            eprintln!("{f}");
+        }
+    }
+    eprintln!("error: {e:#}");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Plan(PlanCommand::Validate { file, json }) => validate(&file, json),
+        Command::Plan(cmd) => {
+            let app = open(cli.db.as_deref()).await?;
+            let code = plan(&app, cmd).await;
+            app.close().await;
+            code
+        }
+    }
+}
+
+async fn open(db: Option<&Path>) -> anyhow::Result<Flatlab> {
+    let path = match db {
+        Some(p) => p.to_owned(),
+        None => default_db_path()?,
+    };
+    Flatlab::open(&path).await
+}
+
+fn validate(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let text = read_plan_file(file)?;
+    let findings = validate_text(&text);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?);
+    } else {
+        for f in &findings {
+            println!("{f}");
+        }
+        eprintln!("{}: {}", file.display(), tally(&findings));
+    }
+    Ok(if count(&findings, Severity::Error) > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn plan(app: &Flatlab, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PlanCommand::Validate { .. } => unreachable!("handled without a database"),
+        PlanCommand::Import { file, allow_errors } => {
+            let policy = if allow_errors { ImportPolicy::KeepErrors } else { ImportPolicy::Strict };
+            let outcome = app.import_file(&file, policy).await?;
+            for f in &outcome.findings {
+                eprintln!("{f}");
+            }
+            let s = &outcome.saved;
+            if s.changed {
+                eprintln!("saved plan {} as revision {} ({})", s.name, s.revision, tally(&outcome.findings));
+            } else {
+                eprintln!("plan {} is unchanged (revision {})", s.name, s.revision);
+            }
+            println!("{}", s.name);
+        }
+        PlanCommand::List { json } => {
+            let plans = app.list_plans().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plans)?);
+            } else if plans.is_empty() {
+                eprintln!("no plans yet: `flatlab plan import FILE` adds one");
+            } else {
+                let width = plans.iter().map(|p| p.summary.name.len()).max().unwrap_or(4).max(4);
+                println!("{:<width$}  {:>8}  {:>5}  {:<20}  PROBLEMS", "NAME", "REVISION", "NODES", "UPDATED");
+                for p in &plans {
+                    println!(
+                        "{:<width$}  {:>8}  {:>5}  {:<20}  {}",
+                        p.summary.name,
+                        p.summary.revision,
+                        p.nodes,
+                        format_time(p.summary.updated_at),
+                        problems(p.errors as usize, p.warnings as usize)
+                    );
+                }
+            }
+        }
+        PlanCommand::Show { name, revision, json } => {
+            if json {
+                let view = app.show_plan(&name, revision).await?;
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print!("{}", app.export_text(&name, revision).await?);
+            }
+        }
+        PlanCommand::Export { name, output, revision } => {
+            if output == Path::new("-") {
+                print!("{}", app.export_text(&name, revision).await?);
+            } else {
+                let written = app.export_plan(&name, revision, &output).await?;
+                eprintln!("wrote revision {written} of plan {name} to {}", output.display());
+            }
+        }
+        PlanCommand::Rm { name } => {
+            let revisions = app.delete_plan(&name).await.with_context(|| format!("removing plan {name}"))?;
+            eprintln!("removed plan {name} and its {}", plural(revisions as usize, "revision"));
+        }
+        PlanCommand::History { name, json } => {
+            let history = app.history(&name).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+            } else {
+                println!("{:>8}  {:<20}  MESSAGE", "REVISION", "SAVED");
+                for h in history {
+                    println!("{:>8}  {:<20}  {}", h.revision, format_time(h.created_at), h.message);
+                }
+            }
+        }
+        PlanCommand::Revert { name, revision } => {
+            let saved = app.revert(&name, revision).await?;
+            if saved.changed {
+                eprintln!("plan {name} is back to revision {revision}, saved as revision {}", saved.revision);
+            } else {
+                eprintln!("plan {name} already equals revision {revision}; nothing saved");
+            }
+        }
+        PlanCommand::Rename { name, new_name } => {
+            app.rename_plan(&name, &new_name).await?;
+            eprintln!("renamed plan {name} to {new_name}");
+            println!("{new_name}");
+        }
+        PlanCommand::Copy { name, new_name } => {
+            app.duplicate_plan(&name, &new_name).await?;
+            eprintln!("copied plan {name} to {new_name}");
+            println!("{new_name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tally(findings: &[Finding]) -> String {
+    problems(count(findings, Severity::Error), count(findings, Severity::Warning))
+}
+
+fn problems(e: usize, w: usize) -> String {
+    match (e, w) {
+        (0, 0) => "no problems".into(),
+        _ => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}

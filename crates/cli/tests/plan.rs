@@ -1,0 +1,296 @@
+//! The `flatlab plan` command contract, run as a real process on a real database file.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+const DEMO: &str = include_str!("../../../assets/demo-plan.yaml");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("data/flatlab.db")
+    }
+
+    fn flatlab(&self) -> Command {
+        let mut cmd = Command::cargo_bin("flatlab").expect("binary built");
+        cmd.arg("--db").arg(self.db()).env_remove("FLATLAB_DB");
+        cmd
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+}
+
+fn with_key(text: &str) -> String {
+    text.replace(
+        "ssh_authorized_keys: []",
+        "ssh_authorized_keys:\n- ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINRTeXwtuR3aVMeliYY5lnlLm3DbC7C7B8fGAidHPl7j me@laptop",
+    )
+}
+
+#[test]
+fn validate_a_good_plan_exits_0_and_prints_nothing_on_stdout() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", &with_key(DEMO));
+    env.flatlab().args(["plan", "validate"]).arg(&file).assert().success().stdout("");
+}
+
+#[test]
+fn validate_warnings_only_exits_0() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab()
+        .args(["plan", "validate"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("warning: ssh_authorized_keys: no SSH key"));
+}
+
+#[test]
+fn validate_errors_exit_1_one_finding_per_line() {
+    let env = Env::new();
+    let text = DEMO.replace("mac: 52:54:00:00:00:02", "mac: 52:54:00:00:00:01").replace("10.0.0.21/24", "10.0.1.21/24");
+    let file = env.file("lab.yaml", &text);
+    let out = env.flatlab().args(["plan", "validate"]).arg(&file).assert().code(1).get_output().stdout.clone();
+    let out = String::from_utf8(out).expect("utf8");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.contains(
+            &"error: nodes[cp2].mac: `52:54:00:00:00:01` is already the MAC of node `cp1`; each machine has its own MAC"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("error: nodes[worker1].address: 10.0.1.21 is outside the subnet")),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("warning: ssh_authorized_keys:")), "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+}
+
+#[test]
+fn validate_json_has_the_documented_shape() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", &DEMO.replace("  role: agent\n", "  role: agent\n  rol: x\n"));
+    let out =
+        env.flatlab().args(["plan", "validate", "--json"]).arg(&file).assert().code(1).get_output().stdout.clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let findings = json["findings"].as_array().expect("findings array");
+    assert!(findings.iter().any(|f| f["severity"] == "error" && f["path"] == "nodes[worker1].rol"));
+    for f in findings {
+        let keys: Vec<&str> = f.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys, ["message", "path", "severity"]);
+    }
+}
+
+#[test]
+fn validate_reads_standard_input() {
+    let env = Env::new();
+    env.flatlab().args(["plan", "validate", "-"]).write_stdin(with_key(DEMO)).assert().success();
+}
+
+#[test]
+fn bad_input_gives_one_line_errors_never_a_panic() {
+    let env = Env::new();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["plan".into(), "validate".into(), "/no/such/plan.yaml".into()], "error: cannot read /no/such/plan.yaml"),
+        (vec!["plan".into(), "import".into(), "/no/such/plan.yaml".into()], "error: cannot read /no/such/plan.yaml"),
+        (vec!["plan".into(), "show".into(), "ghost".into()], "error: no plan called `ghost`"),
+        (vec!["plan".into(), "history".into(), "ghost".into()], "error: no plan called `ghost`"),
+        (vec!["plan".into(), "rm".into(), "ghost".into()], "error: removing plan ghost: no plan called `ghost`"),
+        (
+            vec!["plan".into(), "export".into(), "ghost".into(), "-o".into(), "x.yaml".into()],
+            "error: no plan called `ghost`",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = env.flatlab().args(&args).assert().code(1).get_output().clone();
+        let stderr = String::from_utf8(out.stderr).expect("utf8");
+        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn bad_yaml_reports_line_and_column() {
+    let env = Env::new();
+    let file = env.file("broken.yaml", "version: 1\nname: lab\nnodes:\n  - name: [cp1\n");
+    env.flatlab()
+        .args(["plan", "validate"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_match(r"^error: line \d+, column \d+: ").expect("regex"));
+    env.flatlab()
+        .args(["plan", "import"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::is_match(r"^error: importing .*broken.yaml: line \d+, column \d+: ").expect("regex"));
+}
+
+#[test]
+fn a_binary_file_is_refused() {
+    let env = Env::new();
+    let path = env.dir.path().join("plan.bin");
+    std::fs::write(&path, [0xff, 0xfe, 0x00, 0x01]).expect("write");
+    env.flatlab()
+        .args(["plan", "validate"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not a text file"));
+}
+
+#[test]
+fn import_list_show_export_history_rm_round_trip() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success().stdout("demo-lab\n");
+    assert!(env.db().exists(), "the database was created with its folder");
+
+    // A second import of the same file makes no new revision; a changed file does.
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success().stderr(predicate::str::contains("unchanged"));
+    let changed = env.file("lab2.yaml", &with_key(DEMO));
+    env.flatlab()
+        .args(["plan", "import"])
+        .arg(&changed)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("saved plan demo-lab as revision 2"));
+
+    env.flatlab()
+        .args(["plan", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^demo-lab\s+2\s+5\s").expect("regex"));
+    let json = env.flatlab().args(["plan", "list", "--json"]).assert().success().get_output().stdout.clone();
+    let json: serde_json::Value = serde_json::from_slice(&json).expect("json");
+    assert_eq!(json[0]["name"], "demo-lab");
+    assert_eq!(json[0]["revision"], 2);
+    assert_eq!(json[0]["errors"], 0);
+
+    let history = env.flatlab().args(["plan", "history", "demo-lab"]).assert().success().get_output().stdout.clone();
+    let history = String::from_utf8(history).expect("utf8");
+    assert!(history.contains("imported from lab2.yaml") && history.contains("imported from lab.yaml"), "{history}");
+
+    // Export, then import the exported file into a fresh database: the same plan comes back.
+    let exported = env.dir.path().join("exported.yaml");
+    env.flatlab().args(["plan", "export", "demo-lab", "-o"]).arg(&exported).assert().success();
+    let text = std::fs::read_to_string(&exported).expect("exported");
+    assert!(text.starts_with("# Flatlab plan file, format version 1."));
+    env.flatlab().args(["plan", "validate"]).arg(&exported).assert().success().stdout("");
+    let other = Env::new();
+    other.flatlab().args(["plan", "import"]).arg(&exported).assert().success();
+    let a = env.flatlab().args(["plan", "show", "demo-lab"]).assert().success().get_output().stdout.clone();
+    let b = other.flatlab().args(["plan", "show", "demo-lab"]).assert().success().get_output().stdout.clone();
+    assert_eq!(a, b);
+    assert_eq!(String::from_utf8(a).expect("utf8"), text);
+
+    // An older revision can be shown, exported and reverted to.
+    env.flatlab()
+        .args(["plan", "show", "demo-lab", "--revision", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ssh_authorized_keys: []"));
+    env.flatlab().args(["plan", "revert", "demo-lab", "1"]).assert().success();
+    env.flatlab()
+        .args(["plan", "show", "demo-lab"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ssh_authorized_keys: []"));
+
+    env.flatlab()
+        .args(["plan", "rm", "demo-lab"])
+        .assert()
+        .success()
+        .stderr("removed plan demo-lab and its 3 revisions\n");
+    env.flatlab().args(["plan", "list", "--json"]).assert().success().stdout("[]\n");
+}
+
+#[test]
+fn import_refuses_errors_unless_asked_and_always_refuses_unknown_fields() {
+    let env = Env::new();
+    let broken = env.file("broken.yaml", &DEMO.replace("install_disk: /dev/sda\n", "install_disk: sda\n"));
+    env.flatlab()
+        .args(["plan", "import"])
+        .arg(&broken)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--allow-errors"));
+    env.flatlab().args(["plan", "list", "--json"]).assert().success().stdout("[]\n");
+    env.flatlab().args(["plan", "import", "--allow-errors"]).arg(&broken).assert().success().stdout("demo-lab\n");
+
+    let typo = env.file("typo.yaml", &DEMO.replace("name: demo-lab", "name: typo-lab\ncolour: blue"));
+    env.flatlab()
+        .args(["plan", "import", "--allow-errors"])
+        .arg(&typo)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown field `colour`").and(predicate::str::contains("would be lost")));
+}
+
+#[test]
+fn rename_and_copy_keep_names_valid_and_unique() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
+    env.flatlab()
+        .args(["plan", "rename", "demo-lab", "Bad Name"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("a-z, 0-9"));
+    env.flatlab().args(["plan", "rename", "demo-lab", "garage"]).assert().success().stdout("garage\n");
+    env.flatlab().args(["plan", "copy", "garage", "garage-2"]).assert().success();
+    env.flatlab()
+        .args(["plan", "copy", "garage", "garage-2"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("already exists"));
+    env.flatlab()
+        .args(["plan", "show", "garage-2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("name: garage-2"));
+}
+
+#[test]
+fn a_database_that_is_not_flatlabs_is_left_alone() {
+    let env = Env::new();
+    let db = env.db();
+    std::fs::create_dir_all(db.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&db, "my shopping list\n".repeat(50)).expect("write");
+    let before = std::fs::read(&db).expect("read");
+    env.flatlab().args(["plan", "list"]).assert().code(1).stderr(predicate::str::contains("is not a Flatlab database"));
+    assert_eq!(std::fs::read(&db).expect("read"), before);
+}
+
+#[test]
+fn the_default_database_lives_in_the_xdg_data_folder() {
+    let env = Env::new();
+    let data = env.dir.path().join("xdg");
+    let mut cmd = Command::cargo_bin("flatlab").expect("binary");
+    cmd.env_remove("FLATLAB_DB").env("XDG_DATA_HOME", &data).args(["plan", "list"]).assert().success();
+    assert!(Path::new(&data.join("flatlab/flatlab.db")).exists());
+}
+
+#[test]
+fn version_and_help_work() {
+    let env = Env::new();
+    env.flatlab().arg("--version").assert().success().stdout(predicate::str::starts_with("flatlab "));
+    env.flatlab().args(["plan", "--help"]).assert().success().stdout(predicate::str::contains("validate"));
+}
