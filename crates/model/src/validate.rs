@@ -27,7 +27,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
     #[serde(skip)]
     #[ts(skip)]
-    validated: Option<ValidatedPlan>,
+    validated: Option<Box<ValidatedPlan>>,
 }
 
 impl Report {
@@ -42,7 +42,7 @@ impl Report {
     /// The validated plan, or this report if the plan has errors.
     pub fn into_validated(self) -> Result<ValidatedPlan, Report> {
         match self.validated {
-            Some(v) => Ok(v),
+            Some(v) => Ok(*v),
             None => Err(self),
         }
     }
@@ -125,13 +125,13 @@ pub fn validate(plan: &Plan) -> Report {
     let validated = if has_errors {
         None
     } else {
-        nodes.into_iter().collect::<Option<Vec<_>>>().map(|nodes| ValidatedPlan {
+        nodes.into_iter().collect::<Option<Vec<_>>>().map(|nodes| Box::new(ValidatedPlan {
             plan: plan.clone(),
             nodes,
             subnet,
             gateway,
             dns,
-        })
+        }))
     };
     Report { findings, validated }
 }
