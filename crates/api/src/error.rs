@@ -73,3 +73,24 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
     }
     ErrorCode::Internal
 }
+
+/// An error as the desktop UI receives it: a stable code to branch on and a message to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// The whole chain of context, one line: `saving plan lab: database error: ...`.
+    pub message: String,
+}
+
+impl From<&anyhow::Error> for ErrorBody {
+    fn from(err: &anyhow::Error) -> Self {
+        ErrorBody { code: error_code(err), message: format!("{err:#}") }
+    }
+}
+
+impl From<anyhow::Error> for ErrorBody {
+    fn from(err: anyhow::Error) -> Self {
+        ErrorBody::from(&err)
+    }
+}

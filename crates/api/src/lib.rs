@@ -17,7 +17,7 @@ use flatlab_store::{PlanSummary, RevisionInfo, Saved, Store};
 use serde::Serialize;
 use ts_rs::TS;
 
-pub use error::{ApiError, ErrorCode, error_code};
+pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
 pub use flatlab_store::Millis;
 pub use secrets::{K3S_TOKEN, generate_k3s_token};
 

@@ -1,0 +1,30 @@
+import type { Finding } from "../lib/ipc";
+
+interface Props {
+  findings: Finding[];
+  focused: string | null;
+  onSelect: (path: string) => void;
+}
+
+/** The plan's findings; choosing one selects the node and field it concerns. */
+export function FindingList({ findings, focused, onSelect }: Props) {
+  if (findings.length === 0) {
+    return <p className="ok">No problems: this plan is ready to render.</p>;
+  }
+  return (
+    <ul className="findings">
+      {findings.map((f, i) => (
+        <li key={`${f.path}-${i}`}>
+          <button
+            className={`finding ${f.severity}${focused && f.path.startsWith(focused) ? " focused" : ""}`}
+            onClick={() => onSelect(f.path)}
+          >
+            <span className={`badge ${f.severity}`}>{f.severity}</span>
+            {f.path && <code className="path">{f.path}</code>}
+            <span className="message">{f.message}</span>
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { findingsByNode, parseFindingPath } from "./findings";
+
+describe("parseFindingPath", () => {
+  it("splits node and switch paths", () => {
+    expect(parseFindingPath("nodes[cp2].mac")).toEqual({ list: "nodes", key: "cp2", field: "mac" });
+    expect(parseFindingPath("switches[rack-switch].name")).toEqual({ list: "switches", key: "rack-switch", field: "name" });
+    expect(parseFindingPath("nodes[3]")).toEqual({ list: "nodes", key: "3", field: "" });
+  });
+
+  it("leaves plan-level paths as fields", () => {
+    expect(parseFindingPath("network.subnet")).toEqual({ list: null, key: null, field: "network.subnet" });
+    expect(parseFindingPath("nodes")).toEqual({ list: null, key: null, field: "nodes" });
+  });
+});
+
+describe("findingsByNode", () => {
+  it("groups node findings by key", () => {
+    const grouped = findingsByNode([
+      { severity: "error", path: "nodes[cp1].mac", message: "a" },
+      { severity: "warning", path: "nodes[cp1].install_disk", message: "b" },
+      { severity: "error", path: "network.gateway", message: "c" },
+    ]);
+    expect([...grouped.keys()]).toEqual(["cp1"]);
+    expect(grouped.get("cp1")).toHaveLength(2);
+  });
+});
