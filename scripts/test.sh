@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine and runs every check and test Flatlab has: formatting, lints, type
+# checks, Rust unit and integration tests, UI tests, and the generated-types and sqlx-data checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-debian.sh
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "UI build (the desktop shell embeds ui/dist)"
+npm run -s build
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "committed sqlx offline data is current"
+./scripts/sqlx-prepare.sh --check
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "generated TypeScript types are committed and current"
+if ! git diff --exit-code --stat -- ui/src/lib/ipc/bindings || [[ -n "$(git status --porcelain -- ui/src/lib/ipc/bindings)" ]]; then
+  echo "ui/src/lib/ipc/bindings changed when regenerated: run cargo test and commit the result" >&2
+  exit 1
+fi
+
+step "UI: tsc, eslint, vitest"
+npm run -s typecheck
+npm run -s lint
+npm test -s
+
+step "all checks passed"
