@@ -3,7 +3,8 @@
 //! `api` ties the plan model to the store (and, as they arrive, to rendering, the boot server,
 //! discovery, the mirror and export). It holds policy such as "a plan is imported only if nothing
 //! in it would be lost", and it is where time and randomness enter: through [`Clock`] and the
-//! random source handed to [`Flatlab::with_clock`]. No Tauri and no terminal output in here.
+//! random source handed to the use cases that need one (such as [`Flatlab::k3s_token`]). No Tauri
+//! and no terminal output in here.
 
 mod error;
 mod secrets;

@@ -4,7 +4,7 @@
 //! the field it concerns and a message that says what to do. Only a plan without errors becomes a
 //! [`ValidatedPlan`], the one input the renderer accepts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
@@ -125,13 +125,10 @@ pub fn validate(plan: &Plan) -> Report {
     let validated = if has_errors {
         None
     } else {
-        nodes.into_iter().collect::<Option<Vec<_>>>().map(|nodes| Box::new(ValidatedPlan {
-            plan: plan.clone(),
-            nodes,
-            subnet,
-            gateway,
-            dns,
-        }))
+        nodes
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map(|nodes| Box::new(ValidatedPlan { plan: plan.clone(), nodes, subnet, gateway, dns }))
     };
     Report { findings, validated }
 }
@@ -317,6 +314,13 @@ impl Validator<'_> {
                 }
             } else if endpoint.contains("://") || endpoint.contains(':') || endpoint.contains('/') {
                 self.error(path, format!("`{endpoint}` should be a bare IP address or DNS name, without scheme or port; Flatlab adds https:// and :6443"));
+            } else if endpoint.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+                self.error(
+                    path,
+                    format!(
+                        "`{endpoint}` is not a valid IP address; write four numbers from 0 to 255, such as `10.0.0.10`"
+                    ),
+                );
             } else if let Err(why) = check_dns_name(endpoint) {
                 self.error(path, format!("`{endpoint}` is not an IP address or DNS name: {why}"));
             }
@@ -421,7 +425,7 @@ impl Validator<'_> {
         }
 
         let switches: HashSet<&str> = plan.switches.iter().map(|s| s.name.as_str()).collect();
-        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut names: HashSet<&str> = HashSet::new();
         let mut macs: BTreeMap<MacAddr, String> = BTreeMap::new();
         let mut addresses: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
         let mut out = Vec::with_capacity(plan.nodes.len());
@@ -436,10 +440,10 @@ impl Validator<'_> {
                     format!("{why}; the name becomes the hostname, such as `cp1` or `worker-2`"),
                 );
                 ok = false;
-            } else if let Some(first) = names.insert(node.name.as_str(), i) {
+            } else if !names.insert(node.name.as_str()) {
                 self.error(
                     format!("{path}.name"),
-                    format!("node {} is already called `{}`; give each node its own name", first + 1, node.name),
+                    format!("another node is already called `{}`; give each node its own name", node.name),
                 );
                 ok = false;
             }
@@ -576,7 +580,7 @@ impl Validator<'_> {
                 (Ok(_), None) => {
                     self.error(
                         field,
-                        format!("`{text}` has no prefix length; write it as `{text}/24` (your subnet's prefix)"),
+                        format!("`{text}` has no prefix length; write it with your subnet's prefix, such as `{text}/24`, or set `network.subnet`"),
                     );
                     return None;
                 }

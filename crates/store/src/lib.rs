@@ -94,6 +94,9 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_owned(), source })?;
         }
         let fresh = probe(path).await?;
+        if fresh {
+            create_private(path)?;
+        }
 
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -241,8 +244,17 @@ impl Store {
 
     /// Renames a plan, keeping its history and secrets; records the rename as a revision.
     pub async fn rename_plan(&self, name: &str, new_name: &str, at: Millis) -> Result<Saved> {
-        let current = self.load_plan(name).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query!(
+            r#"SELECT r.revision, r.yaml, r.created_at
+               FROM plans p JOIN plan_revisions r ON r.plan_id = p.id
+               WHERE p.name = ? ORDER BY r.revision DESC LIMIT 1"#,
+            name
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::PlanNotFound { name: name.to_owned() })?;
+        let current = stored(name, row.revision, &row.yaml, row.created_at)?;
         let taken =
             sqlx::query_scalar!("SELECT id FROM plans WHERE name = ?", new_name).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
@@ -343,6 +355,17 @@ impl Store {
             .await?
             .ok_or_else(|| Error::PlanNotFound { name: name.to_owned() })
     }
+}
+
+/// Creates the database file readable by its owner only: it holds the plans' secrets.
+/// SQLite creates the -wal and -shm files with the same permissions.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+    Ok(())
 }
 
 async fn insert_revision(

@@ -20,6 +20,12 @@ async fn creates_the_database_and_its_folder() {
     let store = Store::open(&path).await.expect("opens");
     assert!(store.list_plans().await.expect("lists").is_empty());
     assert!(path.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the database holds secrets: owner only");
+    }
     store.close().await;
     // Reopening an existing database works and keeps it.
     Store::open(&path).await.expect("reopens");

@@ -141,6 +141,8 @@ fn api_endpoint_is_an_ip_or_dns_name_that_can_serve_the_api() {
     assert_clean(&plan);
     plan.kubernetes.api_endpoint = Some("https://10.0.0.10:6443".into());
     assert_finding(&plan, Severity::Error, "kubernetes.api_endpoint", "without scheme or port");
+    plan.kubernetes.api_endpoint = Some("10.0.0.300".into());
+    assert_finding(&plan, Severity::Error, "kubernetes.api_endpoint", "not a valid IP address");
     plan.kubernetes.api_endpoint = Some("bad_name!".into());
     assert_finding(&plan, Severity::Error, "kubernetes.api_endpoint", "not an IP address or DNS name");
     plan.kubernetes.api_endpoint = Some("10.0.0.1".into());
@@ -272,7 +274,7 @@ fn node_names_are_hostnames_and_unique() {
     assert_finding(&plan, Severity::Error, "nodes[CP2].name", "write `cp2`");
     plan.nodes[1].name = "cp1".into();
     // Both nodes are now `nodes[cp1]`; the second one carries the finding.
-    assert_finding(&plan, Severity::Error, "nodes[cp1].name", "node 1 is already called `cp1`");
+    assert_finding(&plan, Severity::Error, "nodes[cp1].name", "another node is already called `cp1`");
     plan.nodes[1].name = "".into();
     assert_finding(&plan, Severity::Error, "nodes[1].name", "missing");
 }
