@@ -6,12 +6,12 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for m in crates/store/migrations/*.sql; do sqlite3 "$tmp/dev.db" < "$m"; done
-out=crates/store/.sqlx
+out="$PWD/crates/store/.sqlx"
 [[ "${1:-}" == "--check" ]] && out="$tmp/sqlx"
 rm -rf "$out" && mkdir -p "$out"
 # Touch the crate so the macros run again, then check it online against the fresh database.
 touch crates/store/src/lib.rs
-DATABASE_URL="sqlite://$tmp/dev.db" SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$PWD/$out" \
+DATABASE_URL="sqlite://$tmp/dev.db" SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$out" \
   cargo check -q -p flatlab-store --all-targets
 if [[ "${1:-}" == "--check" ]]; then
   if ! diff -r crates/store/.sqlx "$out" >/dev/null; then
