@@ -14,7 +14,9 @@ pub use finding::{Finding, Severity, count};
 pub use mac::{MacAddr, ParseMacError};
 pub use parse::{ParseError, ParsedPlan, parse_plan, to_yaml};
 pub use plan::{Arch, Channel, FORMAT_VERSION, Kubernetes, Network, Node, Os, Plan, Position, Role, Switch};
-pub use validate::{DISABLABLE_COMPONENTS, Report, ValidatedNode, ValidatedPlan, validate, validate_parsed};
+pub use validate::{
+    DISABLABLE_COMPONENTS, IGNITION_VERSIONS, Report, ValidatedNode, ValidatedPlan, validate, validate_parsed,
+};
 
 /// The demo plan a new user sees on first start.
 pub const DEMO_PLAN: &str = include_str!("../../../assets/demo-plan.yaml");

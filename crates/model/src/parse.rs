@@ -212,8 +212,8 @@ fn known_fields(parent: &[Segment]) -> &'static [&'static str] {
         .collect();
     match keys.as_slice() {
         [] => &["version", "name", "os", "kubernetes", "network", "ssh_authorized_keys", "switches", "nodes"],
-        ["os"] => &["channel", "version", "arch"],
-        ["kubernetes"] => &["k3s_version", "api_endpoint", "disable"],
+        ["os"] => &["channel", "version", "arch", "ignition_version"],
+        ["kubernetes"] => &["k3s_version", "api_endpoint", "disable", "k3s_sha256"],
         ["network"] => &["subnet", "gateway", "dns"],
         ["switches"] => &["name", "position"],
         ["nodes"] => &["name", "mac", "role", "install_disk", "address", "switch", "position"],

@@ -47,11 +47,16 @@ pub struct Os {
     pub version: String,
     #[serde(default)]
     pub arch: Arch,
+    /// The Ignition spec version of the rendered configs: `3.3.0` (default, read by every
+    /// supported Flatcar) or `3.4.0` (Flatcar releases from 2024 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub ignition_version: Option<String>,
 }
 
 impl Default for Os {
     fn default() -> Self {
-        Self { channel: Channel::Stable, version: String::new(), arch: Arch::Amd64 }
+        Self { channel: Channel::Stable, version: String::new(), arch: Arch::Amd64, ignition_version: None }
     }
 }
 
@@ -119,6 +124,12 @@ pub struct Kubernetes {
     /// Packaged K3s components to leave out, such as `traefik`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disable: Vec<String>,
+    /// The SHA-256 of the K3s binary for the plan's architecture (from the release's
+    /// `sha256sum-<arch>.txt`). Pins the download; without it, nodes check the binary against the
+    /// checksum file published next to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub k3s_sha256: Option<String>,
 }
 
 /// The LAN the nodes live on.

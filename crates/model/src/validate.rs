@@ -16,6 +16,9 @@ use crate::mac::MacAddr;
 use crate::parse::ParsedPlan;
 use crate::plan::{FORMAT_VERSION, Plan, Role};
 
+/// The Ignition spec versions `os.ignition_version` may name.
+pub const IGNITION_VERSIONS: &[&str] = &["3.3.0", "3.4.0"];
+
 /// K3s components that `kubernetes.disable` may name (`k3s server --disable`).
 pub const DISABLABLE_COMPONENTS: &[&str] =
     &["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"];
@@ -90,6 +93,24 @@ impl ValidatedPlan {
         &self.dns
     }
 
+    /// Where nodes reach the Kubernetes API: `kubernetes.api_endpoint`, else the first server's
+    /// static address, else its mDNS name `<name>.local`.
+    pub fn api_endpoint(&self) -> String {
+        if let Some(e) = self.plan.kubernetes.api_endpoint.as_deref() {
+            return e.trim().to_owned();
+        }
+        let first = self.first_server();
+        match first.address {
+            Some(a) => a.addr().to_string(),
+            None => format!("{}.local", first.name),
+        }
+    }
+
+    /// The SSH public keys, one per line as given.
+    pub fn ssh_keys(&self) -> Vec<String> {
+        self.plan.ssh_authorized_keys.iter().map(|k| k.trim().to_owned()).collect()
+    }
+
     /// The first server in plan order: the one that initialises the cluster.
     pub fn first_server(&self) -> &ValidatedNode {
         self.nodes.iter().find(|n| n.role == Role::Server).expect("validation guarantees at least one server")
@@ -113,6 +134,7 @@ pub fn validate(plan: &Plan) -> Report {
     v.format_version();
     v.plan_name();
     v.os();
+    v.ignition_version();
     let (subnet, gateway, dns) = v.network();
     v.kubernetes(subnet, gateway);
     v.ssh_keys();
@@ -179,6 +201,17 @@ impl Validator<'_> {
                 format!(
                     "`{version}` is not a Flatcar release; write MAJOR.MINOR.PATCH such as `4593.2.5`, or `current`"
                 ),
+            );
+        }
+    }
+
+    fn ignition_version(&mut self) {
+        if let Some(v) = self.plan.os.ignition_version.as_deref()
+            && !IGNITION_VERSIONS.contains(&v)
+        {
+            self.error(
+                "os.ignition_version",
+                format!("`{v}` is not an Ignition spec Flatlab writes; use `3.3.0` (every Flatcar) or `3.4.0` (Flatcar from 2024 on), or remove the field"),
             );
         }
     }
@@ -324,6 +357,15 @@ impl Validator<'_> {
             } else if let Err(why) = check_dns_name(endpoint) {
                 self.error(path, format!("`{endpoint}` is not an IP address or DNS name: {why}"));
             }
+        }
+
+        if let Some(sha) = k.k3s_sha256.as_deref()
+            && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            self.error(
+                "kubernetes.k3s_sha256",
+                "not a SHA-256 checksum; copy the 64 hexadecimal digits for your binary from the release's sha256sum-<arch>.txt, or remove the field",
+            );
         }
 
         let mut seen = HashSet::new();
@@ -634,6 +676,17 @@ impl Validator<'_> {
             return;
         };
         let Ok(IpAddr::V4(ip)) = endpoint.parse::<IpAddr>() else { return };
+        let is_server_address =
+            nodes.iter().flatten().any(|n| n.role == Role::Server && n.address.map(|a| a.addr()) == Some(ip));
+        let is_node_address = nodes.iter().flatten().any(|n| n.address.map(|a| a.addr()) == Some(ip));
+        if !is_server_address && !is_node_address && !nodes.is_empty() {
+            self.warning(
+                "kubernetes.api_endpoint",
+                format!(
+                    "{ip} is no node's address: nodes join the cluster through it, so something must answer there (kube-vip or keepalived on the servers); Flatlab does not set that up. Leave the field out to use the first server"
+                ),
+            );
+        }
         for node in nodes.iter().flatten() {
             if node.address.map(|a| a.addr()) == Some(ip) && node.role == Role::Agent {
                 self.error(

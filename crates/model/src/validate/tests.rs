@@ -133,10 +133,12 @@ fn k3s_version_is_well_formed() {
 #[test]
 fn api_endpoint_is_an_ip_or_dns_name_that_can_serve_the_api() {
     let mut plan = base();
-    for good in ["10.0.0.10", "k8s.lab.example", "cp1.local", "fd00::10"] {
+    for good in ["10.0.0.11", "10.0.0.13", "k8s.lab.example", "cp1.local", "fd00::10"] {
         plan.kubernetes.api_endpoint = Some(good.into());
         assert_clean(&plan);
     }
+    plan.kubernetes.api_endpoint = Some("10.0.0.10".into());
+    assert_finding(&plan, Severity::Warning, "kubernetes.api_endpoint", "something must answer there");
     plan.kubernetes.api_endpoint = None;
     assert_clean(&plan);
     plan.kubernetes.api_endpoint = Some("https://10.0.0.10:6443".into());
@@ -420,4 +422,35 @@ fn findings_serialize_as_the_cli_json_contract() {
     assert_eq!(json["findings"][0]["path"], "nodes[cp2].mac");
     assert!(json["findings"][0]["message"].is_string());
     assert_eq!(json.as_object().map(|o| o.len()), Some(1), "only findings are serialized");
+}
+
+#[test]
+fn ignition_version_is_one_flatlab_writes() {
+    let mut plan = base();
+    for good in ["3.3.0", "3.4.0"] {
+        plan.os.ignition_version = Some(good.into());
+        assert_clean(&plan);
+    }
+    plan.os.ignition_version = Some("3.5.0".into());
+    assert_finding(&plan, Severity::Error, "os.ignition_version", "use `3.3.0`");
+}
+
+#[test]
+fn k3s_sha256_is_64_hex_digits() {
+    let mut plan = base();
+    plan.kubernetes.k3s_sha256 = Some("ab".repeat(32));
+    assert_clean(&plan);
+    plan.kubernetes.k3s_sha256 = Some("xyz".into());
+    assert_finding(&plan, Severity::Error, "kubernetes.k3s_sha256", "64 hexadecimal digits");
+}
+
+#[test]
+fn api_endpoint_defaults_to_the_first_servers_address_or_mdns_name() {
+    let mut plan = base();
+    plan.kubernetes.api_endpoint = None;
+    assert_eq!(validate(&plan).into_validated().expect("valid").api_endpoint(), "10.0.0.11");
+    plan.nodes[0].address = None;
+    assert_eq!(validate(&plan).into_validated().expect("valid").api_endpoint(), "cp1.local");
+    plan.kubernetes.api_endpoint = Some("k8s.lab".into());
+    assert_eq!(validate(&plan).into_validated().expect("valid").api_endpoint(), "k8s.lab");
 }

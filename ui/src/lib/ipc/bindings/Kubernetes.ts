@@ -15,4 +15,10 @@ api_endpoint?: string,
 /**
  * Packaged K3s components to leave out, such as `traefik`.
  */
-disable?: Array<string>, };
+disable?: Array<string>, 
+/**
+ * The SHA-256 of the K3s binary for the plan's architecture (from the release's
+ * `sha256sum-<arch>.txt`). Pins the download; without it, nodes check the binary against the
+ * checksum file published next to it.
+ */
+k3s_sha256?: string, };

@@ -9,4 +9,9 @@ export type Os = { channel: Channel,
 /**
  * A release such as `4593.2.5`, or `current`.
  */
-version: string, arch: Arch, };
+version: string, arch: Arch, 
+/**
+ * The Ignition spec version of the rendered configs: `3.3.0` (default, read by every
+ * supported Flatcar) or `3.4.0` (Flatcar releases from 2024 on).
+ */
+ignition_version?: string, };

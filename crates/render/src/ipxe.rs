@@ -1,0 +1,48 @@
+//! `boot.ipxe`: the node's iPXE script. Loads the Flatcar PXE kernel and initrd from the boot
+//! server's mirror and hands the kernel the node's install config.
+
+use flatlab_model::{ValidatedNode, ValidatedPlan};
+
+use crate::Urls;
+
+/// The initrd's name: the kernel's `initrd=` argument must name it, or UEFI boots hang.
+const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
+const KERNEL: &str = "flatcar_production_pxe.vmlinuz";
+
+pub(crate) fn render(plan: &ValidatedPlan, node: &ValidatedNode, urls: &Urls) -> String {
+    let os = &plan.plan().os;
+    format!(
+        "#!ipxe
+# Flatlab: network-install Flatcar {version} ({channel}, {arch}) on node {name} ({mac}).
+set mirror {mirror}
+set attempt 0
+
+:load
+inc attempt
+iseq ${{attempt}} 11 && goto failed ||
+echo Flatlab: loading Flatcar {version} for {name} (attempt ${{attempt}} of 10)
+imgfree
+kernel ${{mirror}}/{KERNEL} initrd={INITRD} flatcar.first_boot=1 ignition.config.url={ignition} console=tty0 console=ttyS0,115200n8 || goto retry
+initrd --name {INITRD} ${{mirror}}/{INITRD} || goto retry
+boot || goto retry
+
+:retry
+echo Flatlab: download failed, retrying in 5 seconds
+sleep 5
+goto load
+
+:failed
+echo Flatlab: could not load Flatcar from ${{mirror}} after 10 attempts.
+echo Check that the boot server is running and its mirror holds {version}. Rebooting in 30 seconds.
+sleep 30
+reboot
+",
+        version = os.version,
+        channel = os.channel.as_str(),
+        arch = os.arch.as_str(),
+        name = node.name,
+        mac = node.mac,
+        mirror = urls.mirror_release,
+        ignition = urls.install_ignition,
+    )
+}

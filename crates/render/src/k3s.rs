@@ -1,0 +1,179 @@
+//! K3s on a node: its configuration file, the systemd unit that runs it, and how the binary
+//! gets onto the node.
+
+use flatlab_model::{Role, ValidatedNode, ValidatedPlan};
+use serde::Serialize;
+
+use crate::ignition::{ConfigBuilder, MODE_0600, MODE_0755};
+use crate::{Inputs, K3sSource};
+
+/// `/etc/rancher/k3s/config.yaml`, as K3s reads it (its flags, as YAML keys).
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct K3sConfig<'a> {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cluster_init: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
+    token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_ip: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tls_san: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    disable: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    node_label: Vec<String>,
+}
+
+/// Whether a server starts the cluster or joins it.
+fn is_first_server(plan: &ValidatedPlan, node: &ValidatedNode) -> bool {
+    node.role == Role::Server && plan.first_server().name == node.name
+}
+
+pub(crate) fn config_yaml(plan: &ValidatedPlan, node: &ValidatedNode, token: &str) -> String {
+    let endpoint = plan.api_endpoint();
+    let first = is_first_server(plan, node);
+    let server = node.role == Role::Server;
+    let config = K3sConfig {
+        cluster_init: first,
+        server: (!first).then(|| format!("https://{}:6443", bracket_ipv6(&endpoint))),
+        token,
+        node_ip: node.address.map(|a| a.addr().to_string()),
+        tls_san: if server { vec![endpoint] } else { Vec::new() },
+        disable: if server { plan.plan().kubernetes.disable.clone() } else { Vec::new() },
+        node_label: vec![format!("flatlab.dev/plan={}", plan.plan().name)],
+    };
+    let yaml = serde_yaml_ng::to_string(&config).expect("the K3s config always serializes");
+    format!("# Written by Flatlab for node {} ({}). K3s reads this at start.\n{yaml}", node.name, node.role.as_str())
+}
+
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
+}
+
+/// Adds the K3s binary, its configuration and its unit to a final config.
+pub(crate) fn add(
+    b: &mut ConfigBuilder,
+    plan: &ValidatedPlan,
+    index: usize,
+    node: &ValidatedNode,
+    inputs: &Inputs<'_>,
+) {
+    let arch = plan.plan().os.arch;
+    b.directory("/etc/rancher/k3s", MODE_0755);
+    b.file("/etc/rancher/k3s/config.yaml", MODE_0600, &config_yaml(plan, node, inputs.k3s_token));
+
+    let install_unit = match &inputs.k3s.sha256 {
+        Some(sha) => {
+            b.remote_file("/opt/bin/k3s", MODE_0755, &inputs.k3s.url, sha);
+            None
+        }
+        None => {
+            b.file("/opt/flatlab/get-k3s.sh", MODE_0755, &get_k3s_script(inputs.k3s, arch));
+            b.unit("flatlab-get-k3s.service", true, GET_K3S_UNIT);
+            Some("flatlab-get-k3s.service")
+        }
+    };
+    b.unit("k3s.service", true, &unit(plan, index, node, install_unit));
+}
+
+const GET_K3S_UNIT: &str = "\
+[Unit]
+Description=Flatlab: download and verify the K3s binary
+Wants=network-online.target
+After=network-online.target
+ConditionPathExists=!/opt/bin/k3s
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/opt/flatlab/get-k3s.sh
+
+[Install]
+WantedBy=multi-user.target
+";
+
+fn get_k3s_script(source: &K3sSource, arch: flatlab_model::Arch) -> String {
+    let binary = crate::k3s_binary(arch);
+    format!(
+        r#"#!/bin/bash
+# Flatlab: download the K3s binary and check it against the release's published SHA-256.
+# Used when the plan pins no kubernetes.k3s_sha256; retries until the network is there.
+set -euo pipefail
+url='{url}'
+sums='{sums}'
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for attempt in $(seq 1 60); do
+  if curl -fsSL --retry 3 -o "$tmp/{binary}" "$url" && curl -fsSL --retry 3 -o "$tmp/sums" "$sums"; then
+    break
+  fi
+  echo "flatlab: K3s download failed (attempt $attempt of 60), retrying in 10 s" >&2
+  sleep 10
+done
+expected=$(awk '$2 == "{binary}" {{ print $1 }}' "$tmp/sums")
+if [ -z "$expected" ]; then
+  echo "flatlab: {binary} is not listed in $sums" >&2
+  exit 1
+fi
+(cd "$tmp" && echo "$expected  {binary}" | sha256sum -c -)
+install -D -m 0755 "$tmp/{binary}" /opt/bin/k3s
+"#,
+        url = source.url,
+        sums = source.sums_url(arch),
+    )
+}
+
+fn unit(plan: &ValidatedPlan, index: usize, node: &ValidatedNode, install_unit: Option<&str>) -> String {
+    let mode = node.role.as_str();
+    let mut after = String::from("network-online.target");
+    let mut requires = String::new();
+    if let Some(u) = install_unit {
+        after.push(' ');
+        after.push_str(u);
+        requires = format!("Requires={u}\n");
+    }
+    // Servers after the first wait until the cluster answers, then join one after another: many
+    // etcd learners joining at once fail with "too many learner members".
+    let wait = if node.role == Role::Server && !is_first_server(plan, node) {
+        let endpoint = bracket_ipv6(&plan.api_endpoint());
+        let position = plan.nodes()[..index].iter().filter(|n| n.role == Role::Server).count();
+        let stagger = match position.saturating_sub(1) * 30 {
+            0 => String::new(),
+            seconds => format!("; sleep {seconds}"),
+        };
+        format!(
+            "ExecStartPre=/bin/sh -c 'until curl -ksf https://{endpoint}:6443/cacerts >/dev/null; do echo waiting for the cluster at {endpoint}; sleep 5; done{stagger}'\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "\
+[Unit]
+Description=K3s Kubernetes {mode}
+Documentation=https://docs.k3s.io
+Wants=network-online.target
+After={after}
+{requires}
+[Service]
+Type=notify
+{wait}ExecStartPre=-/sbin/modprobe br_netfilter
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/opt/bin/k3s {mode}
+KillMode=process
+Delegate=yes
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Restart=always
+RestartSec=5s
+
+[Install]
+WantedBy=multi-user.target
+"
+    )
+}

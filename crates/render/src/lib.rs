@@ -1,0 +1,207 @@
+//! Renders a validated plan into everything a node needs: the Ignition config the installed system
+//! applies on first boot (`config.ign`), the Ignition config of the network-booted installer
+//! (`install.ign`), the node's iPXE script (`boot.ipxe`), and a README for the bundle.
+//!
+//! Pure functions: the plan, the secrets, the boot server's address and the K3s download come in
+//! as values, so the same inputs always give byte-identical output. Only a [`ValidatedPlan`] can be
+//! rendered. Serving, storing and writing the files is left to `bootd`, `store` and `api`.
+
+mod error;
+mod final_config;
+mod ignition;
+mod install;
+mod ipxe;
+mod k3s;
+mod readme;
+
+use std::collections::BTreeMap;
+
+use flatlab_model::{Arch, ValidatedNode, ValidatedPlan, to_yaml};
+
+pub use error::{Error, Result};
+pub use ignition::{IgnitionSpec, data_url_decode};
+
+/// Stands for the boot server's address in a bundle rendered without one.
+pub const PLACEHOLDER_BASE_URL: &str = "http://flatlab-boot.invalid:8080";
+
+/// Where nodes download the K3s binary from, and the hash that pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct K3sSource {
+    /// The `k3s` (amd64) or `k3s-arm64` binary.
+    pub url: String,
+    /// Its SHA-256 (hex). With it, Ignition downloads and verifies the binary before first boot.
+    /// Without it, a unit downloads the release's `sha256sum-<arch>.txt` next to the binary and
+    /// checks against that.
+    pub sha256: Option<String>,
+}
+
+impl K3sSource {
+    /// The binary as published on the K3s release page.
+    pub fn upstream(version: &str, arch: Arch, sha256: Option<String>) -> Self {
+        let version = version.replace('+', "%2B");
+        Self { url: format!("https://github.com/k3s-io/k3s/releases/download/{version}/{}", k3s_binary(arch)), sha256 }
+    }
+
+    /// The binary as served from a Flatlab mirror: `<base>/mirror/k3s/<version>/<binary>`.
+    pub fn mirror(base_url: &str, version: &str, arch: Arch, sha256: Option<String>) -> Self {
+        let version = version.replace('+', "%2B");
+        Self { url: format!("{}/mirror/k3s/{version}/{}", base_url.trim_end_matches('/'), k3s_binary(arch)), sha256 }
+    }
+
+    /// The release's checksum file next to the binary.
+    pub(crate) fn sums_url(&self, arch: Arch) -> String {
+        let dir = self.url.rsplit_once('/').map(|(d, _)| d).unwrap_or(&self.url);
+        format!("{dir}/sha256sum-{}.txt", arch.as_str())
+    }
+}
+
+/// The K3s release asset name for an architecture.
+pub fn k3s_binary(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Amd64 => "k3s",
+        Arch::Arm64 => "k3s-arm64",
+    }
+}
+
+/// Everything besides the plan that goes into the rendered files.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// The boot server, such as `http://10.0.0.2:8080`: iPXE, Ignition, reports and the mirror.
+    pub base_url: &'a str,
+    /// The cluster's shared K3s token.
+    pub k3s_token: &'a str,
+    /// Each node's boot token (by node name): its Ignition URL and report URL carry it.
+    pub node_tokens: &'a BTreeMap<String, String>,
+    pub k3s: &'a K3sSource,
+}
+
+/// The files of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedNode {
+    pub name: String,
+    /// `config.ign`: applied by the installed system on its first boot.
+    pub config: String,
+    /// `install.ign`: applied by the network-booted live system, which installs to disk.
+    pub install: String,
+    /// `boot.ipxe`: loads the live system with `install.ign`.
+    pub ipxe: String,
+}
+
+/// A rendered plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    pub plan_yaml: String,
+    pub readme: String,
+    pub nodes: Vec<RenderedNode>,
+}
+
+/// One file of a bundle, by its path relative to the bundle's folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleFile<'a> {
+    pub path: &'a str,
+    pub contents: &'a str,
+    /// True for files that carry the K3s token: written owner-only, left out of Git by default.
+    pub secret: bool,
+}
+
+impl Bundle {
+    /// Every file with its path in the bundle layout: `plan.yaml`, `README.md`,
+    /// `nodes/<name>/{config.ign,install.ign,boot.ipxe}`.
+    pub fn files(&self) -> Vec<(String, BundleFile<'_>)> {
+        let mut out = vec![
+            ("plan.yaml".to_owned(), BundleFile { path: "plan.yaml", contents: &self.plan_yaml, secret: false }),
+            ("README.md".to_owned(), BundleFile { path: "README.md", contents: &self.readme, secret: false }),
+        ];
+        for n in &self.nodes {
+            for (file, contents, secret) in
+                [("config.ign", &n.config, true), ("install.ign", &n.install, false), ("boot.ipxe", &n.ipxe, false)]
+            {
+                out.push((format!("nodes/{}/{file}", n.name), BundleFile { path: file, contents, secret }));
+            }
+        }
+        out
+    }
+}
+
+/// Renders every node of the plan.
+pub fn render(plan: &ValidatedPlan, inputs: &Inputs<'_>) -> Result<Bundle> {
+    check_inputs(inputs)?;
+    let spec = IgnitionSpec::for_plan(plan)?;
+    let nodes = plan
+        .nodes()
+        .iter()
+        .enumerate()
+        .map(|(index, node)| render_node(plan, index, node, inputs, spec))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Bundle { plan_yaml: to_yaml(plan.plan()), readme: readme::bundle_readme(plan, inputs), nodes })
+}
+
+fn render_node(
+    plan: &ValidatedPlan,
+    index: usize,
+    node: &ValidatedNode,
+    inputs: &Inputs<'_>,
+    spec: IgnitionSpec,
+) -> Result<RenderedNode> {
+    let token =
+        inputs.node_tokens.get(&node.name).ok_or_else(|| Error::MissingNodeToken { node: node.name.clone() })?;
+    let urls = Urls::new(inputs.base_url, token, plan);
+    Ok(RenderedNode {
+        name: node.name.clone(),
+        config: final_config::render(plan, index, node, inputs, &urls, spec),
+        install: install::render(plan, node, &urls, spec),
+        ipxe: ipxe::render(plan, node, &urls),
+    })
+}
+
+fn check_inputs(inputs: &Inputs<'_>) -> Result<()> {
+    let base = inputs.base_url;
+    let valid_base = (base.starts_with("http://") || base.starts_with("https://"))
+        && !base.ends_with('/')
+        && base.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\' | b'`' | b'$' | b';'));
+    if !valid_base {
+        return Err(Error::BadBaseUrl { url: base.to_owned() });
+    }
+    if inputs.k3s_token.len() < 16 || !inputs.k3s_token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::BadToken);
+    }
+    for (node, token) in inputs.node_tokens {
+        if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::BadNodeToken { node: node.clone() });
+        }
+    }
+    if let Some(sha) = &inputs.k3s.sha256
+        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(Error::BadSha256 { sha: sha.clone() });
+    }
+    Ok(())
+}
+
+/// The URLs one node's files point at.
+pub(crate) struct Urls {
+    /// `<base>/v1/ignition/<token>`: the install config.
+    pub install_ignition: String,
+    /// `<base>/v1/ignition/<token>/final`: the final config.
+    pub final_ignition: String,
+    /// `<base>/v1/report/<token>`: where stages are reported (`?stage=...`).
+    pub report: String,
+    /// `<base>/mirror/<channel>/<board>`: what `flatcar-install -b` takes.
+    pub mirror_board: String,
+    /// `<mirror_board>/<version>`: where the PXE kernel and initrd are.
+    pub mirror_release: String,
+}
+
+impl Urls {
+    fn new(base: &str, token: &str, plan: &ValidatedPlan) -> Self {
+        let os = &plan.plan().os;
+        let mirror_board = format!("{base}/mirror/{}/{}", os.channel.as_str(), os.arch.board());
+        Self {
+            install_ignition: format!("{base}/v1/ignition/{token}"),
+            final_ignition: format!("{base}/v1/ignition/{token}/final"),
+            report: format!("{base}/v1/report/{token}"),
+            mirror_release: format!("{mirror_board}/{}", os.version),
+            mirror_board,
+        }
+    }
+}
