@@ -7,6 +7,7 @@
 //! and no terminal output in here.
 
 mod error;
+mod render;
 mod secrets;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,9 @@ use serde::Serialize;
 use ts_rs::TS;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
+pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
+pub use render::{boot_token_key, write_bundle};
 pub use secrets::{K3S_TOKEN, generate_k3s_token};
 
 /// The first line of every exported plan file.
@@ -117,6 +120,14 @@ impl Flatlab {
     pub async fn with_clock(db: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = Store::open(db).await.with_context(|| format!("opening the Flatlab database {}", db.display()))?;
         Ok(Self { store, clock })
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn now(&self) -> Millis {
+        self.clock.now_ms()
     }
 
     pub fn db_path(&self) -> &Path {

@@ -27,6 +27,17 @@ enum Command {
     /// Create, check, store and export cluster plans
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Render a plan's Ignition configs, iPXE scripts and K3s configuration into a bundle folder
+    Render {
+        /// A stored plan's name, or a plan file (which is imported first, to keep its secrets)
+        plan: String,
+        /// The bundle folder: plan.yaml, README.md, nodes/<name>/{config.ign,install.ign,boot.ipxe}
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// The boot server's URL the files point at [default: a placeholder, see the bundle's README]
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +142,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(cmd) => {
             let app = open(cli.db.as_deref()).await?;
             let code = plan(&app, cmd).await;
+            app.close().await;
+            code
+        }
+        Command::Render { plan, output, base_url } => {
+            let app = open(cli.db.as_deref()).await?;
+            let code = render(&app, &plan, &output, base_url.as_deref()).await;
             app.close().await;
             code
         }
@@ -246,6 +263,36 @@ async fn plan(app: &Flatlab, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             eprintln!("copied plan {name} to {new_name}");
             println!("{new_name}");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plan argument names a file when it looks like a path or a YAML file name.
+fn is_plan_file(arg: &str) -> bool {
+    arg == "-" || arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml") || Path::new(arg).is_file()
+}
+
+async fn render(app: &Flatlab, plan: &str, output: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> {
+    let name = if is_plan_file(plan) {
+        let outcome = app.import_file(Path::new(plan), ImportPolicy::Strict).await?;
+        let s = &outcome.saved;
+        eprintln!("stored {plan} as plan {} revision {} (its secrets stay in the database)", s.name, s.revision);
+        s.name.clone()
+    } else {
+        plan.to_owned()
+    };
+    let base_url = base_url.unwrap_or(flatlab_api::PLACEHOLDER_BASE_URL);
+    let bundle = app.render_plan(&name, base_url, &mut rand::rng()).await?;
+    let written = flatlab_api::write_bundle(&bundle, output)?;
+    eprintln!(
+        "wrote {} for plan {name} ({}) to {}",
+        plural(written.len(), "file"),
+        plural(bundle.nodes.len(), "node"),
+        output.display()
+    );
+    eprintln!("note: nodes/*/config.ign hold the cluster's K3s token; they are readable by you only");
+    if base_url == flatlab_api::PLACEHOLDER_BASE_URL {
+        eprintln!("note: no --base-url given: boot.ipxe and install.ign point at {base_url} (see README.md)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -294,3 +294,81 @@ fn version_and_help_work() {
     env.flatlab().arg("--version").assert().success().stdout(predicate::str::starts_with("flatlab "));
     env.flatlab().args(["plan", "--help"]).assert().success().stdout(predicate::str::contains("validate"));
 }
+
+#[test]
+fn render_writes_the_bundle_layout_and_is_reproducible() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    let out = env.dir.path().join("bundle");
+    env.flatlab()
+        .args(["render"])
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .args(["--base-url", "http://10.0.0.2:8080"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("wrote 17 files for plan demo-lab (5 nodes)"));
+    for node in ["cp1", "cp2", "cp3", "worker1", "worker2"] {
+        for f in ["config.ign", "install.ign", "boot.ipxe"] {
+            assert!(out.join("nodes").join(node).join(f).is_file(), "{node}/{f}");
+        }
+    }
+    assert!(out.join("plan.yaml").is_file() && out.join("README.md").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join("nodes/cp1/config.ign")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let first = std::fs::read(out.join("nodes/cp2/config.ign")).expect("read");
+
+    // The stored plan renders again to the same bytes: secrets are generated once.
+    env.flatlab()
+        .args(["render", "demo-lab", "-o"])
+        .arg(&out)
+        .args(["--base-url", "http://10.0.0.2:8080"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(out.join("nodes/cp2/config.ign")).expect("read"), first);
+    let plan_yaml = std::fs::read_to_string(out.join("plan.yaml")).expect("plan");
+    let config = String::from_utf8(first).expect("utf8");
+    let token_line = config.split("token%3A%20").nth(1).expect("token in config").split('%').next().expect("token");
+    assert!(token_line.len() >= 32);
+    assert!(!plan_yaml.contains(token_line), "no secret in plan.yaml");
+}
+
+#[test]
+fn render_refuses_invalid_plans_and_foreign_folders() {
+    let env = Env::new();
+    let broken = env.file("broken.yaml", &DEMO.replace("install_disk: /dev/sda\n", "install_disk: sda\n"));
+    env.flatlab().args(["plan", "import", "--allow-errors"]).arg(&broken).assert().success();
+    let out = env.dir.path().join("bundle");
+    env.flatlab()
+        .args(["render", "demo-lab", "-o"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("fix the plan's errors before rendering"));
+    assert!(!out.exists());
+
+    let good = env.file("good.yaml", DEMO);
+    let precious = env.dir.path().join("precious");
+    std::fs::create_dir_all(&precious).expect("mkdir");
+    std::fs::write(precious.join("thesis.txt"), "years of work").expect("write");
+    env.flatlab()
+        .args(["render"])
+        .arg(&good)
+        .arg("-o")
+        .arg(&precious)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not a Flatlab bundle"));
+    assert_eq!(std::fs::read_to_string(precious.join("thesis.txt")).expect("kept"), "years of work");
+    env.flatlab()
+        .args(["render", "ghost", "-o"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no plan called `ghost`"));
+}
