@@ -74,7 +74,10 @@ pub fn write_bundle(bundle: &Bundle, dir: &Path) -> anyhow::Result<Vec<PathBuf>>
         if let Some(d) = target.parent() {
             std::fs::create_dir_all(d)?;
         }
-        write_file(&target, file.contents.as_bytes(), file.secret).with_context(|| format!("writing {path}"))?;
+        // Every node file is owner-only: config.ign holds the K3s token, and the boot token in
+        // install.ign and boot.ipxe fetches config.ign while the boot server runs.
+        let private = file.secret || path.starts_with("nodes/");
+        write_file(&target, file.contents.as_bytes(), private).with_context(|| format!("writing {path}"))?;
         written.push(dir.join(&path));
     }
     let staged = staging.keep();
@@ -106,15 +109,20 @@ fn write_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An empty folder, or one holding a bundle Flatlab wrote before.
+/// An empty folder, or one holding a bundle Flatlab wrote before and nothing else (a `.git`
+/// or a file of the user's in it means it is not ours to replace).
 fn is_replaceable(dir: &Path) -> anyhow::Result<bool> {
     if !dir.is_dir() {
         return Ok(false);
     }
-    let mut entries = std::fs::read_dir(dir)?;
-    if entries.next().is_none() {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    if names.is_empty() {
         return Ok(true);
     }
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap_or_default();
-    Ok(readme.starts_with("# Flatlab bundle") && dir.join("plan.yaml").is_file())
+    Ok(readme.starts_with("# Flatlab bundle")
+        && names.iter().all(|n| matches!(n.as_str(), "README.md" | "plan.yaml" | "nodes")))
 }

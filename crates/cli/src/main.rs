@@ -281,6 +281,9 @@ async fn render(app: &Flatlab, plan: &str, output: &Path, base_url: Option<&str>
     } else {
         plan.to_owned()
     };
+    for f in app.show_plan(&name, None).await?.findings.iter().filter(|f| f.severity == Severity::Warning) {
+        eprintln!("{f}");
+    }
     let base_url = base_url.unwrap_or(flatlab_api::PLACEHOLDER_BASE_URL);
     let bundle = app.render_plan(&name, base_url, &mut rand::rng()).await?;
     let written = flatlab_api::write_bundle(&bundle, output)?;
@@ -290,7 +293,7 @@ async fn render(app: &Flatlab, plan: &str, output: &Path, base_url: Option<&str>
         plural(bundle.nodes.len(), "node"),
         output.display()
     );
-    eprintln!("note: nodes/*/config.ign hold the cluster's K3s token; they are readable by you only");
+    eprintln!("note: nodes/*/config.ign hold the cluster's K3s token; node files are readable by you only");
     if base_url == flatlab_api::PLACEHOLDER_BASE_URL {
         eprintln!("note: no --base-url given: boot.ipxe and install.ign point at {base_url} (see README.md)");
     }

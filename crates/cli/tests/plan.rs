@@ -200,6 +200,7 @@ fn import_list_show_export_history_rm_round_trip() {
     let b = other.flatlab().args(["plan", "show", "demo-lab"]).assert().success().get_output().stdout.clone();
     assert_eq!(a, b);
     assert_eq!(String::from_utf8(a).expect("utf8"), text);
+    let _ = std::fs::remove_file(&exported);
 
     // An older revision can be shown, exported and reverted to.
     env.flatlab()

@@ -676,6 +676,21 @@ impl Validator<'_> {
             return;
         };
         let Ok(IpAddr::V4(ip)) = endpoint.parse::<IpAddr>() else { return };
+        let first_server = nodes.iter().flatten().find(|n| n.role == Role::Server).map(|n| n.name.clone());
+        for node in nodes.iter().flatten() {
+            if node.role == Role::Server
+                && node.address.map(|a| a.addr()) == Some(ip)
+                && Some(&node.name) != first_server.as_ref()
+            {
+                self.error(
+                    "kubernetes.api_endpoint",
+                    format!(
+                        "{ip} is the address of `{}`, which joins the cluster through this endpoint and would wait for itself; use the first server's address, a virtual IP, or leave the field out",
+                        node.name
+                    ),
+                );
+            }
+        }
         let is_server_address =
             nodes.iter().flatten().any(|n| n.role == Role::Server && n.address.map(|a| a.addr()) == Some(ip));
         let is_node_address = nodes.iter().flatten().any(|n| n.address.map(|a| a.addr()) == Some(ip));

@@ -10,7 +10,9 @@ pub(crate) fn render(plan: &ValidatedPlan, node: &ValidatedNode, urls: &Urls, sp
     let mut b = ConfigBuilder::default();
     // The live system takes the same keys, so a stuck install can be looked at.
     b.ssh_keys(&plan.ssh_keys());
-    b.file("/etc/hostname", MODE_0644, &format!("{}-installer\n", node.name));
+    // A hostname is at most 63 characters.
+    let hostname: String = format!("{}-installer", node.name).chars().take(63).collect();
+    b.file("/etc/hostname", MODE_0644, &format!("{}\n", hostname.trim_end_matches('-')));
     b.file("/opt/flatlab/install.sh", MODE_0755, &script(plan, node, urls));
     b.unit("flatlab-install.service", true, UNIT);
     b.build(spec)

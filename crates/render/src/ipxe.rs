@@ -1,5 +1,8 @@
 //! `boot.ipxe`: the node's iPXE script. Loads the Flatcar PXE kernel and initrd from the boot
 //! server's mirror and hands the kernel the node's install config.
+//!
+//! The kernel writes to both the serial port and the screen; the last `console=` (the screen)
+//! is where the install's own messages go, since hobbyists watch a monitor.
 
 use flatlab_model::{ValidatedNode, ValidatedPlan};
 
@@ -15,14 +18,14 @@ pub(crate) fn render(plan: &ValidatedPlan, node: &ValidatedNode, urls: &Urls) ->
         "#!ipxe
 # Flatlab: network-install Flatcar {version} ({channel}, {arch}) on node {name} ({mac}).
 set mirror {mirror}
-set attempt 0
+set attempt:int32 0
 
 :load
 inc attempt
 iseq ${{attempt}} 11 && goto failed ||
 echo Flatlab: loading Flatcar {version} for {name} (attempt ${{attempt}} of 10)
 imgfree
-kernel ${{mirror}}/{KERNEL} initrd={INITRD} flatcar.first_boot=1 ignition.config.url={ignition} console=tty0 console=ttyS0,115200n8 || goto retry
+kernel ${{mirror}}/{KERNEL} initrd={INITRD} flatcar.first_boot=1 ignition.config.url={ignition} console=ttyS0,115200n8 console=tty0 || goto retry
 initrd --name {INITRD} ${{mirror}}/{INITRD} || goto retry
 boot || goto retry
 

@@ -106,7 +106,7 @@ sums='{sums}'
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for attempt in $(seq 1 60); do
-  if curl -fsSL --retry 3 -o "$tmp/{binary}" "$url" && curl -fsSL --retry 3 -o "$tmp/sums" "$sums"; then
+  if curl -fsSL --retry 3 --max-time 900 -o "$tmp/{binary}" "$url" && curl -fsSL --retry 3 --max-time 60 -o "$tmp/sums" "$sums"; then
     break
   fi
   echo "flatlab: K3s download failed (attempt $attempt of 60), retrying in 10 s" >&2
@@ -143,12 +143,16 @@ fn unit(plan: &ValidatedPlan, index: usize, node: &ValidatedNode, install_unit: 
             0 => String::new(),
             seconds => format!("; sleep {seconds}"),
         };
+        // Only before the first join: once this server has its etcd member, it starts at once
+        // (waiting on every start would keep it down whenever the first server is).
         format!(
-            "ExecStartPre=/bin/sh -c 'until curl -ksf https://{endpoint}:6443/cacerts >/dev/null; do echo waiting for the cluster at {endpoint}; sleep 5; done{stagger}'\n"
+            "ExecStartPre=/bin/sh -c 'test -d /var/lib/rancher/k3s/server/db/etcd && exit 0; until curl -ksf --max-time 10 https://{endpoint}:6443/cacerts >/dev/null; do echo waiting for the cluster at {endpoint}; sleep 5; done{stagger}'\n"
         )
     } else {
         String::new()
     };
+    // As K3s's own installer: servers notify systemd when ready, agents are started as is.
+    let service_type = if node.role == Role::Server { "notify" } else { "exec" };
     format!(
         "\
 [Unit]
@@ -158,7 +162,7 @@ Wants=network-online.target
 After={after}
 {requires}
 [Service]
-Type=notify
+Type={service_type}
 {wait}ExecStartPre=-/sbin/modprobe br_netfilter
 ExecStartPre=-/sbin/modprobe overlay
 ExecStart=/opt/bin/k3s {mode}

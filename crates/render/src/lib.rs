@@ -158,7 +158,7 @@ fn check_inputs(inputs: &Inputs<'_>) -> Result<()> {
     let base = inputs.base_url;
     let valid_base = (base.starts_with("http://") || base.starts_with("https://"))
         && !base.ends_with('/')
-        && base.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\' | b'`' | b'$' | b';'));
+        && base.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\' | b'`' | b'$' | b';' | b'%'));
     if !valid_base {
         return Err(Error::BadBaseUrl { url: base.to_owned() });
     }

@@ -350,7 +350,7 @@ fn bad_inputs_are_refused() {
     let tokens = tokens(&plan);
     let ok = Inputs { base_url: BASE, k3s_token: K3S_TOKEN, node_tokens: &tokens, k3s: &k3s };
     assert!(render(&plan, &ok).is_ok());
-    for base in ["10.0.0.2:8080", "http://x/", "http://x'; rm -rf /", ""] {
+    for base in ["10.0.0.2:8080", "http://x/", "http://x'; rm -rf /", "http://x/%2F", ""] {
         assert!(render(&plan, &Inputs { base_url: base, ..ok.clone() }).is_err(), "{base}");
     }
     assert!(render(&plan, &Inputs { k3s_token: "short", ..ok.clone() }).is_err());

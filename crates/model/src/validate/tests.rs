@@ -133,12 +133,19 @@ fn k3s_version_is_well_formed() {
 #[test]
 fn api_endpoint_is_an_ip_or_dns_name_that_can_serve_the_api() {
     let mut plan = base();
-    for good in ["10.0.0.11", "10.0.0.13", "k8s.lab.example", "cp1.local", "fd00::10"] {
+    for good in ["10.0.0.11", "k8s.lab.example", "cp1.local", "fd00::10"] {
         plan.kubernetes.api_endpoint = Some(good.into());
         assert_clean(&plan);
     }
     plan.kubernetes.api_endpoint = Some("10.0.0.10".into());
     assert_finding(&plan, Severity::Warning, "kubernetes.api_endpoint", "something must answer there");
+    plan.kubernetes.api_endpoint = Some("10.0.0.13".into());
+    assert_finding(
+        &plan,
+        Severity::Error,
+        "kubernetes.api_endpoint",
+        "`cp3`, which joins the cluster through this endpoint",
+    );
     plan.kubernetes.api_endpoint = None;
     assert_clean(&plan);
     plan.kubernetes.api_endpoint = Some("https://10.0.0.10:6443".into());

@@ -1,0 +1,335 @@
+//! HTTP: what nodes fetch (iPXE scripts, Ignition configs, mirror files, HTTP-boot binaries),
+//! where they report, and the loopback-only admin API with live events.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tower_http::services::ServeFile;
+
+use crate::state::{BootAnswer, Mac, Registry, Stage};
+use crate::tftp::AllowList;
+
+#[derive(Clone)]
+pub(crate) struct NodeApi {
+    pub registry: Registry,
+    pub http_base: String,
+    pub mirror: Option<PathBuf>,
+    pub binaries: Arc<AllowList>,
+}
+
+pub(crate) fn node_router(api: NodeApi) -> Router {
+    Router::new()
+        .route("/boot.ipxe", get(first_stage))
+        .route("/v1/boot/{file}", get(machine_script))
+        .route("/v1/ignition/{token}", get(install_ignition))
+        .route("/v1/ignition/{token}/final", get(final_ignition))
+        .route("/v1/report/{token}", post(report))
+        .route("/mirror/{*path}", get(mirror_file))
+        .route("/ipxe/{name}", get(ipxe_binary))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(api)
+}
+
+fn ipxe(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn client_ip(addr: SocketAddr) -> Ipv4Addr {
+    match addr.ip() {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// The first-stage script: make sure DHCP gave us a boot file (a slow proxy reply can be
+/// missed), then chain to this machine's own script.
+async fn first_stage(State(api): State<NodeApi>) -> Response {
+    ipxe(format!(
+        "#!ipxe
+# Flatlab boot server: first stage.
+set attempt:int32 0
+:dhcp
+isset ${{filename}} && goto chain ||
+inc attempt
+iseq ${{attempt}} 10 && goto chain ||
+echo Flatlab: waiting for the boot server's DHCP answer (attempt ${{attempt}})
+dhcp || sleep 2
+goto dhcp
+:chain
+chain --autofree {base}/v1/boot/${{net0/mac:hexhyp}}.ipxe?uuid=${{uuid}}&arch=${{buildarch}}&platform=${{platform}} || goto retry
+:retry
+echo Flatlab: the boot server did not answer; retrying in 5 seconds
+sleep 5
+goto chain
+",
+        base = api.http_base
+    ))
+}
+
+/// A machine's own script: its install, "boot from disk", or a note that it is not planned.
+async fn machine_script(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(file): UrlPath<String>,
+) -> Response {
+    let Some(mac) = file.strip_suffix(".ipxe").and_then(|m| m.parse::<Mac>().ok()) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    match api.registry.boot_script(mac, client_ip(peer)) {
+        BootAnswer::Install(script) => ipxe(script),
+        BootAnswer::LocalDisk => ipxe(format!(
+            "#!ipxe
+# Flatlab: {mac} is installed; booting from its disk. Arm it again in Flatlab to reinstall.
+echo Flatlab: this machine is installed, booting from disk
+iseq ${{platform}} efi && exit ||
+sanboot --no-describe --drive 0x80 || exit
+"
+        )),
+        BootAnswer::Unknown => ipxe(format!(
+            "#!ipxe
+echo
+echo Flatlab: this machine ({mac}) is not in the plan.
+echo Add it to the plan in the Flatlab app (it is listed under discovered machines),
+echo then restart it. Continuing with the next boot device in 30 seconds.
+sleep 30
+exit
+"
+        )),
+    }
+}
+
+async fn install_ignition(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(token): UrlPath<String>,
+) -> Response {
+    ignition(&api, &token, client_ip(peer), false)
+}
+
+async fn final_ignition(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(token): UrlPath<String>,
+) -> Response {
+    ignition(&api, &token, client_ip(peer), true)
+}
+
+fn ignition(api: &NodeApi, token: &str, ip: Ipv4Addr, final_config: bool) -> Response {
+    match api.registry.ignition(token, ip, final_config) {
+        Ok(config) => ([(header::CONTENT_TYPE, "application/vnd.coreos.ignition+json")], config).into_response(),
+        Err(why) => {
+            tracing::warn!(peer = %ip, why, "refused an Ignition request");
+            (StatusCode::FORBIDDEN, "forbidden\n").into_response()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReportQuery {
+    stage: String,
+}
+
+async fn report(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(token): UrlPath<String>,
+    Query(q): Query<ReportQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(stage) = Stage::from_report(&q.stage) else {
+        return (StatusCode::BAD_REQUEST, "unknown stage\n").into_response();
+    };
+    // The body is an optional form `reason=...` (curl --data-urlencode).
+    let reason = form_value(&body, "reason").filter(|r| !r.is_empty()).map(|r| r.chars().take(500).collect());
+    match api.registry.report(&token, stage, reason) {
+        Ok(()) => (StatusCode::NO_CONTENT, "").into_response(),
+        Err(why) => {
+            tracing::warn!(peer = %peer, why, "refused a report");
+            (StatusCode::FORBIDDEN, "forbidden\n").into_response()
+        }
+    }
+}
+
+fn form_value(body: &[u8], key: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| percent_decode(&v.replace('+', " ")))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A mirror path is plain names only: no `.`/`..`, no empty parts, no backslashes or NULs,
+/// and the resolved file must stay inside the mirror (symlinks included).
+pub(crate) fn resolve_mirror_path(root: &Path, requested: &str) -> Option<PathBuf> {
+    if requested.is_empty() || requested.len() > 512 {
+        return None;
+    }
+    let ok_part = |p: &str| {
+        !p.is_empty() && p != "." && p != ".." && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    };
+    if !requested.split('/').all(ok_part) {
+        return None;
+    }
+    let joined = root.join(requested);
+    if joined.components().any(|c| matches!(c, Component::ParentDir)) {
+        return None;
+    }
+    let root = root.canonicalize().ok()?;
+    let real = joined.canonicalize().ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+async fn mirror_file(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(path): UrlPath<String>,
+    request: Request,
+) -> Response {
+    let Some(root) = &api.mirror else {
+        return (StatusCode::NOT_FOUND, "this boot server has no mirror (start it with --mirror DIR)\n")
+            .into_response();
+    };
+    let Some(file) = resolve_mirror_path(root, &path) else {
+        tracing::warn!(peer = %peer, path = %path.escape_debug(), "refused a mirror request");
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let ip = client_ip(peer);
+    api.registry.saw_download(ip, &name);
+    let response = serve_file(file, request).await;
+    with_progress(response, api.registry.clone(), ip, name)
+}
+
+/// Reports the progress of large downloads (every 16 MiB and at the end) as events.
+fn with_progress(response: Response, registry: Registry, ip: Ipv4Addr, file: String) -> Response {
+    const STEP: u64 = 16 << 20;
+    let total: u64 = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if total < STEP {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let mut sent = 0u64;
+    let mut reported = 0u64;
+    let stream = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            sent += bytes.len() as u64;
+            if sent - reported >= STEP || sent == total {
+                reported = sent;
+                registry.progress(ip, &file, sent, total);
+            }
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+async fn serve_file(file: PathBuf, request: Request) -> Response {
+    // ServeFile streams from disk and answers Range requests with Content-Length.
+    match tower::ServiceExt::oneshot(ServeFile::new(file), request).await {
+        Ok(r) => r.map(Body::new),
+        Err(e) => match e {},
+    }
+}
+
+async fn ipxe_binary(State(api): State<NodeApi>, UrlPath(name): UrlPath<String>) -> Response {
+    match api.binaries.get(&name) {
+        Some(bytes) => {
+            let mut r = Body::from(bytes.to_vec()).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/efi"));
+            r
+        }
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+pub(crate) fn admin_router(registry: Registry) -> Router {
+    Router::new().route("/api/v1/machines", get(machines)).route("/api/v1/events", get(events)).with_state(registry)
+}
+
+async fn machines(State(registry): State<Registry>) -> Response {
+    axum::Json(registry.machines()).into_response()
+}
+
+async fn events(State(registry): State<Registry>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let stream = BroadcastStream::new(registry.subscribe()).filter_map(|e| {
+        let e = e.ok()?;
+        Some(Ok(SseEvent::default().event("machine").data(serde_json::to_string(&e).ok()?)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_paths_stay_inside_the_mirror() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("mirror");
+        std::fs::create_dir_all(root.join("stable/amd64-usr/4593.2.5")).expect("mkdir");
+        std::fs::write(root.join("stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz"), b"kernel").expect("w");
+        std::fs::write(dir.path().join("secret.txt"), b"secret").expect("w");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("stable/escape")).expect("symlink");
+
+        assert!(resolve_mirror_path(&root, "stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz").is_some());
+        for evil in [
+            "../secret.txt",
+            "stable/../../secret.txt",
+            "stable/escape",
+            "/etc/passwd",
+            "stable//amd64-usr",
+            "stable/amd64-usr/4593.2.5/",
+            "stable\\..\\..\\secret.txt",
+            "stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz\0",
+            "stable/amd64-usr",
+            ".",
+            "",
+        ] {
+            assert!(resolve_mirror_path(&root, evil).is_none(), "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn report_reasons_are_decoded() {
+        assert_eq!(form_value(b"reason=disk+%2Fdev%2Fsda+missing", "reason").as_deref(), Some("disk /dev/sda missing"));
+        assert_eq!(form_value(b"other=1", "reason"), None);
+        assert_eq!(form_value(&[0xff, 0xfe], "reason"), None);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -1,0 +1,219 @@
+//! Flatlab's boot server: carries bare machines from their firmware to an installed Flatcar
+//! node. Proxy or full DHCP, TFTP for the iPXE binaries, HTTP for scripts, Ignition configs and
+//! the image mirror, and the install state of every machine, with live events.
+//!
+//! Policy stays outside: the caller (`api`) knows plans, renders each machine's files and hands
+//! them over as [`MachineSpec`]s, persists the [`Event`]s it receives, and arms machines again.
+//! This crate knows nothing of plans, the store or rendering.
+
+pub mod dhcp;
+mod error;
+mod http;
+mod state;
+pub mod tftp;
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
+
+pub use dhcp::{BootFiles, DhcpMode, FullDhcp};
+pub use error::{Error, Result};
+pub use state::{Clock, Event, EventKind, HistoryEntry, Mac, MachineSpec, MachineStatus, Millis, Registry, Stage};
+pub use tftp::AllowList;
+
+/// Where the boot server listens and what it serves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The network interface machines boot on; DHCP sockets are bound to it.
+    pub interface: Option<String>,
+    /// This server's address on that interface: put in DHCP replies and URLs.
+    pub address: Ipv4Addr,
+    pub http_port: u16,
+    pub tftp_port: u16,
+    pub dhcp: DhcpMode,
+    /// DHCP server port (67) and PXE port (4011), on `dhcp_bind` (0.0.0.0); others for tests.
+    pub dhcp_bind: Ipv4Addr,
+    pub dhcp_port: u16,
+    pub pxe_port: u16,
+    /// Where DHCP broadcasts go (255.255.255.255:68).
+    pub dhcp_broadcast: SocketAddr,
+    /// The admin API: loopback only.
+    pub admin: SocketAddr,
+    /// A folder laid out like the release server: `<channel>/<board>/<version>/<file>`.
+    pub mirror: Option<PathBuf>,
+    /// The iPXE binaries, served by TFTP (and HTTP for UEFI HTTP boot).
+    pub binaries: AllowList,
+}
+
+impl Config {
+    /// Defaults for `address`: HTTP 8080, TFTP 69, proxy DHCP, admin on 127.0.0.1:7070.
+    pub fn new(address: Ipv4Addr) -> Self {
+        Self {
+            interface: None,
+            address,
+            http_port: 8080,
+            tftp_port: 69,
+            dhcp: DhcpMode::Proxy,
+            dhcp_bind: Ipv4Addr::UNSPECIFIED,
+            dhcp_port: 67,
+            pxe_port: 4011,
+            dhcp_broadcast: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, 68)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            mirror: None,
+            binaries: AllowList::new(),
+        }
+    }
+
+    pub fn http_base(&self) -> String {
+        format!("http://{}:{}", self.address, self.http_port)
+    }
+}
+
+/// A running boot server. Dropping it stops nothing; call [`BootServer::shutdown`].
+pub struct BootServer {
+    registry: Registry,
+    tasks: Vec<JoinHandle<()>>,
+    http: SocketAddr,
+    admin: SocketAddr,
+    tftp: Option<SocketAddr>,
+    dhcp: Vec<SocketAddr>,
+}
+
+impl BootServer {
+    /// Binds every socket (failing with a clear message if one cannot be had), then serves.
+    pub async fn start(config: Config, machines: Vec<MachineSpec>, clock: Clock) -> Result<BootServer> {
+        if !config.admin.ip().is_loopback() {
+            return Err(Error::AdminNotLoopback { addr: config.admin });
+        }
+        let registry = Registry::new(machines, clock);
+        let binaries = Arc::new(config.binaries.clone());
+        let mut tasks = Vec::new();
+
+        let http_addr = SocketAddr::from((config.address, config.http_port));
+        let http_listener = bind_tcp(http_addr, "HTTP").await?;
+        let admin_listener = bind_tcp(config.admin, "admin API").await?;
+        let http = http_listener.local_addr().map_err(|e| Error::bind("HTTP", http_addr, e))?;
+        let admin = admin_listener.local_addr().map_err(|e| Error::bind("admin API", config.admin, e))?;
+        let http_base = format!("http://{}:{}", config.address, http.port());
+
+        let tftp = if config.tftp_port == 0 && binaries.names().next().is_none() {
+            None
+        } else {
+            let addr = SocketAddr::from((config.address, config.tftp_port));
+            let socket = bind_udp(addr, None, false, "TFTP")?;
+            let local = socket.local_addr().map_err(|e| Error::bind("TFTP", addr, e))?;
+            let on_transfer: tftp::OnTransfer = Arc::new(|peer, file, size| {
+                tracing::info!(peer = %peer, file, size, "TFTP transfer");
+            });
+            tasks.push(tokio::spawn(tftp::serve(socket, binaries.clone(), on_transfer)));
+            Some(local)
+        };
+
+        let mut dhcp_addrs = Vec::new();
+        if config.dhcp != DhcpMode::Off {
+            let files = Arc::new(BootFiles {
+                bios: pick(&binaries, &["undionly.kpxe"]),
+                uefi_x64: pick(&binaries, &["ipxe.efi", "snponly.efi"]),
+                uefi_arm64: pick(&binaries, &["ipxe-arm64.efi", "snp-arm64.efi"]),
+                http_base: http_base.clone(),
+            });
+            let leases = Arc::new(Mutex::new(match &config.dhcp {
+                DhcpMode::Full(full) => dhcp::Leases::load(full),
+                _ => dhcp::Leases::default(),
+            }));
+            for (port, pxe_port) in [(config.dhcp_port, false), (config.pxe_port, true)] {
+                let addr = SocketAddr::from((config.dhcp_bind, port));
+                let socket = bind_udp(addr, config.interface.as_deref(), true, "DHCP")?;
+                dhcp_addrs.push(socket.local_addr().map_err(|e| Error::bind("DHCP", addr, e))?);
+                tasks.push(tokio::spawn(dhcp::serve(
+                    socket,
+                    pxe_port,
+                    config.dhcp.clone(),
+                    config.address,
+                    files.clone(),
+                    registry.clone(),
+                    leases.clone(),
+                    config.dhcp_broadcast,
+                )));
+            }
+        }
+
+        let node = http::node_router(http::NodeApi {
+            registry: registry.clone(),
+            http_base,
+            mirror: config.mirror.clone(),
+            binaries,
+        });
+        tasks.push(tokio::spawn(async move {
+            let service = node.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(http_listener, service).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }));
+        let admin_router = http::admin_router(registry.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin_listener, admin_router).await {
+                tracing::error!(error = %e, "admin API stopped");
+            }
+        }));
+        tracing::info!(http = %http, admin = %admin, tftp = ?tftp, dhcp = ?config.dhcp, "boot server running");
+        Ok(BootServer { registry, tasks, http, admin, tftp, dhcp: dhcp_addrs })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    pub fn tftp_addr(&self) -> Option<SocketAddr> {
+        self.tftp
+    }
+
+    /// The DHCP sockets: the server port (67), then the PXE port (4011).
+    pub fn dhcp_addrs(&self) -> &[SocketAddr] {
+        &self.dhcp
+    }
+
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+fn pick(files: &AllowList, names: &[&str]) -> Option<String> {
+    names.iter().find(|n| files.contains(n)).map(|n| (*n).to_owned())
+}
+
+async fn bind_tcp(addr: SocketAddr, what: &'static str) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| Error::bind(what, addr, e))
+}
+
+fn bind_udp(addr: SocketAddr, device: Option<&str>, broadcast: bool, what: &'static str) -> Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let err = |e| Error::bind(what, addr, e);
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    if broadcast {
+        socket.set_broadcast(true).map_err(err)?;
+    }
+    if let Some(dev) = device {
+        socket.bind_device(Some(dev.as_bytes())).map_err(|e| Error::Device { device: dev.to_owned(), source: e })?;
+    }
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    UdpSocket::from_std(socket.into()).map_err(err)
+}

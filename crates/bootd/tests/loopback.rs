@@ -1,0 +1,449 @@
+//! The boot server on loopback: real sockets, a hand-written HTTP client, a TFTP client and DHCP
+//! packets, including bad ones.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode};
+use dhcproto::{Decodable, Decoder};
+use flatlab_bootd::dhcp::client_packet;
+use flatlab_bootd::{AllowList, BootServer, Config, DhcpMode, Mac, MachineSpec, Stage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+const TOKEN: &str = "Tok3nForTheTestMachine0123456789";
+const MAC: Mac = Mac([0x52, 0x54, 0, 0, 0, 1]);
+
+struct Fixture {
+    server: BootServer,
+    _dir: tempfile::TempDir,
+    ipxe_efi: Vec<u8>,
+}
+
+async fn start(dhcp: DhcpMode, broadcast_to: Option<SocketAddr>) -> Fixture {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mirror = dir.path().join("mirror");
+    let release = mirror.join("stable/amd64-usr/4593.2.5");
+    std::fs::create_dir_all(&release).expect("mkdir");
+    let kernel: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(release.join("flatcar_production_pxe.vmlinuz"), &kernel).expect("kernel");
+    std::fs::write(dir.path().join("secret.txt"), "secret").expect("secret");
+
+    let mut binaries = AllowList::new();
+    let ipxe_efi: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    binaries.insert("ipxe.efi", ipxe_efi.clone());
+    binaries.insert("undionly.kpxe", vec![0xAB; 70_000]);
+
+    let mut config = Config::new(Ipv4Addr::LOCALHOST);
+    config.http_port = 0;
+    config.tftp_port = 0;
+    config.admin = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.dhcp = dhcp;
+    config.dhcp_bind = Ipv4Addr::LOCALHOST;
+    config.dhcp_port = 0;
+    config.pxe_port = 0;
+    if let Some(b) = broadcast_to {
+        config.dhcp_broadcast = b;
+    }
+    config.mirror = Some(mirror);
+    config.binaries = binaries;
+    let spec = MachineSpec {
+        mac: MAC,
+        node: "cp1".into(),
+        token: TOKEN.into(),
+        stage: Stage::Armed,
+        history: vec![],
+        ipxe_script: "#!ipxe\necho install cp1\n".into(),
+        install_ignition: "{\"ignition\":{\"version\":\"3.3.0\"},\"install\":true}".into(),
+        final_ignition: "{\"ignition\":{\"version\":\"3.3.0\"},\"final\":true}".into(),
+    };
+    let server = BootServer::start(config, vec![spec], Arc::new(|| 42)).await.expect("starts");
+    Fixture { server, _dir: dir, ipxe_efi }
+}
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+/// A minimal HTTP/1.1 client: sends `request` as written (so odd paths reach the server as-is).
+async fn http(addr: SocketAddr, request: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = headers.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let mut body = raw[split + 4..].to_vec();
+    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Reply { status, headers, body }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..eol]).unwrap_or("0").trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw = &raw[eol + 2 + size + 2..];
+    }
+    out
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Reply {
+    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await
+}
+
+async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await
+}
+
+fn stage(f: &Fixture) -> Option<Stage> {
+    f.server.registry().machines().iter().find(|m| m.mac == MAC.to_string()).and_then(|m| m.stage)
+}
+
+#[tokio::test]
+async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
+    let f = start(DhcpMode::Off, None).await;
+    let http_addr = f.server.http_addr();
+
+    let first = get(http_addr, "/boot.ipxe").await;
+    assert_eq!(first.status, 200);
+    let text = String::from_utf8_lossy(&first.body);
+    assert!(text.starts_with("#!ipxe"));
+    assert!(text.contains(&format!(
+        "chain --autofree http://127.0.0.1:{}/v1/boot/${{net0/mac:hexhyp}}.ipxe",
+        http_addr.port()
+    )));
+
+    // Ignition is refused before the machine has booted with its script.
+    assert_eq!(get(http_addr, &format!("/v1/ignition/{TOKEN}")).await.status, 403);
+
+    let script = get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe?uuid=x&arch=x86_64&platform=pcbios").await;
+    assert_eq!((script.status, String::from_utf8_lossy(&script.body).as_ref()), (200, "#!ipxe\necho install cp1\n"));
+    assert_eq!(stage(&f), Some(Stage::Ipxe));
+
+    let kernel = get(http_addr, "/mirror/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz").await;
+    assert_eq!(kernel.status, 200);
+    assert_eq!(kernel.body.len(), 20 << 20);
+    assert!(kernel.headers.to_ascii_lowercase().contains(&format!("content-length: {}", 20u32 << 20)));
+    assert_eq!(stage(&f), Some(Stage::Kernel));
+
+    let install = get(http_addr, &format!("/v1/ignition/{TOKEN}")).await;
+    assert_eq!(install.status, 200);
+    assert!(String::from_utf8_lossy(&install.body).contains("\"install\":true"));
+    assert_eq!(get(http_addr, "/v1/ignition/WrongTokenWrongTokenWrongToken00").await.status, 403);
+    assert_eq!(stage(&f), Some(Stage::Ignition));
+
+    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=installing"), "").await.status, 204);
+    let fin = get(http_addr, &format!("/v1/ignition/{TOKEN}/final")).await;
+    assert!(String::from_utf8_lossy(&fin.body).contains("\"final\":true"));
+    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=installed"), "").await.status, 204);
+    assert_eq!(stage(&f), Some(Stage::Installed));
+
+    // The install has ended: no more configs, and the machine is told to boot from disk.
+    assert_eq!(get(http_addr, &format!("/v1/ignition/{TOKEN}/final")).await.status, 403);
+    let again = String::from_utf8_lossy(&get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe").await.body).into_owned();
+    assert!(again.contains("iseq ${platform} efi && exit") && again.contains("sanboot --no-describe --drive 0x80"));
+
+    // The installed system still reports its last stages.
+    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=booted"), "").await.status, 204);
+    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=k3s-ready"), "").await.status, 204);
+    assert_eq!(stage(&f), Some(Stage::K3sReady));
+    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=rebooting"), "").await.status, 400);
+    assert_eq!(post(http_addr, "/v1/report/nope?stage=booted", "").await.status, 403);
+
+    // The admin API shows the whole history.
+    let machines = get(f.server.admin_addr(), "/api/v1/machines").await;
+    let json: serde_json::Value = serde_json::from_slice(&machines.body).expect("json");
+    assert_eq!(json[0]["node"], "cp1");
+    assert_eq!(json[0]["stage"], "k3s-ready");
+    let stages: Vec<&str> =
+        json[0]["history"].as_array().expect("history").iter().filter_map(|h| h["stage"].as_str()).collect();
+    assert_eq!(stages, ["ipxe", "kernel", "ignition", "installing", "installed", "booted", "k3s-ready"]);
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn failures_are_reported_with_their_reason() {
+    let f = start(DhcpMode::Off, None).await;
+    let http_addr = f.server.http_addr();
+    get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe").await;
+    let r =
+        post(http_addr, &format!("/v1/report/{TOKEN}?stage=failed"), "reason=install+disk+%2Fdev%2Fsda+does+not+exist")
+            .await;
+    assert_eq!(r.status, 204);
+    let m = &f.server.registry().machines()[0];
+    assert_eq!(m.stage, Some(Stage::Failed));
+    assert_eq!(m.history.last().and_then(|h| h.detail.as_deref()), Some("install disk /dev/sda does not exist"));
+}
+
+#[tokio::test]
+async fn unknown_machines_get_a_friendly_script_and_are_listed() {
+    let f = start(DhcpMode::Off, None).await;
+    let r = get(f.server.http_addr(), "/v1/boot/aa-bb-cc-00-00-01.ipxe").await;
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(text.contains("is not in the plan") && text.contains("exit"), "{text}");
+    let listed = f.server.registry().machines();
+    assert!(listed.iter().any(|m| m.mac == "aa:bb:cc:00:00:01" && m.node.is_none()));
+    assert_eq!(get(f.server.http_addr(), "/v1/boot/not-a-mac.ipxe").await.status, 404);
+}
+
+#[tokio::test]
+async fn mirror_files_support_ranges_and_nothing_escapes_the_mirror() {
+    let f = start(DhcpMode::Off, None).await;
+    let addr = f.server.http_addr();
+    let r = http(
+        addr,
+        "GET /mirror/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz HTTP/1.1\r\nHost: x\r\nRange: bytes=1000-1099\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, (1000u32..1100).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    for evil in [
+        "/mirror/../secret.txt",
+        "/mirror/%2e%2e/secret.txt",
+        "/mirror/stable/%2e%2e/%2e%2e/secret.txt",
+        "/mirror/..%2fsecret.txt",
+        "/mirror/%2fetc%2fpasswd",
+        "/mirror//etc/passwd",
+        "/mirror/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz%00",
+        "/mirror/stable%5c..%5c..%5csecret.txt",
+        "/../../../../etc/passwd",
+        "/ipxe/..%2f..%2fsecret.txt",
+    ] {
+        let r = get(addr, evil).await;
+        assert!(r.status == 404 || r.status == 400, "{evil}: {}", r.status);
+        assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{evil}");
+    }
+    // UEFI HTTP boot gets the allow-listed binary, and only that.
+    let efi = get(addr, "/ipxe/ipxe.efi").await;
+    assert_eq!((efi.status, efi.body.len()), (200, f.ipxe_efi.len()));
+    assert_eq!(get(addr, "/ipxe/flatlab.db").await.status, 404);
+}
+
+#[tokio::test]
+async fn garbage_http_requests_do_not_stop_the_server() {
+    let f = start(DhcpMode::Off, None).await;
+    let addr = f.server.http_addr();
+    for junk in ["\0\0\0\0", "GET\r\n\r\n", "BREW /coffee HTCPCP/1.0\r\n\r\n", &"A".repeat(100_000)] {
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            let _ = s.write_all(junk.as_bytes()).await;
+            let _ = s.shutdown().await;
+        }
+    }
+    assert_eq!(get(addr, "/boot.ipxe").await.status, 200);
+}
+
+// --- TFTP ---------------------------------------------------------------------------------
+
+fn rrq(name: &[u8], options: &[(&str, &str)]) -> Vec<u8> {
+    let mut p = vec![0, 1];
+    p.extend_from_slice(name);
+    p.push(0);
+    p.extend_from_slice(b"octet\0");
+    for (k, v) in options {
+        p.extend_from_slice(k.as_bytes());
+        p.push(0);
+        p.extend_from_slice(v.as_bytes());
+        p.push(0);
+    }
+    p
+}
+
+/// Downloads a file the way iPXE does (with options), ACKing each window.
+async fn tftp_get(server: SocketAddr, name: &str, blksize: usize, window: usize) -> Result<Vec<u8>, String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let bs = blksize.to_string();
+    let ws = window.to_string();
+    sock.send_to(&rrq(name.as_bytes(), &[("blksize", &bs), ("tsize", "0"), ("windowsize", &ws)]), server)
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 70_000];
+    let mut out = Vec::new();
+    let mut expected: u16 = 1;
+    let mut since_ack = 0;
+    loop {
+        let (len, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .map_err(|_| "timeout".to_string())?
+            .map_err(|e| e.to_string())?;
+        let op = u16::from_be_bytes([buf[0], buf[1]]);
+        match op {
+            5 => return Err(String::from_utf8_lossy(&buf[4..len]).trim_end_matches('\0').to_owned()),
+            6 => {
+                sock.send_to(&[0, 4, 0, 0], from).await.expect("ack oack");
+            }
+            3 => {
+                let block = u16::from_be_bytes([buf[2], buf[3]]);
+                if block != expected {
+                    continue;
+                }
+                out.extend_from_slice(&buf[4..len]);
+                expected = expected.wrapping_add(1);
+                since_ack += 1;
+                let last = len - 4 < blksize;
+                if since_ack == window || last {
+                    sock.send_to(&[0, 4, buf[2], buf[3]], from).await.expect("ack");
+                    since_ack = 0;
+                }
+                if last {
+                    return Ok(out);
+                }
+            }
+            _ => return Err(format!("unexpected opcode {op}")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tftp_serves_allow_listed_files_with_options() {
+    let f = start(DhcpMode::Off, None).await;
+    let tftp = f.server.tftp_addr().expect("tftp");
+    assert_eq!(tftp_get(tftp, "ipxe.efi", 1432, 8).await.expect("download"), f.ipxe_efi);
+    assert_eq!(tftp_get(tftp, "/ipxe.efi", 512, 1).await.expect("download"), f.ipxe_efi);
+    assert_eq!(tftp_get(tftp, "undionly.kpxe", 8192, 4).await.expect("download"), vec![0xAB; 70_000]);
+}
+
+#[tokio::test]
+async fn tftp_refuses_everything_else_and_survives_bad_packets() {
+    let f = start(DhcpMode::Off, None).await;
+    let tftp = f.server.tftp_addr().expect("tftp");
+    for evil in [
+        "../../../etc/passwd",
+        "/etc/passwd",
+        "..\\..\\secret.txt",
+        "ipxe.efi/../../secret.txt",
+        "flatlab.db",
+        "IPXE.EFI",
+    ] {
+        let e = tftp_get(tftp, evil, 512, 1).await.expect_err(evil);
+        assert_eq!(e, "file not found", "{evil}");
+    }
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let junk: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0, 1],
+        vec![0, 1, b'x'],
+        vec![0, 2, b'f', 0, b'o', b'c', b't', b'e', b't', 0],
+        vec![0, 9, 9, 9],
+        rrq(b"ipxe.efi\0../../secret.txt", &[]),
+        rrq(&[0xff, 0xfe, 0xfd], &[]),
+        rrq(b"ipxe.efi", &[("blksize", "99999999999999999999"), ("windowsize", "-1")]),
+        vec![0xff; 1500],
+    ];
+    for p in &junk {
+        sock.send_to(p, tftp).await.expect("send");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(tftp_get(tftp, "ipxe.efi", 1024, 2).await.expect("still serving"), f.ipxe_efi);
+}
+
+// --- DHCP ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn proxy_dhcp_answers_pxe_clients_and_survives_garbage() {
+    let listener = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let f = start(DhcpMode::Proxy, Some(listener.local_addr().expect("addr"))).await;
+    let [dhcp, pxe] = f.server.dhcp_addrs() else { panic!("two DHCP sockets") };
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+
+    for junk in [&[][..], &[1, 2, 3], &[0u8; 240][..], &[0xffu8; 1400][..]] {
+        client.send_to(junk, *dhcp).await.expect("send");
+        client.send_to(junk, *pxe).await.expect("send");
+    }
+    // A plain (non-PXE) DHCP client is the router's business, not ours.
+    client
+        .send_to(&client_packet(MAC.0, MessageType::Discover, None, false, "android-dhcp-14"), *dhcp)
+        .await
+        .expect("send");
+
+    // A BIOS PXE DISCOVER: the offer is broadcast, carrying the TFTP file and no address.
+    client
+        .send_to(
+            &client_packet(MAC.0, MessageType::Discover, Some(0), false, "PXEClient:Arch:00000:UNDI:002001"),
+            *dhcp,
+        )
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 1500];
+    let (len, _) =
+        tokio::time::timeout(Duration::from_secs(2), listener.recv_from(&mut buf)).await.expect("offer").expect("recv");
+    let offer = Message::decode(&mut Decoder::new(&buf[..len])).expect("decodes");
+    assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+    assert_eq!(offer.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    assert_eq!(offer.fname_str().and_then(Result::ok).map(|f| f.trim_end_matches('\0')), Some("undionly.kpxe"));
+    assert!(
+        matches!(offer.opts().get(OptionCode::ServerIdentifier), Some(DhcpOption::ServerIdentifier(ip)) if *ip == Ipv4Addr::LOCALHOST)
+    );
+    assert_eq!(stage(&f), Some(Stage::Dhcp));
+
+    // iPXE asks again on port 4011 and is answered there with the script URL.
+    client
+        .send_to(&client_packet(MAC.0, MessageType::Request, Some(7), true, "PXEClient:Arch:00007:UNDI:003010"), *pxe)
+        .await
+        .expect("send");
+    let (len, _) =
+        tokio::time::timeout(Duration::from_secs(2), client.recv_from(&mut buf)).await.expect("ack").expect("recv");
+    let ack = Message::decode(&mut Decoder::new(&buf[..len])).expect("decodes");
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+    let url = format!("http://127.0.0.1:{}/boot.ipxe", f.server.http_addr().port());
+    assert_eq!(ack.fname_str().and_then(Result::ok).map(|f| f.trim_end_matches('\0')), Some(url.as_str()));
+
+    // An unplanned machine is discovered with its firmware.
+    client
+        .send_to(
+            &client_packet([0xaa, 0, 0, 0, 0, 9], MessageType::Discover, Some(7), false, "PXEClient:Arch:00007"),
+            *dhcp,
+        )
+        .await
+        .expect("send");
+    let _ = tokio::time::timeout(Duration::from_secs(2), listener.recv_from(&mut buf)).await.expect("offer");
+    let found = f.server.registry().machines();
+    let unknown = found.iter().find(|m| m.mac == "aa:00:00:00:00:09").expect("discovered");
+    assert_eq!(unknown.firmware.as_deref(), Some("uefi-x64"));
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_to_listen_beyond_loopback() {
+    let mut config = Config::new(Ipv4Addr::LOCALHOST);
+    config.admin = SocketAddr::from(([0, 0, 0, 0], 7070));
+    config.dhcp = DhcpMode::Off;
+    let e = BootServer::start(config, vec![], Arc::new(|| 0)).await.err().expect("refused");
+    assert!(e.to_string().contains("must listen on loopback"), "{e}");
+}
+
+#[tokio::test]
+async fn live_events_stream_over_sse() {
+    let f = start(DhcpMode::Off, None).await;
+    let mut s = TcpStream::connect(f.server.admin_addr()).await.expect("connect");
+    s.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    get(f.server.http_addr(), "/v1/boot/52-54-00-00-00-01.ipxe").await;
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 4096];
+    while !seen.contains("\"stage\":\"ipxe\"") {
+        let n =
+            tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await.expect("event in time").expect("read");
+        assert!(n > 0, "stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("event: machine"));
+    assert!(seen.contains("\"node\":\"cp1\""));
+}
