@@ -304,7 +304,7 @@ fn ipxe_scripts_load_kernel_and_initrd_from_the_mirror_with_the_token() {
     assert!(ipxe.contains("set mirror http://10.0.0.2:8080/mirror/lts/arm64-usr/4081.3.6\n"));
     assert!(ipxe.contains(
         "kernel ${mirror}/flatcar_production_pxe.vmlinuz initrd=flatcar_production_pxe_image.cpio.gz flatcar.first_boot=1 \
-         ignition.config.url=http://10.0.0.2:8080/v1/ignition/bootarm2token0123456789 console=tty0 console=ttyS0,115200n8"
+         ignition.config.url=http://10.0.0.2:8080/v1/ignition/bootarm2token0123456789 console=ttyS0,115200n8 console=tty0"
     ));
     assert!(
         ipxe.contains(
