@@ -6,6 +6,7 @@
 //! random source handed to the use cases that need one (such as [`Flatlab::k3s_token`]). No Tauri
 //! and no terminal output in here.
 
+mod boot;
 mod error;
 mod render;
 mod secrets;
@@ -19,7 +20,9 @@ use flatlab_store::{PlanSummary, RevisionInfo, Saved, Store};
 use serde::Serialize;
 use ts_rs::TS;
 
+pub use boot::{BootSession, DhcpChoice, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
+pub use flatlab_bootd::{Event as BootEvent, EventKind as BootEventKind, Stage};
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
 pub use render::{boot_token_key, write_bundle};
@@ -333,4 +336,13 @@ pub fn format_time(ms: Millis) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// Formats a time of day for progress lines: `07:26:03`.
+pub fn format_time_of_day(ms: Millis) -> String {
+    let format = time::macros::format_description!("[hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("{ms}"))
 }

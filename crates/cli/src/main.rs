@@ -38,6 +38,56 @@ enum Command {
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
     },
+    /// Run the boot server: network-install the plan's machines and show their progress live
+    Serve(ServeArgs),
+    /// Arm a machine again so that its next network boot reinstalls it
+    Arm {
+        plan: String,
+        /// The node's name in the plan
+        node: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A stored plan's name, or a plan file (imported first)
+    plan: String,
+    /// The network interface the machines boot on
+    #[arg(long, value_name = "IF")]
+    interface: String,
+    /// This server's address on that interface [default: the interface's first IPv4 address]
+    #[arg(long, value_name = "IP")]
+    address: Option<std::net::Ipv4Addr>,
+    #[arg(long, default_value_t = 8080)]
+    http_port: u16,
+    #[arg(long, default_value_t = 69)]
+    tftp_port: u16,
+    /// proxy: next to your router's DHCP; full: also hand out addresses (isolated switch); off
+    #[arg(long, value_enum, default_value_t = DhcpArg::Proxy)]
+    dhcp: DhcpArg,
+    /// With --dhcp full: the addresses to hand out, START-END [default: the top quarter of the subnet]
+    #[arg(long, value_name = "START-END")]
+    dhcp_range: Option<String>,
+    /// The image mirror: <channel>/<board>/<version>/<file>, as `flatcar-install -b` expects
+    #[arg(long, value_name = "DIR")]
+    mirror: Option<PathBuf>,
+    /// The admin API (machines and live events), loopback only
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    admin: std::net::SocketAddr,
+    /// Where undionly.kpxe / ipxe.efi / snponly.efi are [default: /usr/lib/ipxe, assets/ipxe]
+    #[arg(long, value_name = "DIR")]
+    ipxe_dir: Option<PathBuf>,
+    /// Exit (status 0) once every planned machine reached this stage, such as `installed`;
+    /// exit 1 if one fails
+    #[arg(long, value_name = "STAGE")]
+    exit_after: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DhcpArg {
+    Proxy,
+    Full,
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +194,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let code = plan(&app, cmd).await;
             app.close().await;
             code
+        }
+        Command::Serve(args) => {
+            let app = open(cli.db.as_deref()).await?;
+            let code = serve(&app, args).await;
+            app.close().await;
+            code
+        }
+        Command::Arm { plan, node } => {
+            let app = open(cli.db.as_deref()).await?;
+            app.arm_machine(&plan, &node, None, &mut rand::rng()).await?;
+            eprintln!("armed {node}: its next network boot reinstalls it (start or restart `flatlab serve {plan}`)");
+            app.close().await;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Render { plan, output, base_url } => {
             let app = open(cli.db.as_deref()).await?;
@@ -267,20 +330,115 @@ async fn plan(app: &Flatlab, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn plan_name(app: &Flatlab, plan: &str) -> anyhow::Result<String> {
+    if is_plan_file(plan) {
+        let outcome = app.import_file(Path::new(plan), ImportPolicy::Strict).await?;
+        let s = &outcome.saved;
+        eprintln!("stored {plan} as plan {} revision {} (its secrets stay in the database)", s.name, s.revision);
+        Ok(s.name.clone())
+    } else {
+        Ok(plan.to_owned())
+    }
+}
+
+async fn serve(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    use flatlab_api::{BootEventKind, DhcpChoice, ServeOptions, Stage};
+    let name = plan_name(app, &args.plan).await?;
+    let dhcp = match args.dhcp {
+        DhcpArg::Off => DhcpChoice::Off,
+        DhcpArg::Proxy => DhcpChoice::Proxy,
+        DhcpArg::Full => DhcpChoice::Full { range: args.dhcp_range.as_deref().map(parse_range).transpose()? },
+    };
+    let exit_after = match args.exit_after.as_deref() {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<Stage>(serde_json::Value::String(s.to_owned()))
+                .map_err(|_| anyhow::anyhow!("--exit-after: `{s}` is not a stage (armed, dhcp, ipxe, kernel, initrd, ignition, installing, installed, booted, k3s-ready)"))?,
+        ),
+    };
+    let mut options = ServeOptions {
+        interface: Some(args.interface.clone()),
+        address: args.address,
+        http_port: args.http_port,
+        tftp_port: args.tftp_port,
+        dhcp,
+        mirror: args.mirror.clone(),
+        admin: args.admin,
+        ..ServeOptions::default()
+    };
+    if let Some(dir) = args.ipxe_dir {
+        options.ipxe_dirs = vec![dir];
+    }
+    let session = app.start_boot_server(&name, options, &mut rand::rng()).await?;
+    for w in &session.warnings {
+        eprintln!("warning: {w}");
+    }
+    let server = session.server();
+    eprintln!(
+        "serving plan {name} on {} ({}): HTTP {}, TFTP {}, admin http://{}/api/v1/machines. Ctrl-C stops.",
+        args.interface,
+        server.http_addr().ip(),
+        server.http_addr(),
+        server.tftp_addr().map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        server.admin_addr()
+    );
+    let mut events = server.registry().subscribe();
+    for m in server.registry().machines() {
+        if let (Some(node), Some(stage)) = (&m.node, m.stage) {
+            eprintln!("  {node} ({}): {}", m.mac, stage.as_str());
+        }
+    }
+    let code = loop {
+        if let Some(target) = exit_after {
+            let machines = server.registry().machines();
+            let planned: Vec<_> = machines.iter().filter(|m| m.node.is_some()).collect();
+            if planned.iter().all(|m| m.stage.is_some_and(|s| s >= target && s != Stage::Failed)) {
+                break ExitCode::SUCCESS;
+            }
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break ExitCode::SUCCESS,
+            event = events.recv() => {
+                let Ok(e) = event else { continue };
+                let when = flatlab_api::format_time_of_day(e.at);
+                let who = match &e.node { Some(n) => format!("{n} ({})", e.mac), None => e.mac.clone() };
+                match e.kind {
+                    BootEventKind::Stage { stage, detail } => {
+                        let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
+                        println!("{when} {who} {}{detail}", stage.as_str());
+                        if stage == Stage::Failed && exit_after.is_some() {
+                            break ExitCode::FAILURE;
+                        }
+                    }
+                    BootEventKind::Discovered { firmware, .. } => println!(
+                        "{when} {who} network-booted ({}) but is not in the plan: add it in the app or the plan file",
+                        firmware.unwrap_or_else(|| "unknown firmware".into())
+                    ),
+                    BootEventKind::Progress { file, sent, total } => {
+                        println!("{when} {who} {file}: {} of {} MiB", sent >> 20, total >> 20)
+                    }
+                }
+            }
+        }
+    };
+    session.stop().await;
+    Ok(code)
+}
+
+fn parse_range(s: &str) -> anyhow::Result<(std::net::Ipv4Addr, std::net::Ipv4Addr)> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| anyhow::anyhow!("--dhcp-range: write START-END, such as 10.0.0.200-10.0.0.250"))?;
+    Ok((a.trim().parse()?, b.trim().parse()?))
+}
+
 /// A plan argument names a file when it looks like a path or a YAML file name.
 fn is_plan_file(arg: &str) -> bool {
     arg == "-" || arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml") || Path::new(arg).is_file()
 }
 
 async fn render(app: &Flatlab, plan: &str, output: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> {
-    let name = if is_plan_file(plan) {
-        let outcome = app.import_file(Path::new(plan), ImportPolicy::Strict).await?;
-        let s = &outcome.saved;
-        eprintln!("stored {plan} as plan {} revision {} (its secrets stay in the database)", s.name, s.revision);
-        s.name.clone()
-    } else {
-        plan.to_owned()
-    };
+    let name = plan_name(app, plan).await?;
     for f in app.show_plan(&name, None).await?.findings.iter().filter(|f| f.severity == Severity::Warning) {
         eprintln!("{f}");
     }

@@ -10,6 +10,7 @@
 //! use cases (what to save when) to `api`.
 
 mod error;
+mod machines;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use ts_rs::TS;
 
 pub use error::{Error, Result};
+pub use machines::{DiscoveredMachine, MachineRow};
 
 /// Marks a SQLite file as Flatlab's (`PRAGMA application_id`), "FLAB".
 pub const APPLICATION_ID: i32 = 0x464c_4142;
@@ -349,7 +351,7 @@ impl Store {
         Ok(names)
     }
 
-    async fn plan_id(&self, name: &str) -> Result<i64> {
+    pub(crate) async fn plan_id(&self, name: &str) -> Result<i64> {
         sqlx::query_scalar!(r#"SELECT id AS "id!" FROM plans WHERE name = ?"#, name)
             .fetch_optional(&self.pool)
             .await?

@@ -272,3 +272,38 @@ async fn a_database_from_a_newer_flatlab_is_refused_and_untouched() {
     assert!(e.to_string().contains("Upgrade Flatlab"), "{e}");
     assert_eq!(bytes(&path), before);
 }
+
+#[tokio::test]
+async fn machine_state_and_discovered_machines_are_kept() {
+    use flatlab_store::MachineRow;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    store.save_plan(&demo(), "x", 1).await.expect("save");
+    let mut row = MachineRow {
+        mac: "52:54:00:00:00:01".into(),
+        node: "cp1".into(),
+        stage: "armed".into(),
+        token: "t1".into(),
+        history: "[]".into(),
+        updated_at: 5,
+    };
+    store.save_machine("demo-lab", &row).await.expect("save machine");
+    row.stage = "installed".into();
+    row.updated_at = 6;
+    store.save_machine("demo-lab", &row).await.expect("update machine");
+    assert_eq!(store.machines("demo-lab").await.expect("machines"), [row.clone()]);
+    assert!(store.forget_machine("demo-lab", &row.mac).await.expect("forget"));
+    assert!(store.machines("demo-lab").await.expect("machines").is_empty());
+
+    store.record_discovered("aa:00:00:00:00:01", Some("bios"), Some("PXEClient"), 10).await.expect("seen");
+    store.record_discovered("aa:00:00:00:00:01", None, None, 20).await.expect("seen again");
+    let seen = store.discovered().await.expect("discovered");
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].firmware.as_deref(), seen[0].first_seen, seen[0].last_seen), (Some("bios"), 10, 20));
+
+    // Machines go with their plan.
+    store.save_machine("demo-lab", &row).await.expect("save machine");
+    store.delete_plan("demo-lab").await.expect("delete");
+    store.save_plan(&demo(), "again", 30).await.expect("save");
+    assert!(store.machines("demo-lab").await.expect("machines").is_empty());
+}

@@ -1,0 +1,418 @@
+//! Running the boot server for a plan: turns the plan into per-machine boot material for
+//! `bootd`, and keeps the store up to date with what `bootd` reports.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use flatlab_bootd::{
+    AllowList, BootServer, Config, DhcpMode, EventKind, FullDhcp, HistoryEntry, Mac, MachineSpec, Stage,
+};
+use flatlab_model::{ValidatedPlan, validate};
+use flatlab_render::{Bundle, Inputs, K3sSource, k3s_binary, render};
+use flatlab_store::MachineRow;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use tokio::task::JoinHandle;
+
+use crate::{ApiError, Flatlab};
+
+/// The iPXE binaries the boot server offers, in the order it looks for them.
+pub const IPXE_BINARIES: &[&str] = &["undionly.kpxe", "ipxe.efi", "snponly.efi"];
+
+/// Where iPXE binaries are looked for when `--ipxe-dir` is not given: Debian's `ipxe` package,
+/// then the package's and the source checkout's `assets/ipxe`.
+pub fn default_ipxe_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/usr/lib/ipxe"), PathBuf::from("/usr/share/flatlab/ipxe")];
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/ipxe"));
+    dirs
+}
+
+/// How the boot server takes part in DHCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DhcpChoice {
+    Off,
+    Proxy,
+    /// Hand out addresses too; the range defaults to .200 to .250 of the plan's subnet.
+    Full {
+        range: Option<(Ipv4Addr, Ipv4Addr)>,
+    },
+}
+
+/// What `flatlab serve` was asked for.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub interface: Option<String>,
+    pub address: Option<Ipv4Addr>,
+    pub http_port: u16,
+    pub tftp_port: u16,
+    pub dhcp: DhcpChoice,
+    pub mirror: Option<PathBuf>,
+    pub admin: SocketAddr,
+    pub ipxe_dirs: Vec<PathBuf>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            interface: None,
+            address: None,
+            http_port: 8080,
+            tftp_port: 69,
+            dhcp: DhcpChoice::Proxy,
+            mirror: None,
+            admin: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            ipxe_dirs: default_ipxe_dirs(),
+        }
+    }
+}
+
+/// A running boot server for one plan.
+pub struct BootSession {
+    server: BootServer,
+    persist: JoinHandle<()>,
+    /// Things the user should know (no iPXE binaries found, no mirror, ...).
+    pub warnings: Vec<String>,
+    pub http_base: String,
+    pub plan: String,
+}
+
+impl BootSession {
+    pub fn server(&self) -> &BootServer {
+        &self.server
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+        self.persist.abort();
+        let _ = self.persist.await;
+    }
+}
+
+fn new_token(rng: &mut impl Rng) -> String {
+    (0..32).map(|_| char::from(rng.sample(Alphanumeric))).collect()
+}
+
+fn parse_stage(s: &str) -> Option<Stage> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+impl Flatlab {
+    /// Starts the boot server for a stored plan.
+    pub async fn start_boot_server(
+        &self,
+        name: &str,
+        options: ServeOptions,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<BootSession> {
+        let view = self.show_plan(name, None).await?;
+        let plan = validate(&view.plan).into_validated().map_err(|report| ApiError::InvalidPlan {
+            findings: report.errors().cloned().collect(),
+            hint: "fix the plan's errors before installing (`flatlab plan validate`)",
+        })?;
+        let address = server_address(options.interface.as_deref(), options.address)?;
+        let http_base = format!("http://{address}:{}", options.http_port);
+        let mut warnings = Vec::new();
+
+        // Each machine keeps its token across restarts of the server until it is armed again.
+        let stored: BTreeMap<String, MachineRow> =
+            self.store().machines(name).await?.into_iter().map(|r| (r.mac.clone(), r)).collect();
+        let mut rows = Vec::new();
+        for node in plan.nodes() {
+            let mac = node.mac.to_string();
+            let row = match stored.get(&mac) {
+                Some(r) if r.node == node.name => r.clone(),
+                _ => {
+                    let row = MachineRow {
+                        mac: mac.clone(),
+                        node: node.name.clone(),
+                        stage: Stage::Armed.as_str().into(),
+                        token: new_token(rng),
+                        history: "[]".into(),
+                        updated_at: self.now(),
+                    };
+                    self.store().save_machine(name, &row).await?;
+                    row
+                }
+            };
+            rows.push(row);
+        }
+        let node_tokens: BTreeMap<String, String> = rows.iter().map(|r| (r.node.clone(), r.token.clone())).collect();
+        let k3s_token = self.k3s_token(name, rng).await?;
+        let k3s = k3s_source(&plan, options.mirror.as_deref(), &http_base, &mut warnings);
+        let bundle = render(
+            &plan,
+            &Inputs { base_url: &http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s },
+        )
+        .with_context(|| format!("rendering plan {name}"))?;
+
+        let specs = machine_specs(&plan, &bundle, &rows)?;
+        let binaries = find_ipxe(&options.ipxe_dirs, &mut warnings);
+        let mut config = Config::new(address);
+        config.interface = options.interface.clone();
+        config.http_port = options.http_port;
+        config.tftp_port = options.tftp_port;
+        config.admin = options.admin;
+        config.mirror = options.mirror.clone();
+        config.binaries = binaries;
+        config.dhcp = match &options.dhcp {
+            DhcpChoice::Off => DhcpMode::Off,
+            DhcpChoice::Proxy => DhcpMode::Proxy,
+            DhcpChoice::Full { range } => DhcpMode::Full(full_dhcp(&plan, *range, self.db_path(), name)?),
+        };
+        if options.mirror.is_none() {
+            warnings.push(
+                "no --mirror DIR: machines cannot load Flatcar from this server; give a mirror laid out as <channel>/<board>/<version>/"
+                    .into(),
+            );
+        } else if let Some(m) = &options.mirror {
+            let os = &plan.plan().os;
+            let release = m.join(os.channel.as_str()).join(os.arch.board()).join(&os.version);
+            for file in [
+                "flatcar_production_pxe.vmlinuz",
+                "flatcar_production_pxe_image.cpio.gz",
+                "flatcar_production_image.bin.bz2",
+            ] {
+                if !release.join(file).is_file() {
+                    warnings.push(format!(
+                        "the mirror has no {}: installs of {} will fail",
+                        release.join(file).display(),
+                        os.version
+                    ));
+                }
+            }
+        }
+
+        let clock = self.clock_fn();
+        let server = BootServer::start(config, specs, clock).await.context("starting the boot server")?;
+        let persist = spawn_persistence(self.clone(), name.to_owned(), &server, rows);
+        Ok(BootSession { server, persist, warnings, http_base, plan: name.to_owned() })
+    }
+
+    /// Arms a planned machine again: the next network boot reinstalls it with a new token.
+    /// Takes effect when the boot server starts (or at once, given the running session).
+    pub async fn arm_machine(
+        &self,
+        name: &str,
+        node: &str,
+        session: Option<&BootSession>,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<()> {
+        let view = self.show_plan(name, None).await?;
+        let plan = validate(&view.plan).into_validated().map_err(|report| ApiError::InvalidPlan {
+            findings: report.errors().cloned().collect(),
+            hint: "fix the plan's errors first",
+        })?;
+        let Some(n) = plan.nodes().iter().find(|n| n.name == node) else {
+            bail!("plan {name} has no node called `{node}`");
+        };
+        let mac = n.mac.to_string();
+        self.store().forget_machine(name, &mac).await?;
+        if let Some(session) = session {
+            let token = new_token(rng);
+            let mut rows: Vec<MachineRow> = self.store().machines(name).await?;
+            let row = MachineRow {
+                mac: mac.clone(),
+                node: node.to_owned(),
+                stage: Stage::Armed.as_str().into(),
+                token: token.clone(),
+                history: "[]".into(),
+                updated_at: self.now(),
+            };
+            self.store().save_machine(name, &row).await?;
+            rows.retain(|r| r.mac != mac);
+            rows.push(row);
+            let node_tokens: BTreeMap<String, String> =
+                rows.iter().map(|r| (r.node.clone(), r.token.clone())).collect();
+            let k3s_token = self.k3s_token(name, rng).await?;
+            let mut ignored = Vec::new();
+            let k3s = k3s_source(&plan, None, &session.http_base, &mut ignored);
+            let bundle = render(
+                &plan,
+                &Inputs { base_url: &session.http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s },
+            )?;
+            let spec = machine_specs(&plan, &bundle, &rows)?
+                .into_iter()
+                .find(|s| s.node == node)
+                .context("re-rendered node")?;
+            session.server.registry().arm(spec);
+        }
+        Ok(())
+    }
+
+    fn clock_fn(&self) -> flatlab_bootd::Clock {
+        let app = self.clone();
+        Arc::new(move || app.now())
+    }
+}
+
+fn machine_specs(plan: &ValidatedPlan, bundle: &Bundle, rows: &[MachineRow]) -> anyhow::Result<Vec<MachineSpec>> {
+    let mut specs = Vec::new();
+    for (node, files) in plan.nodes().iter().zip(&bundle.nodes) {
+        let row = rows.iter().find(|r| r.node == node.name).context("every node has a machine row")?;
+        specs.push(MachineSpec {
+            mac: Mac(node.mac.0),
+            node: node.name.clone(),
+            token: row.token.clone(),
+            stage: parse_stage(&row.stage).unwrap_or(Stage::Armed),
+            history: serde_json::from_str::<Vec<HistoryEntry>>(&row.history).unwrap_or_default(),
+            ipxe_script: files.ipxe.clone(),
+            install_ignition: files.install.clone(),
+            final_ignition: files.config.clone(),
+        });
+    }
+    Ok(specs)
+}
+
+/// K3s from the mirror when it holds the plan's release, else from the K3s release page.
+fn k3s_source(plan: &ValidatedPlan, mirror: Option<&Path>, http_base: &str, warnings: &mut Vec<String>) -> K3sSource {
+    let p = plan.plan();
+    let (version, arch) = (&p.kubernetes.k3s_version, p.os.arch);
+    let sha = p.kubernetes.k3s_sha256.clone();
+    if let Some(m) = mirror {
+        let file = m.join("k3s").join(version).join(k3s_binary(arch));
+        if file.is_file() {
+            let sha = sha.or_else(|| {
+                std::fs::read_to_string(file.with_extension("sha256"))
+                    .ok()
+                    .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+            });
+            return K3sSource::mirror(http_base, version, arch, sha);
+        }
+        warnings.push(format!("the mirror has no K3s {version}: nodes download it from the K3s release page"));
+    }
+    K3sSource::upstream(version, arch, sha)
+}
+
+fn find_ipxe(dirs: &[PathBuf], warnings: &mut Vec<String>) -> AllowList {
+    let mut list = AllowList::new();
+    for name in IPXE_BINARIES {
+        if let Some(bytes) = dirs.iter().find_map(|d| std::fs::read(d.join(name)).ok()) {
+            list.insert(name, bytes);
+        }
+    }
+    if list.names().next().is_none() {
+        warnings.push(
+            "no iPXE binaries found (undionly.kpxe, ipxe.efi): install Debian's `ipxe` package or pass --ipxe-dir; machines whose firmware runs iPXE already can still boot"
+                .into(),
+        );
+    }
+    list
+}
+
+/// The address to serve on: given, or the interface's first IPv4 address.
+pub fn server_address(interface: Option<&str>, address: Option<Ipv4Addr>) -> anyhow::Result<Ipv4Addr> {
+    let interfaces = if_addrs::get_if_addrs().context("listing network interfaces")?;
+    if let Some(name) = interface
+        && !interfaces.iter().any(|i| i.name == name)
+    {
+        let mut names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        bail!("there is no network interface called `{name}`; this machine has: {}", names.join(", "));
+    }
+    if let Some(a) = address {
+        return Ok(a);
+    }
+    let Some(name) = interface else {
+        bail!("give the interface machines boot on with --interface (or its address with --address)");
+    };
+    interfaces
+        .iter()
+        .filter(|i| i.name == name)
+        .find_map(|i| match i.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .with_context(|| format!("interface `{name}` has no IPv4 address; give one with --address"))
+}
+
+fn full_dhcp(
+    plan: &ValidatedPlan,
+    range: Option<(Ipv4Addr, Ipv4Addr)>,
+    db: &Path,
+    name: &str,
+) -> anyhow::Result<FullDhcp> {
+    let Some(subnet) = plan.subnet() else {
+        bail!("full DHCP needs the plan's network.subnet (and network.gateway) to hand out addresses");
+    };
+    let (start, end) = match range {
+        Some(r) => r,
+        None => {
+            let hosts: Vec<Ipv4Addr> = subnet.hosts().collect();
+            let n = hosts.len();
+            if n < 8 {
+                bail!("subnet {subnet} is too small for a DHCP range; give one with --dhcp-range");
+            }
+            let start = hosts[(n * 3 / 4).min(n - 1)];
+            (start, hosts[n - 2])
+        }
+    };
+    if !subnet.contains(&start) || !subnet.contains(&end) || start > end {
+        bail!("the DHCP range {start}-{end} must lie in the subnet {subnet}, lowest address first");
+    }
+    let dns = plan.dns().iter().filter_map(|d| if let IpAddr::V4(v) = d { Some(*v) } else { None }).collect();
+    let dir = db.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(FullDhcp {
+        range_start: start,
+        range_end: end,
+        netmask: subnet.netmask(),
+        router: plan.gateway(),
+        dns,
+        lease_secs: 3600,
+        leases_file: dir.join(format!("leases-{name}.json")),
+    })
+}
+
+/// Persists every change the boot server reports.
+fn spawn_persistence(app: Flatlab, plan: String, server: &BootServer, rows: Vec<MachineRow>) -> JoinHandle<()> {
+    let registry = server.registry().clone();
+    let mut events = registry.subscribe();
+    let mut tokens: BTreeMap<String, String> = rows.into_iter().map(|r| (r.mac, r.token)).collect();
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "boot server events came faster than they could be saved");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let result = match &event.kind {
+                EventKind::Stage { stage, .. } => {
+                    let status = registry.machines().into_iter().find(|m| m.mac == event.mac);
+                    let (Some(status), Some(node)) = (status, event.node.clone()) else { continue };
+                    if *stage == Stage::Armed {
+                        // Re-armed with a new token: the row was saved by arm_machine.
+                        if let Ok(rows) = app.store().machines(&plan).await
+                            && let Some(r) = rows.iter().find(|r| r.mac == event.mac)
+                        {
+                            tokens.insert(r.mac.clone(), r.token.clone());
+                        }
+                    }
+                    let row = MachineRow {
+                        mac: event.mac.clone(),
+                        node,
+                        stage: stage.as_str().into(),
+                        token: tokens.get(&event.mac).cloned().unwrap_or_default(),
+                        history: serde_json::to_string(&status.history).unwrap_or_else(|_| "[]".into()),
+                        updated_at: event.at,
+                    };
+                    app.store().save_machine(&plan, &row).await
+                }
+                EventKind::Discovered { firmware, vendor_class } => {
+                    app.store()
+                        .record_discovered(&event.mac, firmware.as_deref(), vendor_class.as_deref(), event.at)
+                        .await
+                }
+                EventKind::Progress { .. } => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(mac = %event.mac, error = %e, "cannot save the boot server's progress");
+            }
+        }
+    })
+}

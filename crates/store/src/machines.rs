@@ -1,0 +1,109 @@
+//! Install state of planned machines, and machines seen network-booting without a plan.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::{Error, Millis, Result, Store};
+
+/// A planned machine's install state, as the boot server last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineRow {
+    pub mac: String,
+    pub node: String,
+    pub stage: String,
+    pub token: String,
+    /// JSON array of `{stage, at, detail}`.
+    pub history: String,
+    pub updated_at: Millis,
+}
+
+/// A machine that network-booted without being in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct DiscoveredMachine {
+    pub mac: String,
+    pub firmware: Option<String>,
+    pub vendor_class: Option<String>,
+    #[ts(type = "number")]
+    pub first_seen: Millis,
+    #[ts(type = "number")]
+    pub last_seen: Millis,
+}
+
+impl Store {
+    /// The install state of every machine of plan `name`.
+    pub async fn machines(&self, name: &str) -> Result<Vec<MachineRow>> {
+        let id = self.plan_id(name).await?;
+        let rows = sqlx::query_as!(
+            MachineRow,
+            "SELECT mac, node, stage, token, history, updated_at FROM machines WHERE plan_id = ? ORDER BY mac",
+            id
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Saves a machine's install state (insert or replace).
+    pub async fn save_machine(&self, name: &str, row: &MachineRow) -> Result<()> {
+        let id = self.plan_id(name).await?;
+        sqlx::query!(
+            "INSERT INTO machines (plan_id, mac, node, stage, token, history, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (plan_id, mac) DO UPDATE SET node = excluded.node, stage = excluded.stage,
+               token = excluded.token, history = excluded.history, updated_at = excluded.updated_at",
+            id,
+            row.mac,
+            row.node,
+            row.stage,
+            row.token,
+            row.history,
+            row.updated_at
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the install state of one machine of a plan.
+    pub async fn forget_machine(&self, name: &str, mac: &str) -> Result<bool> {
+        let id = self.plan_id(name).await?;
+        let done =
+            sqlx::query!("DELETE FROM machines WHERE plan_id = ? AND mac = ?", id, mac).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records a sighting of a machine without a plan.
+    pub async fn record_discovered(
+        &self,
+        mac: &str,
+        firmware: Option<&str>,
+        vendor_class: Option<&str>,
+        at: Millis,
+    ) -> Result<()> {
+        sqlx::query!(
+            "INSERT INTO discovered_machines (mac, firmware, vendor_class, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (mac) DO UPDATE SET firmware = COALESCE(excluded.firmware, firmware),
+               vendor_class = COALESCE(excluded.vendor_class, vendor_class), last_seen = excluded.last_seen",
+            mac,
+            firmware,
+            vendor_class,
+            at,
+            at
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Machines seen network-booting without a plan, most recent first.
+    pub async fn discovered(&self) -> Result<Vec<DiscoveredMachine>> {
+        let rows = sqlx::query_as!(
+            DiscoveredMachine,
+            "SELECT mac, firmware, vendor_class, first_seen, last_seen FROM discovered_machines ORDER BY last_seen DESC"
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}
