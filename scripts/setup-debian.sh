@@ -11,6 +11,8 @@ packages=(
   sqlite3              # store tests and scripts/sqlx-prepare.sh
   ignition             # ignition-validate, run on every generated Ignition config in tests
   xvfb xauth webkit2gtk-driver  # the desktop app's end-to-end tests
+  ipxe                 # the iPXE binaries the boot server hands out
+  qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio iproute2 python3  # network-boot test
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -28,6 +28,9 @@ if ! git diff --exit-code --stat -- ui/src/lib/ipc/bindings || [[ -n "$(git stat
   exit 1
 fi
 
+step "network boot: QEMU through flatlab serve --dhcp proxy beside a dnsmasq router"
+tests/netboot/run.sh
+
 step "UI: tsc, eslint, vitest"
 npm run -s typecheck
 npm run -s lint

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# End to end: a QEMU machine network-boots through `flatlab serve --dhcp proxy` while dnsmasq in
+# another network namespace plays the home router's DHCP.
+#
+#   [fl-r: dnsmasq 10.77.0.1] --veth-- [fl-sw: bridge + tap + QEMU] --veth-- [fl-b: flatlab 10.77.0.2]
+#
+# The machine's iPXE ROM gets an address from the "router" and the boot script URL from Flatlab's
+# proxy DHCP, loads the kernel and initrd from Flatlab's mirror (Debian's cloud kernel and a small
+# initrd that plays the Flatcar live system), fetches its install Ignition config by token, and
+# runs the *real* install.sh from that config, with a stand-in for flatcar-install that writes
+# the mirror's disk image to the machine's disk. The admin API must then show it `installed`.
+#
+# Needs root (network namespaces). Prints `netboot: N passed, N failed`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
+timeout_secs=${NETBOOT_TIMEOUT:-300}
+mac=52:54:00:77:00:01
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "netboot: skipped: needs root to create network namespaces"
+  exit 0
+fi
+for tool in qemu-system-x86_64 dnsmasq busybox cpio curl ip; do
+  command -v "$tool" >/dev/null || { echo "netboot: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
+done
+[[ -x $flatlab ]] || { echo "netboot: build flatlab first (cargo build -p flatlab-cli)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/flatlab-netboot.XXXXXX)
+id=$$
+ns_sw=flsw$id ns_r=flr$id ns_b=flb$id
+pids=()
+status=1
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [[ $status -ne 0 ]]; then
+    mkdir -p "$root/artifacts/netboot"
+    cp "$work"/*.log "$root/artifacts/netboot/" 2>/dev/null || true
+    for f in "$work"/*.log; do echo "----- $(basename "$f") (last 40 lines)"; tail -n 40 "$f"; done
+    echo "netboot: logs kept in artifacts/netboot/"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf 'netboot: %s\n' "$*"; }
+
+# --- the "Flatcar" kernel and live system ------------------------------------------------------
+cache=$root/target/netboot-cache
+if [[ ! -f $cache/vmlinuz ]]; then
+  step "fetching Debian's cloud kernel package (once; extracted, not installed)"
+  mkdir -p "$cache/pkg"
+  pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  if [[ -z $pkg ]]; then
+    apt-get update -qq
+    pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  fi
+  (cd "$cache/pkg" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg-deb -x "$pkg"_*.deb x)
+  kver=${pkg#linux-image-}
+  cp "$cache/pkg/x/boot/vmlinuz-$kver" "$cache/vmlinuz"
+  mkdir -p "$cache/modules"
+  for m in virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net virtio_blk; do
+    find "$cache/pkg/x/lib/modules/$kver" -name "$m.ko" -exec cp {} "$cache/modules/" \;
+  done
+  rm -rf "$cache/pkg"
+fi
+
+step "building the live system's initrd"
+rd=$work/initrd
+mkdir -p "$rd"/{bin,sbin,usr/bin,usr/sbin,usr/share/udhcpc,lib,lib64,modules,proc,sys,dev,tmp,run,etc,var/lib}
+cp "$(command -v busybox)" "$rd/bin/busybox"
+cp "$cache"/modules/*.ko "$rd/modules/"
+# bash and curl with their libraries, so that the real install.sh runs unchanged.
+for bin in /bin/bash /usr/bin/curl; do
+  cp "$bin" "$rd$bin"
+  for lib in $(ldd "$bin" | awk '/=>/ { print $3 } /^[[:space:]]*\// { print $1 }'); do
+    mkdir -p "$rd$(dirname "$lib")"
+    cp -L "$lib" "$rd$lib"
+  done
+done
+cat > "$rd/usr/share/udhcpc/default.script" <<'EOF'
+#!/bin/busybox sh
+case "$1" in
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "$subnet" up
+    [ -n "$router" ] && route add default gw "$router" dev "$interface" 2>/dev/null
+    echo "live: $interface has $ip" ;;
+esac
+EOF
+cat > "$rd/usr/bin/flatcar-install" <<'EOF'
+#!/bin/bash
+# Stands in for Flatcar's flatcar-install: checks its arguments, fetches the disk image from the
+# mirror the way the real one does (BASEURL/VERSION/flatcar_production_image.bin.bz2) and writes it.
+set -euo pipefail
+while getopts "d:V:b:i:o:C:B:u" opt; do
+  case $opt in d) disk=$OPTARG ;; V) version=$OPTARG ;; b) base=$OPTARG ;; i) ign=$OPTARG ;; *) ;; esac
+done
+grep -q '"ignition"' "$ign" || { echo "flatcar-install: $ign is not an Ignition config" >&2; exit 1; }
+curl -fsS -o /tmp/image.bin.bz2 "$base/$version/flatcar_production_image.bin.bz2"
+dd if=/tmp/image.bin.bz2 of="$disk" conv=fsync 2>/dev/null
+echo "live: flatcar-install wrote $(wc -c </tmp/image.bin.bz2) bytes of $version to $disk"
+EOF
+cat > "$rd/usr/bin/systemctl" <<'EOF'
+#!/bin/busybox sh
+echo "live: systemctl $*"
+[ "$1" = reboot ] && poweroff -f
+exit 0
+EOF
+cat > "$rd/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+exec >/dev/ttyS0 2>&1
+echo "live: Flatlab test live system starting"
+for pass in 1 2 3; do
+  for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net virtio_blk; do
+    grep -q "^$m " /proc/modules || insmod /modules/$m.ko 2>/dev/null
+  done
+done
+sleep 1
+ifconfig lo up
+ifconfig eth0 up
+until udhcpc -i eth0 -n -q -t 5 -s /usr/share/udhcpc/default.script; do echo "live: no DHCP yet"; done
+url=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^ignition.config.url=//p')
+echo "live: install config at $url"
+curl -fsS --retry 5 -o /tmp/install.ign "$url" || { echo "live: cannot fetch the install config"; poweroff -f; }
+# The way Ignition would write /opt/flatlab/install.sh: take its data URL and decode it.
+src=$(awk '/"source":/ { s = $2 } /"path": "\/opt\/flatlab\/install.sh"/ { print s }' /tmp/install.ign | tr -d '",')
+mkdir -p /opt/flatlab
+/bin/bash -c 'printf "%b" "$(printf "%s" "${1#data:,}" | sed "s/%/\\\\x/g")"' _ "$src" > /opt/flatlab/install.sh
+chmod 755 /opt/flatlab/install.sh
+head -3 /opt/flatlab/install.sh
+echo "live: running install.sh"
+/bin/bash /opt/flatlab/install.sh
+echo "live: install.sh exited $?"
+poweroff -f
+EOF
+chmod 755 "$rd/init" "$rd/usr/bin/flatcar-install" "$rd/usr/bin/systemctl" "$rd/usr/share/udhcpc/default.script"
+(cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.cpio.gz"
+
+# --- mirror, plan ---------------------------------------------------------------------------------
+version=4593.2.5
+release=$work/mirror/stable/amd64-usr/$version
+mkdir -p "$release"
+cp "$cache/vmlinuz" "$release/flatcar_production_pxe.vmlinuz"
+cp "$work/initrd.cpio.gz" "$release/flatcar_production_pxe_image.cpio.gz"
+head -c 1048576 /dev/urandom > "$release/flatcar_production_image.bin.bz2"
+cat > "$work/plan.yaml" <<EOF
+version: 1
+name: netboot-test
+os: {channel: stable, version: $version, arch: amd64}
+kubernetes: {k3s_version: v1.32.2+k3s1}
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINRTeXwtuR3aVMeliYY5lnlLm3DbC7C7B8fGAidHPl7j test@flatlab
+nodes:
+  - {name: node1, mac: "$mac", role: server, install_disk: /dev/vda}
+EOF
+truncate -s 64M "$work/disk.img"
+
+# --- the network ---------------------------------------------------------------------------------
+step "creating network namespaces $ns_sw, $ns_r, $ns_b"
+for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip -n "$ns_sw" link add br0 type bridge
+ip -n "$ns_sw" link set br0 up
+ip -n "$ns_sw" tuntap add dev tap0 mode tap
+ip -n "$ns_sw" link set tap0 master br0 up
+ip -n "$ns_sw" link add sw-r type veth peer name r-eth netns "$ns_r"
+ip -n "$ns_sw" link add sw-b type veth peer name b-eth netns "$ns_b"
+ip -n "$ns_sw" link set sw-r master br0 up
+ip -n "$ns_sw" link set sw-b master br0 up
+ip -n "$ns_r" addr add 10.77.0.1/24 dev r-eth
+ip -n "$ns_r" link set r-eth up
+ip -n "$ns_b" addr add 10.77.0.2/24 dev b-eth
+ip -n "$ns_b" link set b-eth up
+
+step "starting dnsmasq as the home router"
+ip netns exec "$ns_r" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=r-eth --bind-interfaces \
+  --dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h --dhcp-leasefile="$work/dnsmasq.leases" --log-dhcp \
+  >"$work/dnsmasq.log" 2>&1 &
+pids+=($!)
+
+step "starting flatlab serve --dhcp proxy"
+FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
+  --interface b-eth --dhcp proxy --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
+  >"$work/flatlab.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+  ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+step "booting the machine in QEMU (TCG)"
+ip netns exec "$ns_sw" qemu-system-x86_64 -m 768 -nographic -no-reboot -serial "file:$work/serial.log" -monitor none \
+  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
+  -device virtio-net-pci,netdev=n0,mac=$mac,bootindex=1 \
+  -drive file="$work/disk.img",if=virtio,format=raw,index=0 \
+  >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+pids+=($qemu_pid)
+
+step "waiting for the admin API to show the machine installed (at most ${timeout_secs}s)"
+start=$(date +%s)
+stage=""
+while (( $(date +%s) - start < timeout_secs )); do
+  json=$(ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines || true)
+  stage=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]=="node1"]; print(m[0]["stage"] if m else "")' 2>/dev/null || true)
+  [[ $stage == installed || $stage == failed ]] && break
+  kill -0 "$qemu_pid" 2>/dev/null || { sleep 2; continue_after_exit=$((${continue_after_exit:-0} + 1)); (( continue_after_exit > 3 )) && break; }
+  sleep 2
+done
+elapsed=$(( $(date +%s) - start ))
+echo "$json" > "$work/machines.log"
+
+failures=()
+[[ $stage == installed ]] || failures+=("machine stage is '$stage', not installed, after ${elapsed}s")
+history=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]=="node1"][0]; print(" ".join(h["stage"] for h in m["history"]))' 2>/dev/null || true)
+for s in dhcp ipxe kernel initrd ignition installing installed; do
+  [[ " $history " == *" $s "* ]] || failures+=("history lacks '$s': $history")
+done
+grep -q "live: flatcar-install wrote 1048576 bytes of $version to /dev/vda" "$work/serial.log" \
+  || failures+=("the live system did not write the image to its disk")
+cmp -n 1048576 "$release/flatcar_production_image.bin.bz2" "$work/disk.img" >/dev/null \
+  || failures+=("the disk does not hold the mirror's image")
+grep -q "DHCPOFFER" "$work/dnsmasq.log" || failures+=("dnsmasq never offered an address")
+
+if ((${#failures[@]})); then
+  printf 'netboot: FAILED: %s\n' "${failures[@]}"
+  echo "netboot: 0 passed, 1 failed"
+  exit 1
+fi
+status=0
+step "installed in ${elapsed}s; history: $history"
+echo "netboot: 1 passed, 0 failed"
