@@ -10,9 +10,21 @@
 # runs the *real* install.sh from that config, with a stand-in for flatcar-install that writes
 # the mirror's disk image to the machine's disk. The admin API must then show it `installed`.
 #
-# Needs root (network namespaces). Prints `netboot: N passed, N failed`.
+# Runs twice: `proxy` (dnsmasq is the router, Flatlab adds boot information) and `full` (no other
+# DHCP server: Flatlab hands out the addresses too). Needs root (network namespaces).
+# Prints `netboot: N passed, N failed`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+if [[ $# -eq 0 ]]; then
+  # Both DHCP modes, one machine each; one closing line for the lot.
+  passed=0 failed=0
+  for mode in proxy full; do
+    if "$0" "$mode"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  done
+  echo "netboot: $passed passed, $failed failed"
+  exit $((failed > 0))
+fi
+mode=$1  # proxy: dnsmasq is the router and Flatlab adds boot information; full: Flatlab alone
 flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
 timeout_secs=${NETBOOT_TIMEOUT:-300}
 mac=52:54:00:77:00:01
@@ -155,6 +167,7 @@ os: {channel: stable, version: $version, arch: amd64}
 kubernetes: {k3s_version: v1.32.2+k3s1}
 ssh_authorized_keys:
   - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINRTeXwtuR3aVMeliYY5lnlLm3DbC7C7B8fGAidHPl7j test@flatlab
+network: {subnet: 10.77.0.0/24, gateway: 10.77.0.1, dns: [10.77.0.1]}
 nodes:
   - {name: node1, mac: "$mac", role: server, install_disk: /dev/vda}
 EOF
@@ -176,15 +189,17 @@ ip -n "$ns_r" link set r-eth up
 ip -n "$ns_b" addr add 10.77.0.2/24 dev b-eth
 ip -n "$ns_b" link set b-eth up
 
+if [[ $mode == proxy ]]; then
 step "starting dnsmasq as the home router"
 ip netns exec "$ns_r" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=r-eth --bind-interfaces \
   --dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h --dhcp-leasefile="$work/dnsmasq.leases" --log-dhcp \
   >"$work/dnsmasq.log" 2>&1 &
 pids+=($!)
+fi
 
-step "starting flatlab serve --dhcp proxy"
+step "starting flatlab serve --dhcp $mode"
 FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
-  --interface b-eth --dhcp proxy --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
+  --interface b-eth --dhcp "$mode" --dhcp-range 10.77.0.200-10.77.0.210 --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
   >"$work/flatlab.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do
@@ -224,13 +239,17 @@ grep -q "live: flatcar-install wrote 1048576 bytes of $version to /dev/vda" "$wo
   || failures+=("the live system did not write the image to its disk")
 cmp -n 1048576 "$release/flatcar_production_image.bin.bz2" "$work/disk.img" >/dev/null \
   || failures+=("the disk does not hold the mirror's image")
-grep -q "DHCPOFFER" "$work/dnsmasq.log" || failures+=("dnsmasq never offered an address")
+if [[ $mode == proxy ]]; then
+  grep -q "DHCPOFFER" "$work/dnsmasq.log" || failures+=("dnsmasq never offered an address")
+  grep -q '"ip":"10.77.0.1[0-5][0-9]"' "$work/machines.log" || failures+=("the machine did not use the router's address")
+else
+  grep -q '"ip":"10.77.0.20[0-9]"' "$work/machines.log" || failures+=("the machine did not get an address from Flatlab's range")
+  grep -q "live: eth0 has 10.77.0.20" "$work/serial.log" || failures+=("the live system did not get an address from Flatlab")
+fi
 
 if ((${#failures[@]})); then
-  printf 'netboot: FAILED: %s\n' "${failures[@]}"
-  echo "netboot: 0 passed, 1 failed"
+  printf "netboot ($mode): FAILED: %s\n" "${failures[@]}"
   exit 1
 fi
 status=0
-step "installed in ${elapsed}s; history: $history"
-echo "netboot: 1 passed, 0 failed"
+step "$mode DHCP: installed in ${elapsed}s; history: $history"
