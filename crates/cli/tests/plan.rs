@@ -373,3 +373,38 @@ fn render_refuses_invalid_plans_and_foreign_folders() {
         .code(1)
         .stderr(predicate::str::contains("no plan called `ghost`"));
 }
+
+#[test]
+fn serve_without_the_port_privilege_says_how_to_grant_it() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
+    let bin = assert_cmd::cargo::cargo_bin("flatlab");
+    // As root, drop to an unprivileged user; otherwise this user lacks the privilege already.
+    let is_root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let mut cmd = if is_root {
+        // The unprivileged user must reach the binary and the database wherever the checkout is.
+        let copy = env.dir.path().join("flatlab");
+        std::fs::copy(&bin, &copy).expect("copy binary");
+        let status = std::process::Command::new("chmod").args(["-R", "a+rwX"]).arg(env.dir.path()).status().expect("chmod");
+        assert!(status.success());
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&copy);
+        c
+    } else {
+        std::process::Command::new(&bin)
+    };
+    let out = cmd
+        .arg("--db")
+        .arg(env.db())
+        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off", "--http-port", "0"])
+        .args(["--admin", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("error: starting the boot server: TFTP needs port 69"), "{stderr}");
+    assert!(last.contains("sudo setcap cap_net_bind_service,cap_net_raw+ep"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
