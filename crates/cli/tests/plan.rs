@@ -386,7 +386,8 @@ fn serve_without_the_port_privilege_says_how_to_grant_it() {
         // The unprivileged user must reach the binary and the database wherever the checkout is.
         let copy = env.dir.path().join("flatlab");
         std::fs::copy(&bin, &copy).expect("copy binary");
-        let status = std::process::Command::new("chmod").args(["-R", "a+rwX"]).arg(env.dir.path()).status().expect("chmod");
+        let status =
+            std::process::Command::new("chmod").args(["-R", "a+rwX"]).arg(env.dir.path()).status().expect("chmod");
         assert!(status.success());
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&copy);
