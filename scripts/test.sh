@@ -28,7 +28,7 @@ if ! git diff --exit-code --stat -- ui/src/lib/ipc/bindings || [[ -n "$(git stat
   exit 1
 fi
 
-step "network boot: QEMU through flatlab serve --dhcp proxy beside a dnsmasq router"
+step "network boot: QEMU through flatlab serve, --dhcp proxy beside a dnsmasq router and --dhcp full"
 tests/netboot/run.sh
 
 step "UI: tsc, eslint, vitest"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End to end: a QEMU machine network-boots through `flatlab serve --dhcp proxy` while dnsmasq in
-# another network namespace plays the home router's DHCP.
+# End to end: a QEMU machine network-boots through `flatlab serve`, with --dhcp proxy while dnsmasq
+# in another network namespace plays the home router's DHCP, and with --dhcp full alone.
 #
 #   [fl-r: dnsmasq 10.77.0.1] --veth-- [fl-sw: bridge + tap + QEMU] --veth-- [fl-b: flatlab 10.77.0.2]
 #
@@ -198,8 +198,10 @@ pids+=($!)
 fi
 
 step "starting flatlab serve --dhcp $mode"
+range=""
+[[ $mode == full ]] && range=10.77.0.200-10.77.0.210
 FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
-  --interface b-eth --dhcp "$mode" --dhcp-range 10.77.0.200-10.77.0.210 --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
+  --interface b-eth --dhcp "$mode" ${range:+--dhcp-range "$range"} --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
   >"$work/flatlab.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do

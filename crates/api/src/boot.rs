@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::{ApiError, Flatlab};
 
 /// The iPXE binaries the boot server offers, in the order it looks for them.
-pub const IPXE_BINARIES: &[&str] = &["undionly.kpxe", "ipxe.efi", "snponly.efi"];
+pub const IPXE_BINARIES: &[&str] = &["undionly.kpxe", "ipxe.efi", "snponly.efi", "ipxe-arm64.efi", "snp-arm64.efi"];
 
 /// Where iPXE binaries are looked for when `--ipxe-dir` is not given: Debian's `ipxe` package,
 /// then the package's and the source checkout's `assets/ipxe`.
@@ -35,7 +35,7 @@ pub fn default_ipxe_dirs() -> Vec<PathBuf> {
 pub enum DhcpChoice {
     Off,
     Proxy,
-    /// Hand out addresses too; the range defaults to .200 to .250 of the plan's subnet.
+    /// Hand out addresses too; the range defaults to the top quarter of the plan's subnet.
     Full {
         range: Option<(Ipv4Addr, Ipv4Addr)>,
     },
@@ -77,6 +77,7 @@ pub struct BootSession {
     pub warnings: Vec<String>,
     pub http_base: String,
     pub plan: String,
+    mirror: Option<PathBuf>,
 }
 
 impl BootSession {
@@ -160,7 +161,7 @@ impl Flatlab {
         config.dhcp = match &options.dhcp {
             DhcpChoice::Off => DhcpMode::Off,
             DhcpChoice::Proxy => DhcpMode::Proxy,
-            DhcpChoice::Full { range } => DhcpMode::Full(full_dhcp(&plan, *range, self.db_path(), name)?),
+            DhcpChoice::Full { range } => DhcpMode::Full(full_dhcp(&plan, *range, self.db_path(), name, address)?),
         };
         if options.mirror.is_none() {
             warnings.push(
@@ -188,7 +189,7 @@ impl Flatlab {
         let clock = self.clock_fn();
         let server = BootServer::start(config, specs, clock).await.context("starting the boot server")?;
         let persist = spawn_persistence(self.clone(), name.to_owned(), &server, rows);
-        Ok(BootSession { server, persist, warnings, http_base, plan: name.to_owned() })
+        Ok(BootSession { server, persist, warnings, http_base, plan: name.to_owned(), mirror: options.mirror })
     }
 
     /// Arms a planned machine again: the next network boot reinstalls it with a new token.
@@ -228,7 +229,7 @@ impl Flatlab {
                 rows.iter().map(|r| (r.node.clone(), r.token.clone())).collect();
             let k3s_token = self.k3s_token(name, rng).await?;
             let mut ignored = Vec::new();
-            let k3s = k3s_source(&plan, None, &session.http_base, &mut ignored);
+            let k3s = k3s_source(&plan, session.mirror.as_deref(), &session.http_base, &mut ignored);
             let bundle = render(
                 &plan,
                 &Inputs { base_url: &session.http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s },
@@ -334,6 +335,7 @@ fn full_dhcp(
     range: Option<(Ipv4Addr, Ipv4Addr)>,
     db: &Path,
     name: &str,
+    server: Ipv4Addr,
 ) -> anyhow::Result<FullDhcp> {
     let Some(subnet) = plan.subnet() else {
         bail!("full DHCP needs the plan's network.subnet (and network.gateway) to hand out addresses");
@@ -363,6 +365,10 @@ fn full_dhcp(
         dns,
         lease_secs: 3600,
         leases_file: dir.join(format!("leases-{name}.json")),
+        reserved: std::iter::once(server)
+            .chain(plan.gateway())
+            .chain(plan.nodes().iter().filter_map(|n| n.address.map(|a| a.addr())))
+            .collect(),
     })
 }
 

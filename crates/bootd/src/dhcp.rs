@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dhcproto::v4::{self, DhcpOption, Message, MessageType, Opcode, OptionCode};
+pub use dhcproto::v4::MessageType;
+use dhcproto::v4::{self, DhcpOption, Message, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
@@ -40,6 +41,8 @@ pub struct FullDhcp {
     pub lease_secs: u32,
     /// Where leases are kept across restarts (JSON).
     pub leases_file: PathBuf,
+    /// Addresses never handed out: this server's, the gateway, the nodes' static addresses.
+    pub reserved: Vec<Ipv4Addr>,
 }
 
 /// A client's firmware, from DHCP option 93 (and option 77 for iPXE).
@@ -90,19 +93,72 @@ pub struct Request {
     pub pxe: bool,
     pub ipxe: bool,
     pub firmware: Option<Firmware>,
+    /// Option 93 as sent.
+    pub arch: Option<u16>,
     pub vendor_class: Option<String>,
+}
+
+/// The options a boot server reads, with the lengths they may have. Everything else is dropped
+/// before the packet reaches the decoder, which panics on some malformed options it has no
+/// business reading here (found by fuzzing: rapid commit with a length, classless routes).
+fn option_allowed(code: u8, len: usize) -> bool {
+    match code {
+        53 => len == 1,                          // message type
+        50 | 51 | 54 => len == 4,                // requested address, lease time, server id
+        57 => len == 2,                          // maximum message size
+        93 => len >= 2 && len.is_multiple_of(2),         // client system architecture(s)
+        12 | 55 | 60 | 61 | 77 | 97 => len >= 1, // host name, parameters, classes, client ids
+        _ => false,
+    }
+}
+
+/// Copies the fixed header and the allowed options of a BOOTP/DHCP packet into a fresh one.
+pub fn sanitize(packet: &[u8]) -> Result<Vec<u8>, String> {
+    const OPTIONS: usize = 240;
+    if packet.len() < OPTIONS {
+        return Err(format!("too short for DHCP ({} bytes)", packet.len()));
+    }
+    if packet[236..OPTIONS] != [99, 130, 83, 99] {
+        return Err("no DHCP magic cookie".into());
+    }
+    if packet[2] != 6 {
+        return Err("not an Ethernet client".into());
+    }
+    let mut out = packet[..OPTIONS].to_vec();
+    let mut i = OPTIONS;
+    while i < packet.len() {
+        match packet[i] {
+            0 => i += 1,
+            255 => break,
+            code => {
+                let len = *packet.get(i + 1).ok_or("option without length")? as usize;
+                let data = packet.get(i + 2..i + 2 + len).ok_or("option runs past the packet")?;
+                if option_allowed(code, len) {
+                    out.push(code);
+                    out.push(len as u8);
+                    out.extend_from_slice(data);
+                }
+                i += 2 + len;
+            }
+        }
+    }
+    out.push(255);
+    Ok(out)
 }
 
 /// Decodes a DHCP packet. Errors say why it was dropped.
 pub fn decode(packet: &[u8]) -> Result<Request, String> {
-    let message = Message::decode(&mut Decoder::new(packet)).map_err(|e| format!("not DHCP: {e}"))?;
+    let clean = sanitize(packet)?;
+    let message = Message::decode(&mut Decoder::new(&clean)).map_err(|e| format!("not DHCP: {e}"))?;
     if message.opcode() != Opcode::BootRequest {
         return Err("not a request".into());
     }
-    let chaddr = message.chaddr();
-    if message.hlen() != 6 || chaddr.len() < 6 {
+    // Check the length before reading chaddr: dhcproto slices chaddr by hlen and panics on
+    // hlen > 16 (found by fuzzing).
+    if message.hlen() != 6 {
         return Err("not an Ethernet client".into());
     }
+    let chaddr = message.chaddr();
     let mac = Mac([chaddr[0], chaddr[1], chaddr[2], chaddr[3], chaddr[4], chaddr[5]]);
     let kind = message.opts().msg_type().ok_or("no message type")?;
     let vendor_class = match message.opts().get(OptionCode::ClassIdentifier) {
@@ -129,7 +185,7 @@ pub fn decode(packet: &[u8]) -> Result<Request, String> {
         16 | 19 => Firmware::UefiHttp,
         n => Firmware::Other(n),
     });
-    Ok(Request { message, mac, kind, pxe, ipxe, firmware, vendor_class })
+    Ok(Request { message, mac, kind, pxe, ipxe, firmware, arch, vendor_class })
 }
 
 /// The boot file for a request: a URL for iPXE and HTTP boot, a TFTP name otherwise.
@@ -139,10 +195,16 @@ pub fn boot_file(req: &Request, files: &BootFiles) -> Option<String> {
     }
     match req.firmware? {
         Firmware::Bios => files.bios.clone(),
-        Firmware::UefiX64 | Firmware::UefiIa32 => files.uefi_x64.clone(),
+        Firmware::UefiX64 => files.uefi_x64.clone(),
         Firmware::UefiArm64 => files.uefi_arm64.clone(),
-        Firmware::UefiHttp => files.uefi_x64.as_ref().map(|f| format!("{}/ipxe/{f}", files.http_base)),
-        Firmware::Other(_) => None,
+        // HTTP boot: x64 (16) or arm64 (19) wants a URL to a binary of its own architecture.
+        Firmware::UefiHttp => {
+            let arm = req.arch == Some(19);
+            let file = if arm { files.uefi_arm64.as_ref() } else { files.uefi_x64.as_ref() };
+            file.map(|f| format!("{}/ipxe/{f}", files.http_base))
+        }
+        // 32-bit UEFI cannot run the 64-bit iPXE.
+        Firmware::UefiIa32 | Firmware::Other(_) => None,
     }
 }
 
@@ -242,7 +304,8 @@ impl Leases {
         if let Some(ip) = self.leases.get(&key) {
             return Some(*ip);
         }
-        let taken: std::collections::HashSet<Ipv4Addr> = self.leases.values().copied().collect();
+        let mut taken: std::collections::HashSet<Ipv4Addr> = self.leases.values().copied().collect();
+        taken.extend(config.reserved.iter().copied());
         let (start, end) = (u32::from(config.range_start), u32::from(config.range_end));
         let ip = (start..=end).map(Ipv4Addr::from).find(|ip| !taken.contains(ip))?;
         self.leases.insert(key, ip);
@@ -273,7 +336,10 @@ pub async fn serve(
                 continue;
             }
         };
-        let req = match decode(&buf[..len]) {
+        // Defence in depth: a panic in a decoder must cost one packet, never the server.
+        let decoded =
+            std::panic::catch_unwind(|| decode(&buf[..len])).unwrap_or_else(|_| Err("decoder panicked".into()));
+        let req = match decoded {
             Ok(r) => r,
             Err(why) => {
                 tracing::debug!(peer = %peer, why = %why, "dropping DHCP packet");
@@ -399,6 +465,33 @@ mod tests {
 
     const MAC: [u8; 6] = [0x52, 0x54, 0, 0, 0, 1];
 
+    /// Writes seed inputs for the fuzz targets (scripts/fuzz-bootd.sh runs this).
+    #[test]
+    #[ignore = "run by scripts/fuzz-bootd.sh to seed the fuzz corpus"]
+    fn write_fuzz_seeds() {
+        let Ok(dir) = std::env::var("FLATLAB_FUZZ_SEEDS") else { return };
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir.join("dhcp")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("tftp")).expect("mkdir");
+        let seeds = [
+            client_packet(MAC, MessageType::Discover, Some(0), false, "PXEClient:Arch:00000:UNDI:002001"),
+            client_packet(MAC, MessageType::Request, Some(7), true, "PXEClient:Arch:00007:UNDI:003010"),
+            client_packet(MAC, MessageType::Discover, Some(16), false, "HTTPClient:Arch:00016"),
+            client_packet(MAC, MessageType::Discover, None, false, "android-dhcp-14"),
+        ];
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("dhcp/seed{i}")), s).expect("write");
+        }
+        let tftp: [&[u8]; 3] = [
+            b"\x00\x01undionly.kpxe\x00octet\x00",
+            b"\x00\x01ipxe.efi\x00octet\x00blksize\x001432\x00tsize\x000\x00windowsize\x008\x00",
+            b"\x00\x01../../etc/passwd\x00netascii\x00",
+        ];
+        for (i, s) in tftp.iter().enumerate() {
+            std::fs::write(dir.join(format!("tftp/seed{i}")), s).expect("write");
+        }
+    }
+
     #[test]
     fn firmware_kinds_get_their_boot_file() {
         let cases = [
@@ -406,6 +499,8 @@ mod tests {
             (Some(7), false, "PXEClient:Arch:00007:UNDI:003000", Some("ipxe.efi")),
             (Some(9), false, "PXEClient:Arch:00009:UNDI:003000", Some("ipxe.efi")),
             (Some(16), false, "HTTPClient:Arch:00016:UNDI:003001", Some("http://10.0.0.2:8080/ipxe/ipxe.efi")),
+            (Some(19), false, "HTTPClient:Arch:00019:UNDI:003001", None),
+            (Some(6), false, "PXEClient:Arch:00006:UNDI:003000", None),
             (Some(11), false, "PXEClient:Arch:00011:UNDI:003000", None),
             (Some(0), true, "PXEClient:Arch:00000:UNDI:002001", Some("http://10.0.0.2:8080/boot.ipxe")),
             (Some(7), true, "PXEClient:Arch:00007:UNDI:003000", Some("http://10.0.0.2:8080/boot.ipxe")),
@@ -443,9 +538,29 @@ mod tests {
         for bad in [&[][..], &[1, 2, 3], &[0u8; 300][..], &[2u8; 600][..]] {
             assert!(decode(bad).is_err());
         }
+        // Options that crashed the decoder when fuzzed: rapid commit with a length, a classless
+        // route with a prefix over 32, an option running past the end.
+        let good = client_packet(MAC, MessageType::Discover, Some(0), false, "PXEClient");
+        let end = good.iter().rposition(|b| *b == 255).expect("end option");
+        for extra in [&[80u8, 2, 1, 1][..], &[121, 5, 40, 1, 2, 3, 4], &[60, 200, b'x']] {
+            let mut p = good[..end].to_vec();
+            p.extend_from_slice(extra);
+            p.push(255);
+            let _ = decode(&p);
+        }
         let mut reply_packet = client_packet(MAC, MessageType::Discover, Some(0), false, "PXEClient");
         reply_packet[0] = 2; // BootReply
         assert_eq!(decode(&reply_packet).err().as_deref(), Some("not a request"));
+    }
+
+    #[test]
+    fn a_hardware_address_length_over_16_is_dropped_not_a_panic() {
+        // Found by the dhcp fuzz target: hlen 48 made dhcproto's chaddr() slice out of bounds.
+        let mut packet = client_packet(MAC, MessageType::Discover, Some(0), false, "PXEClient");
+        packet[2] = 48;
+        assert_eq!(decode(&packet).err().as_deref(), Some("not an Ethernet client"));
+        packet[2] = 255;
+        assert!(decode(&packet).is_err());
     }
 
     #[test]
@@ -459,6 +574,7 @@ mod tests {
             dns: vec![],
             lease_secs: 3600,
             leases_file: dir.path().join("leases.json"),
+            reserved: vec![],
         };
         let mut leases = Leases::default();
         let a = leases.allocate(Mac([1, 0, 0, 0, 0, 1]), &config);

@@ -99,21 +99,36 @@ impl BootServer {
         let admin = admin_listener.local_addr().map_err(|e| Error::bind("admin API", config.admin, e))?;
         let http_base = format!("http://{}:{}", config.address, http.port());
 
-        let tftp = if config.tftp_port == 0 && binaries.names().next().is_none() {
+        // Bind every socket before starting any task, so that a failure leaves nothing running.
+        let tftp_socket = if config.tftp_port == 0 && binaries.names().next().is_none() {
             None
         } else {
             let addr = SocketAddr::from((config.address, config.tftp_port));
-            let socket = bind_udp(addr, None, false, "TFTP")?;
-            let local = socket.local_addr().map_err(|e| Error::bind("TFTP", addr, e))?;
-            let on_transfer: tftp::OnTransfer = Arc::new(|peer, file, size| {
-                tracing::info!(peer = %peer, file, size, "TFTP transfer");
-            });
-            tasks.push(tokio::spawn(tftp::serve(socket, binaries.clone(), on_transfer)));
-            Some(local)
+            Some(bind_udp(addr, None, false, "TFTP")?)
         };
-
-        let mut dhcp_addrs = Vec::new();
+        let mut dhcp_sockets = Vec::new();
         if config.dhcp != DhcpMode::Off {
+            for (port, pxe_port) in [(config.dhcp_port, false), (config.pxe_port, true)] {
+                let addr = SocketAddr::from((config.dhcp_bind, port));
+                dhcp_sockets.push((bind_udp(addr, config.interface.as_deref(), true, "DHCP")?, pxe_port, addr));
+            }
+        }
+
+        let tftp = match tftp_socket {
+            Some(socket) => {
+                let local = socket
+                    .local_addr()
+                    .map_err(|e| Error::bind("TFTP", SocketAddr::from((config.address, config.tftp_port)), e))?;
+                let on_transfer: tftp::OnTransfer = Arc::new(|peer, file, size| {
+                    tracing::info!(peer = %peer, file, size, "TFTP transfer");
+                });
+                tasks.push(tokio::spawn(tftp::serve(socket, binaries.clone(), on_transfer)));
+                Some(local)
+            }
+            None => None,
+        };
+        let mut dhcp_addrs = Vec::new();
+        if !dhcp_sockets.is_empty() {
             let files = Arc::new(BootFiles {
                 bios: pick(&binaries, &["undionly.kpxe"]),
                 uefi_x64: pick(&binaries, &["ipxe.efi", "snponly.efi"]),
@@ -124,9 +139,7 @@ impl BootServer {
                 DhcpMode::Full(full) => dhcp::Leases::load(full),
                 _ => dhcp::Leases::default(),
             }));
-            for (port, pxe_port) in [(config.dhcp_port, false), (config.pxe_port, true)] {
-                let addr = SocketAddr::from((config.dhcp_bind, port));
-                let socket = bind_udp(addr, config.interface.as_deref(), true, "DHCP")?;
+            for (socket, pxe_port, addr) in dhcp_sockets {
                 dhcp_addrs.push(socket.local_addr().map_err(|e| Error::bind("DHCP", addr, e))?);
                 tasks.push(tokio::spawn(dhcp::serve(
                     socket,
@@ -206,7 +219,8 @@ fn bind_udp(addr: SocketAddr, device: Option<&str>, broadcast: bool, what: &'sta
     use socket2::{Domain, Protocol, Socket, Type};
     let err = |e| Error::bind(what, addr, e);
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
-    socket.set_reuse_address(true).map_err(err)?;
+    // No SO_REUSEADDR: a second DHCP/TFTP server on the same port must be an error, not a
+    // silent split of the traffic.
     if broadcast {
         socket.set_broadcast(true).map_err(err)?;
     }

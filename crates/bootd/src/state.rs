@@ -157,7 +157,8 @@ pub struct MachineStatus {
     pub stage: Option<Stage>,
     /// Its last address, as seen by the boot server.
     pub ip: Option<String>,
-    /// Firmware as told in DHCP: `bios`, `uefi-x64`, `uefi-arm64`, `uefi-http`, `ipxe`.
+    /// Firmware as told in DHCP: `bios`, `uefi-ia32`, `uefi-x64`, `uefi-arm64`, `uefi-http`,
+    /// `ipxe`, or `arch-N` for other architecture numbers.
     pub firmware: Option<String>,
     pub vendor_class: Option<String>,
     pub history: Vec<HistoryEntry>,
@@ -448,7 +449,9 @@ impl Registry {
             let mut inner = self.lock();
             let Some(m) = inner.machines.get_mut(&mac) else { return };
             let applies = match (m.stage, stage) {
-                (_, Stage::Failed) | (Stage::Failed, _) => true,
+                // Once on disk, a late failure report must not make the next boot reinstall.
+                (current, Stage::Failed) => !current.is_installed(),
+                (Stage::Failed, _) => true,
                 (current, new) => new > current,
             };
             if !applies {
@@ -583,6 +586,17 @@ mod tests {
         assert_eq!(m.history.last().and_then(|h| h.detail.as_deref()), Some("disk /dev/sda not found"));
         r.saw_dhcp(mac, None, None, None);
         assert_eq!(r.machines()[0].stage, Some(Stage::Dhcp));
+    }
+
+    #[test]
+    fn a_failure_reported_after_the_install_does_not_undo_it() {
+        let r = registry(vec![spec(1, Stage::Armed)]);
+        let mac = Mac([0x52, 0x54, 0, 0, 0, 1]);
+        r.boot_script(mac, IP);
+        r.report("token1aaaaaaaaaaaaaaaaaaaaaaaaaa", Stage::Installed, None).expect("r");
+        r.report("token1aaaaaaaaaaaaaaaaaaaaaaaaaa", Stage::Failed, Some("late".into())).expect("r");
+        assert_eq!(r.machines()[0].stage, Some(Stage::Installed));
+        assert!(matches!(r.boot_script(mac, IP), BootAnswer::LocalDisk));
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub fn parse_request(packet: &[u8]) -> Result<ReadRequest, RequestError> {
         return Err(RequestError::Refuse(ERR_NOT_FOUND, "file not found"));
     }
     if mode != "octet" && mode != "netascii" {
-        return Err(RequestError::Refuse(ERR_ILLEGAL, "only octet mode is served"));
+        return Err(RequestError::Refuse(ERR_ILLEGAL, "only octet and netascii modes are served"));
     }
     let mut req = ReadRequest {
         filename: filename.to_owned(),

@@ -344,6 +344,9 @@ async fn plan_name(app: &Flatlab, plan: &str) -> anyhow::Result<String> {
 async fn serve(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
     use flatlab_api::{BootEventKind, DhcpChoice, ServeOptions, Stage};
     let name = plan_name(app, &args.plan).await?;
+    if args.dhcp_range.is_some() && !matches!(args.dhcp, DhcpArg::Full) {
+        anyhow::bail!("--dhcp-range only applies with --dhcp full");
+    }
     let dhcp = match args.dhcp {
         DhcpArg::Off => DhcpChoice::Off,
         DhcpArg::Proxy => DhcpChoice::Proxy,

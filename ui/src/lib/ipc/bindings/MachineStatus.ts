@@ -15,6 +15,7 @@ node: string | null, stage: Stage | null,
  */
 ip: string | null, 
 /**
- * Firmware as told in DHCP: `bios`, `uefi-x64`, `uefi-arm64`, `uefi-http`, `ipxe`.
+ * Firmware as told in DHCP: `bios`, `uefi-ia32`, `uefi-x64`, `uefi-arm64`, `uefi-http`,
+ * `ipxe`, or `arch-N` for other architecture numbers.
  */
 firmware: string | null, vendor_class: string | null, history: Array<HistoryEntry>, };
