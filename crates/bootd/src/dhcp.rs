@@ -106,7 +106,7 @@ fn option_allowed(code: u8, len: usize) -> bool {
         53 => len == 1,                          // message type
         50 | 51 | 54 => len == 4,                // requested address, lease time, server id
         57 => len == 2,                          // maximum message size
-        93 => len >= 2 && len.is_multiple_of(2),         // client system architecture(s)
+        93 => len >= 2 && len.is_multiple_of(2), // client system architecture(s)
         12 | 55 | 60 | 61 | 77 | 97 => len >= 1, // host name, parameters, classes, client ids
         _ => false,
     }
