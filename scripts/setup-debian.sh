@@ -13,6 +13,7 @@ packages=(
   xvfb xauth webkit2gtk-driver  # the desktop app's end-to-end tests
   ipxe                 # the iPXE binaries the boot server hands out
   qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio iproute2 python3  # network-boot test
+  avahi-daemon avahi-utils dbus  # mDNS interoperability test (run in a network namespace only)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -23,7 +24,15 @@ if ((${#missing[@]})); then
   sudo_cmd=()
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Install without starting services (avahi-daemon, nginx, ...): tests start their own copies
+  # inside network namespaces, never on this machine's real network.
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${sudo_cmd[@]}" chmod 755 /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" || {
+    "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d
+    exit 1
+  }
+  "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (https://rustup.rs) first" >&2; exit 1; }

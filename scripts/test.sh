@@ -31,6 +31,9 @@ fi
 step "network boot: QEMU through flatlab serve, --dhcp proxy beside a dnsmasq router and --dhcp full"
 tests/netboot/run.sh
 
+step "discovery: mDNS both ways with a real avahi-daemon in network namespaces"
+tests/discovery/run.sh
+
 step "UI: tsc, eslint, vitest"
 npm run -s typecheck
 npm run -s lint

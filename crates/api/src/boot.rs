@@ -78,6 +78,7 @@ pub struct BootSession {
     pub http_base: String,
     pub plan: String,
     mirror: Option<PathBuf>,
+    _announcement: Option<flatlab_discovery::Announcement>,
 }
 
 impl BootSession {
@@ -189,7 +190,29 @@ impl Flatlab {
         let clock = self.clock_fn();
         let server = BootServer::start(config, specs, clock).await.context("starting the boot server")?;
         let persist = spawn_persistence(self.clone(), name.to_owned(), &server, rows);
-        Ok(BootSession { server, persist, warnings, http_base, plan: name.to_owned(), mirror: options.mirror })
+        // Other Flatlab apps on the LAN find this boot server over mDNS.
+        let port = server.http_addr().port();
+        let announcement = match flatlab_discovery::Announcement::boot_server(
+            &format!("Flatlab boot server for {name}"),
+            IpAddr::V4(address),
+            port,
+            &[("plan", name), ("url", &http_base)],
+        ) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                warnings.push(format!("cannot announce the boot server over mDNS: {e}"));
+                None
+            }
+        };
+        Ok(BootSession {
+            server,
+            persist,
+            warnings,
+            http_base,
+            plan: name.to_owned(),
+            mirror: options.mirror,
+            _announcement: announcement,
+        })
     }
 
     /// Arms a planned machine again: the next network boot reinstalls it with a new token.

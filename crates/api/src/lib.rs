@@ -7,6 +7,7 @@
 //! and no terminal output in here.
 
 mod boot;
+mod discover;
 mod error;
 mod render;
 mod secrets;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 pub use boot::{BootSession, DhcpChoice, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
+pub use discover::Sighting;
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
 pub use flatlab_bootd::{Event as BootEvent, EventKind as BootEventKind, Stage};
 pub use flatlab_render::PLACEHOLDER_BASE_URL;

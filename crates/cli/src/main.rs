@@ -40,6 +40,15 @@ enum Command {
     },
     /// Run the boot server: network-install the plan's machines and show their progress live
     Serve(ServeArgs),
+    /// List machines found on the LAN (mDNS) and machines seen network-booting
+    Discover {
+        /// How long to listen, in seconds
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+        /// Print a JSON array of hosts
+        #[arg(long)]
+        json: bool,
+    },
     /// Arm a machine again so that its next network boot reinstalls it
     Arm {
         plan: String,
@@ -200,6 +209,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let code = serve(&app, args).await;
             app.close().await;
             code
+        }
+        Command::Discover { timeout, json } => {
+            let app = open(cli.db.as_deref()).await?;
+            let found = app.discover(std::time::Duration::from_secs(timeout)).await;
+            app.close().await;
+            let found = found?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else if found.is_empty() {
+                eprintln!(
+                    "nothing found in {timeout} s (machines announce themselves over mDNS; try a longer --timeout)"
+                );
+            } else {
+                for s in &found {
+                    let services: Vec<String> =
+                        s.services.iter().map(|r| format!("{}:{}", r.service_type, r.port)).collect();
+                    let planned = match (&s.plan, &s.node) {
+                        (Some(p), Some(n)) => format!("plan {p} node {n}"),
+                        _ => "not in a plan".into(),
+                    };
+                    println!(
+                        "{}  {}  {}  {}  {}{}",
+                        s.name.as_deref().unwrap_or("-"),
+                        if s.addresses.is_empty() { "-".into() } else { s.addresses.join(",") },
+                        s.mac.as_deref().unwrap_or("-"),
+                        if services.is_empty() { "-".into() } else { services.join(" ") },
+                        planned,
+                        s.firmware.as_deref().map(|f| format!("  network-booted ({f})")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Arm { plan, node } => {
             let app = open(cli.db.as_deref()).await?;
