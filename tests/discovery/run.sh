@@ -25,7 +25,10 @@ pids=()
 status=1
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -f $work/avahi.pid ]] && kill "$(cat "$work/avahi.pid")" 2>/dev/null || true
+  for pidfile in "$work/avahi.pid" "$work/dbus.pid"; do
+    [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  pkill -f "avahi-publish -s .*(Peer SSH|avahi-peer|cp1)" 2>/dev/null || true
   wait 2>/dev/null || true
   ip netns del "$ns_a" 2>/dev/null || true
   ip netns del "$ns_f" 2>/dev/null || true
@@ -52,7 +55,7 @@ set -e
 mount -t tmpfs tmpfs /run
 mkdir -p /run/dbus /run/avahi-daemon
 hostname flatlab-avahi-test
-dbus-daemon --system --fork --nopidfile
+dbus-daemon --system --fork --nopidfile --print-pid > $work/dbus.pid
 cat > $work/avahi.conf <<CONF
 [server]
 host-name=avahi-peer
