@@ -6,6 +6,7 @@
 # 1. avahi publishes _ssh._tcp, _workstation._tcp (with the MAC) and _flatlab._tcp (as an
 #    installed node does): `flatlab discover --json` must find them, merged into one host.
 # 2. `flatlab serve` announces _flatlab-boot._tcp: `avahi-browse` must see it.
+# 3. With only loopback, `flatlab discover` says so in one line.
 # Needs root. Prints `discovery: N passed, N failed`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -122,10 +123,14 @@ for _ in $(seq 1 450); do [[ -f $work/browsed ]] && break; sleep 0.1; done
 grep -q '^=;a-eth;IPv4;Flatlab\\032boot\\032server\\032for\\032lab;_flatlab-boot._tcp;local;.*;10.78.0.2;8080;.*"plan=lab"' "$work/browse.txt" \
   || failures+=("avahi-browse did not see the boot server's _flatlab-boot._tcp announcement")
 
+# 3. with nothing but loopback, a clear one-line error.
+out=$(unshare -n "$flatlab" --db "$work/flatlab.db" discover --timeout 1 2>&1 || true)
+[[ $out == "error: no network interface besides loopback is up"* ]] || failures+=("no-interface message: $out")
+
 if ((${#failures[@]})); then
   printf 'discovery: FAILED: %s\n' "${failures[@]}"
-  echo "discovery: 0 passed, ${#failures[@]} failed"
+  echo "discovery: $((3 - ${#failures[@]})) passed, ${#failures[@]} failed"
   exit 1
 fi
 status=0
-echo "discovery: 2 passed, 0 failed"
+echo "discovery: 3 passed, 0 failed"
