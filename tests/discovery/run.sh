@@ -6,7 +6,8 @@
 # 1. avahi publishes _ssh._tcp, _workstation._tcp (with the MAC) and _flatlab._tcp (as an
 #    installed node does): `flatlab discover --json` must find them, merged into one host.
 # 2. `flatlab serve` announces _flatlab-boot._tcp: `avahi-browse` must see it.
-# 3. With only loopback, `flatlab discover` says so in one line.
+# 3. An installed node announcing _flatlab._tcp is recorded as booted.
+# 4. With only loopback, `flatlab discover` says so in one line.
 # Needs root. Prints `discovery: N passed, N failed`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,7 +16,7 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "discovery: skipped: needs root to create network namespaces"
   exit 0
 fi
-for tool in avahi-daemon avahi-publish avahi-browse dbus-daemon unshare python3; do
+for tool in avahi-daemon avahi-publish avahi-browse dbus-daemon unshare python3 sqlite3; do
   command -v "$tool" >/dev/null || { echo "discovery: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 done
 
@@ -123,14 +124,23 @@ for _ in $(seq 1 450); do [[ -f $work/browsed ]] && break; sleep 0.1; done
 grep -q '^=;a-eth;IPv4;Flatlab\\032boot\\032server\\032for\\032lab;_flatlab-boot._tcp;local;.*;10.78.0.2;8080;.*"plan=lab"' "$work/browse.txt" \
   || failures+=("avahi-browse did not see the boot server's _flatlab-boot._tcp announcement")
 
+# 2b. an installed node announcing itself (avahi publishes _flatlab._tcp plan=lab node=cp1) moves
+#     from installed to booted when discovered.
+kill "${pids[-1]}" 2>/dev/null || true
+wait "${pids[-1]}" 2>/dev/null || true
+sqlite3 "$work/flatlab.db" "UPDATE machines SET stage = 'installed' WHERE node = 'cp1'"
+ip netns exec "$ns_f" "$flatlab" --db "$work/flatlab.db" discover --timeout 4 >/dev/null 2>&1 || true
+stage=$(sqlite3 "$work/flatlab.db" "SELECT stage FROM machines WHERE node = 'cp1'")
+[[ $stage == booted ]] || failures+=("the announcing node was not moved to booted (stage: $stage)")
+
 # 3. with nothing but loopback, a clear one-line error.
 out=$(unshare -n "$flatlab" --db "$work/flatlab.db" discover --timeout 1 2>&1 || true)
 [[ $out == "error: no network interface besides loopback is up"* ]] || failures+=("no-interface message: $out")
 
 if ((${#failures[@]})); then
   printf 'discovery: FAILED: %s\n' "${failures[@]}"
-  echo "discovery: $((3 - ${#failures[@]})) passed, ${#failures[@]} failed"
+  echo "discovery: $((4 - ${#failures[@]})) passed, ${#failures[@]} failed"
   exit 1
 fi
 status=0
-echo "discovery: 3 passed, 0 failed"
+echo "discovery: 4 passed, 0 failed"
