@@ -14,6 +14,7 @@ packages=(
   ipxe                 # the iPXE binaries the boot server hands out
   qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio iproute2 python3  # network-boot test
   avahi-daemon avahi-utils dbus  # mDNS interoperability test (run in a network namespace only)
+  gnupg                # the mirror tests sign files with a throwaway key
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -195,7 +195,8 @@ pub(crate) fn resolve_mirror_path(root: &Path, requested: &str) -> Option<PathBu
         return None;
     }
     let ok_part = |p: &str| {
-        !p.is_empty() && p != "." && p != ".." && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+        // Names starting with a dot are never served: `.partial/` holds unverified downloads.
+        !p.is_empty() && !p.starts_with('.') && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
     };
     if !requested.split('/').all(ok_part) {
         return None;
@@ -305,6 +306,9 @@ mod tests {
         std::fs::create_dir_all(root.join("stable/amd64-usr/4593.2.5")).expect("mkdir");
         std::fs::write(root.join("stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz"), b"kernel").expect("w");
         std::fs::write(dir.path().join("secret.txt"), b"secret").expect("w");
+        std::fs::create_dir_all(root.join(".partial/stable/amd64-usr/4593.2.5")).expect("mkdir");
+        std::fs::write(root.join(".partial/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz.part"), b"half")
+            .expect("w");
         #[cfg(unix)]
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("stable/escape")).expect("symlink");
 
@@ -321,6 +325,7 @@ mod tests {
             "stable/amd64-usr",
             ".",
             "",
+            ".partial/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz.part",
         ] {
             assert!(resolve_mirror_path(&root, evil).is_none(), "{evil:?}");
         }
