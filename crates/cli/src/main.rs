@@ -40,6 +40,9 @@ enum Command {
     },
     /// Run the boot server: network-install the plan's machines and show their progress live
     Serve(ServeArgs),
+    /// Fetch, verify and keep Flatcar images and K3s binaries for offline installs
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
     /// List machines found on the LAN (mDNS) and machines seen network-booting
     Discover {
         /// How long to listen, in seconds
@@ -54,6 +57,59 @@ enum Command {
         plan: String,
         /// The node's name in the plan
         node: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MirrorCommand {
+    /// Download a Flatcar release (and optionally K3s), verifying every file's signature
+    // `--version` here names the release to fetch (the contract), not Flatlab's own version.
+    #[command(disable_version_flag = true)]
+    Fetch {
+        #[arg(long, default_value = "stable")]
+        channel: String,
+        #[arg(long, default_value = "amd64")]
+        arch: String,
+        /// A release such as 4593.2.5, or `current`
+        #[arg(long, default_value = "current")]
+        version: String,
+        /// Replaces https://<channel>.release.flatcar-linux.net (files at <base>/<arch>-usr/<version>/)
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// The signing key [default: the Flatcar image signing key shipped with Flatlab]
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The mirror [default: $XDG_DATA_HOME/flatlab/mirror]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Also fetch this K3s release's binary, checked against its sha256sum file
+        #[arg(long, value_name = "VERSION")]
+        k3s: Option<String>,
+        /// Replaces https://github.com/k3s-io/k3s/releases/download
+        #[arg(long, value_name = "URL")]
+        k3s_base_url: Option<String>,
+        /// With --k3s: also the airgap images tarball (k3s-airgap-images-<arch>.tar.zst)
+        #[arg(long, requires = "k3s")]
+        k3s_airgap: bool,
+    },
+    /// List the mirrored releases
+    List {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Check every mirrored file again against its signature or checksum
+    Verify {
+        /// The mirror [default: $XDG_DATA_HOME/flatlab/mirror]
+        dir: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Keep the newest N releases of each channel and architecture; remove the rest
+    Prune {
+        #[arg(long)]
+        keep: usize,
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -210,6 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app.close().await;
             code
         }
+        Command::Mirror(cmd) => tokio::task::spawn_blocking(move || mirror(cmd)).await?,
         Command::Discover { timeout, json } => {
             let app = open(cli.db.as_deref()).await?;
             let found = app.discover(std::time::Duration::from_secs(timeout)).await;
@@ -469,6 +526,96 @@ async fn serve(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+fn mirror(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
+    use flatlab_api::mirror::{MirrorRequest, default_mirror_dir, fetch, keyring};
+    let dir = |d: Option<PathBuf>| d.map(Ok).unwrap_or_else(default_mirror_dir);
+    match cmd {
+        MirrorCommand::Fetch { channel, arch, version, base_url, key, dir: d, k3s, k3s_base_url, k3s_airgap } => {
+            let request =
+                MirrorRequest { channel, arch, version, base_url, key, dir: dir(d)?, k3s, k3s_base_url, k3s_airgap };
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let mut last_file = String::new();
+            let mut progress = |p: flatlab_api::mirror::Progress| {
+                let file = p.url.rsplit('/').next().unwrap_or(&p.url).to_owned();
+                let mib = |b: u64| b as f64 / 1048576.0;
+                let line = match (p.total, p.eta) {
+                    (Some(t), Some(eta)) => format!(
+                        "{file}: {:.1} of {:.1} MiB, {:.1} MiB/s, {}:{:02} left",
+                        mib(p.done),
+                        mib(t),
+                        p.rate / 1048576.0,
+                        eta.as_secs() / 60,
+                        eta.as_secs() % 60
+                    ),
+                    _ => format!("{file}: {:.1} MiB, {:.1} MiB/s", mib(p.done), p.rate / 1048576.0),
+                };
+                if tty {
+                    eprint!("\r\x1b[2K{line}");
+                } else if file != last_file {
+                    eprintln!("downloading {file}");
+                }
+                last_file = file;
+            };
+            let done = fetch(&request, &mut progress);
+            if tty {
+                eprintln!();
+            }
+            let done = done?;
+            eprintln!(
+                "Flatcar {} verified and mirrored in {} ({} files){}",
+                done.version,
+                request.dir.display(),
+                done.files.len(),
+                done.k3s.map(|k| format!("; K3s at {}", k.display())).unwrap_or_default()
+            );
+            println!("{}", done.version);
+        }
+        MirrorCommand::List { dir: d } => {
+            let releases = flatlab_mirror::list(&dir(d)?)?;
+            if releases.is_empty() {
+                eprintln!("the mirror is empty: `flatlab mirror fetch` adds the current stable release");
+            }
+            for r in releases {
+                println!(
+                    "{}/{}/{}  {:.0} MiB  {}",
+                    r.channel,
+                    r.board,
+                    r.version,
+                    r.bytes as f64 / 1048576.0,
+                    if r.complete {
+                        "complete".to_owned()
+                    } else {
+                        format!("incomplete ({} of 3 files)", r.files.len())
+                    }
+                );
+            }
+        }
+        MirrorCommand::Verify { dir: d, key } => {
+            let report = flatlab_mirror::verify_all(&dir(d)?, &keyring(key.as_deref())?)?;
+            let mut bad = 0;
+            for (file, result) in &report {
+                match result {
+                    Ok(()) => println!("ok      {}", file.display()),
+                    Err(e) => {
+                        bad += 1;
+                        println!("FAILED  {}: {e}", file.display());
+                    }
+                }
+            }
+            eprintln!("{} checked, {bad} failed", report.len());
+            if bad > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        MirrorCommand::Prune { keep, dir: d } => {
+            for removed in flatlab_mirror::prune(&dir(d)?, keep)? {
+                eprintln!("removed {}", removed.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_range(s: &str) -> anyhow::Result<(std::net::Ipv4Addr, std::net::Ipv4Addr)> {
     let (a, b) = s
         .split_once('-')
@@ -515,4 +662,14 @@ fn problems(e: usize, w: usize) -> String {
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (duplicate flags and the like).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -280,6 +280,25 @@ pub fn fetch_k3s(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<PathBuf> {
     let binary = if arch == "arm64" { "k3s-arm64" } else { "k3s" };
+    fetch_k3s_asset(fetcher, base, mirror, version, arch, binary, progress)
+}
+
+/// The K3s airgap images tarball name for an architecture (`k3s-airgap-images-amd64.tar.zst`).
+pub fn k3s_airgap_name(arch: &str) -> String {
+    format!("k3s-airgap-images-{arch}.tar.zst")
+}
+
+/// Fetches one asset of a K3s release (the binary, the airgap images tarball) and checks it
+/// against the release's `sha256sum-<arch>.txt`; stores it with a `.sha256` beside it.
+pub fn fetch_k3s_asset(
+    fetcher: &Fetcher,
+    base: &str,
+    mirror: &Path,
+    version: &str,
+    arch: &str,
+    binary: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<PathBuf> {
     let remote = format!("{base}/{}", version.replace('+', "%2B"));
     let sums = fetcher.get_text(&format!("{remote}/sha256sum-{arch}.txt"))?;
     let want = sums

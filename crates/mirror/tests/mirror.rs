@@ -295,9 +295,17 @@ fn k3s_is_checked_against_the_published_sums() {
         flatlab_mirror::sha256_file(&p).expect("sum")
     };
     files.insert("/v1.32.2%2Bk3s1/k3s".to_owned(), binary.clone());
+    let airgap = b"zstd tarball of images".to_vec();
+    let airgap_sum = {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("a");
+        std::fs::write(&p, &airgap).expect("w");
+        flatlab_mirror::sha256_file(&p).expect("sum")
+    };
+    files.insert("/v1.32.2%2Bk3s1/k3s-airgap-images-amd64.tar.zst".to_owned(), airgap.clone());
     files.insert(
         "/v1.32.2%2Bk3s1/sha256sum-amd64.txt".to_owned(),
-        format!("{sum}  k3s\n0000  k3s-airgap-images-amd64.tar\n").into_bytes(),
+        format!("{sum}  k3s\n{airgap_sum}  k3s-airgap-images-amd64.tar.zst\n").into_bytes(),
     );
     let server = serve(files, None);
     let mirror = tempfile::tempdir().expect("tmp");
@@ -305,6 +313,18 @@ fn k3s_is_checked_against_the_published_sums() {
         .expect("k3s");
     assert_eq!(std::fs::read(&path).expect("read"), binary);
     assert!(std::fs::read_to_string(mirror.path().join("k3s/v1.32.2+k3s1/k3s.sha256")).expect("sum").starts_with(&sum));
+    let name = flatlab_mirror::k3s_airgap_name("amd64");
+    let images = flatlab_mirror::fetch_k3s_asset(
+        &Fetcher::new(),
+        &server.base,
+        mirror.path(),
+        "v1.32.2+k3s1",
+        "amd64",
+        &name,
+        &mut no_progress(),
+    )
+    .expect("airgap images");
+    assert_eq!(std::fs::read(images).expect("read"), airgap);
 
     let mut bad = binary.clone();
     bad[0] ^= 1;

@@ -1,0 +1,87 @@
+//! The image mirror use cases: what `flatlab mirror ...` and the app call.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use flatlab_mirror::{Fetcher, Keyring, Release};
+pub use flatlab_mirror::{MirroredRelease, Progress};
+
+/// The default mirror folder: `$XDG_DATA_HOME/flatlab/mirror`.
+pub fn default_mirror_dir() -> anyhow::Result<PathBuf> {
+    let base = dirs::data_dir().context("cannot find your data folder: set XDG_DATA_HOME or HOME, or pass --dir")?;
+    Ok(base.join("flatlab").join("mirror"))
+}
+
+/// What to mirror.
+#[derive(Debug, Clone)]
+pub struct MirrorRequest {
+    pub channel: String,
+    pub arch: String,
+    /// A release, or `current`.
+    pub version: String,
+    /// Replaces `https://<channel>.release.flatcar-linux.net`.
+    pub base_url: Option<String>,
+    /// A signing key file instead of the Flatcar key shipped with Flatlab.
+    pub key: Option<PathBuf>,
+    pub dir: PathBuf,
+    /// Also fetch this K3s release's binary.
+    pub k3s: Option<String>,
+    pub k3s_base_url: Option<String>,
+    /// With `k3s`: also the airgap images tarball.
+    pub k3s_airgap: bool,
+}
+
+/// What was mirrored.
+#[derive(Debug, Clone)]
+pub struct Mirrored {
+    pub version: String,
+    pub files: Vec<PathBuf>,
+    pub k3s: Option<PathBuf>,
+}
+
+pub fn keyring(key: Option<&Path>) -> anyhow::Result<Keyring> {
+    let text = match key {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading the key {}", path.display()))?,
+        None => flatlab_mirror::FLATCAR_KEY.to_owned(),
+    };
+    Ok(Keyring::from_armored(&text)?)
+}
+
+/// Fetches and verifies a Flatcar release (and optionally K3s) into the mirror. Blocking.
+pub fn fetch(request: &MirrorRequest, progress: &mut dyn FnMut(Progress)) -> anyhow::Result<Mirrored> {
+    let board = match request.arch.as_str() {
+        "amd64" => "amd64-usr",
+        "arm64" => "arm64-usr",
+        other => anyhow::bail!("--arch {other}: Flatcar is built for amd64 and arm64"),
+    };
+    if !["stable", "beta", "alpha", "lts"].contains(&request.channel.as_str()) {
+        anyhow::bail!("--channel {}: choose stable, beta, alpha or lts", request.channel);
+    }
+    let keyring = keyring(request.key.as_deref())?;
+    let fetcher = Fetcher::new();
+    let base = request.base_url.clone().unwrap_or_else(|| flatlab_mirror::default_base_url(&request.channel));
+    let base = base.trim_end_matches('/');
+    let version = flatlab_mirror::resolve_version(&fetcher, base, board, &request.version)?;
+    let release = Release { channel: request.channel.clone(), board: board.into(), version: version.clone() };
+    let files = flatlab_mirror::fetch_release(&fetcher, &keyring, base, &request.dir, &release, progress)
+        .with_context(|| format!("mirroring Flatcar {version} ({}, {board})", request.channel))?;
+    let k3s = match &request.k3s {
+        Some(v) => {
+            let k3s_base = request
+                .k3s_base_url
+                .clone()
+                .unwrap_or_else(|| "https://github.com/k3s-io/k3s/releases/download".into());
+            let k3s_base = k3s_base.trim_end_matches('/');
+            let binary = flatlab_mirror::fetch_k3s(&fetcher, k3s_base, &request.dir, v, &request.arch, progress)
+                .with_context(|| format!("mirroring K3s {v}"))?;
+            if request.k3s_airgap {
+                let name = flatlab_mirror::k3s_airgap_name(&request.arch);
+                flatlab_mirror::fetch_k3s_asset(&fetcher, k3s_base, &request.dir, v, &request.arch, &name, progress)
+                    .with_context(|| format!("mirroring K3s {v} airgap images"))?;
+            }
+            Some(binary)
+        }
+        None => None,
+    };
+    Ok(Mirrored { version, files, k3s })
+}
