@@ -334,18 +334,17 @@ pub fn write_atomically(to: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Formats a time for people: `2026-11-26 07:26 UTC`.
 pub fn format_time(ms: Millis) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| format!("{ms} ms"))
+    format_millis(ms, time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
 }
 
 /// Formats a time of day for progress lines: `07:26:03`.
 pub fn format_time_of_day(ms: Millis) -> String {
-    let format = time::macros::format_description!("[hour]:[minute]:[second]");
+    format_millis(ms, time::macros::format_description!("[hour]:[minute]:[second]"))
+}
+
+fn format_millis(ms: Millis, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| format!("{ms}"))
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
 }

@@ -288,20 +288,10 @@ fn a_missing_file_says_which() {
 fn k3s_is_checked_against_the_published_sums() {
     let mut files = BTreeMap::new();
     let binary: Vec<u8> = (0..400_000u32).map(|i| (i % 13) as u8).collect();
-    let sum = {
-        let dir = tempfile::tempdir().expect("tmp");
-        let p = dir.path().join("k3s");
-        std::fs::write(&p, &binary).expect("w");
-        flatlab_mirror::sha256_file(&p).expect("sum")
-    };
+    let sum = sha256_of(&binary);
     files.insert("/v1.32.2%2Bk3s1/k3s".to_owned(), binary.clone());
     let airgap = b"zstd tarball of images".to_vec();
-    let airgap_sum = {
-        let dir = tempfile::tempdir().expect("tmp");
-        let p = dir.path().join("a");
-        std::fs::write(&p, &airgap).expect("w");
-        flatlab_mirror::sha256_file(&p).expect("sum")
-    };
+    let airgap_sum = sha256_of(&airgap);
     files.insert("/v1.32.2%2Bk3s1/k3s-airgap-images-amd64.tar.zst".to_owned(), airgap.clone());
     files.insert(
         "/v1.32.2%2Bk3s1/sha256sum-amd64.txt".to_owned(),
@@ -379,4 +369,11 @@ fn signatures_by_a_signing_subkey_verify() {
     let verified = keyring.verify(&good, &data[..]).expect("a subkey signature verifies");
     assert_ne!(verified.signer, verified.primary, "made by the subkey");
     assert!(keyring.verify(&good, &b"other bytes"[..]).is_err(), "over other data it does not");
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("data");
+    std::fs::write(&p, bytes).expect("write");
+    flatlab_mirror::sha256_file(&p).expect("sum")
 }
