@@ -141,16 +141,8 @@ impl Flatlab {
             };
             rows.push(row);
         }
-        let node_tokens: BTreeMap<String, String> = rows.iter().map(|r| (r.node.clone(), r.token.clone())).collect();
-        let k3s_token = self.k3s_token(name, rng).await?;
-        let k3s = k3s_source(&plan, options.mirror.as_deref(), &http_base, &mut warnings);
-        let bundle = render(
-            &plan,
-            &Inputs { base_url: &http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s },
-        )
-        .with_context(|| format!("rendering plan {name}"))?;
-
-        let specs = machine_specs(&plan, &bundle, &rows)?;
+        let specs =
+            self.boot_specs(name, &plan, &rows, &http_base, options.mirror.as_deref(), &mut warnings, rng).await?;
         let binaries = find_ipxe(&options.ipxe_dirs, &mut warnings);
         let mut config = Config::new(address);
         config.interface = options.interface.clone();
@@ -248,22 +240,36 @@ impl Flatlab {
             self.store().save_machine(name, &row).await?;
             rows.retain(|r| r.mac != mac);
             rows.push(row);
-            let node_tokens: BTreeMap<String, String> =
-                rows.iter().map(|r| (r.node.clone(), r.token.clone())).collect();
-            let k3s_token = self.k3s_token(name, rng).await?;
             let mut ignored = Vec::new();
-            let k3s = k3s_source(&plan, session.mirror.as_deref(), &session.http_base, &mut ignored);
-            let bundle = render(
-                &plan,
-                &Inputs { base_url: &session.http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s },
-            )?;
-            let spec = machine_specs(&plan, &bundle, &rows)?
+            let spec = self
+                .boot_specs(name, &plan, &rows, &session.http_base, session.mirror.as_deref(), &mut ignored, rng)
+                .await?
                 .into_iter()
                 .find(|s| s.node == node)
                 .context("re-rendered node")?;
             session.server.registry().arm(spec);
         }
         Ok(())
+    }
+
+    /// Renders every node with its machine's boot token and turns the files into boot specs.
+    #[allow(clippy::too_many_arguments)]
+    async fn boot_specs(
+        &self,
+        name: &str,
+        plan: &ValidatedPlan,
+        rows: &[MachineRow],
+        http_base: &str,
+        mirror: Option<&Path>,
+        warnings: &mut Vec<String>,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<Vec<MachineSpec>> {
+        let node_tokens: BTreeMap<String, String> = rows.iter().map(|r| (r.node.clone(), r.token.clone())).collect();
+        let k3s_token = self.k3s_token(name, rng).await?;
+        let k3s = k3s_source(plan, mirror, http_base, warnings);
+        let inputs = Inputs { base_url: http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s };
+        let bundle = render(plan, &inputs).with_context(|| format!("rendering plan {name}"))?;
+        machine_specs(plan, &bundle, rows)
     }
 
     fn clock_fn(&self) -> flatlab_bootd::Clock {
