@@ -46,7 +46,7 @@ fn ipxe(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-fn client_ip(addr: SocketAddr) -> Ipv4Addr {
+pub(crate) fn client_ip(addr: SocketAddr) -> Ipv4Addr {
     match addr.ip() {
         IpAddr::V4(ip) => ip,
         IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),

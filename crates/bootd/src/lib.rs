@@ -11,6 +11,7 @@ mod error;
 mod http;
 mod state;
 pub mod tftp;
+mod zerocopy;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -160,12 +161,7 @@ impl BootServer {
             mirror: config.mirror.clone(),
             binaries,
         });
-        tasks.push(tokio::spawn(async move {
-            let service = node.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(http_listener, service).await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(zerocopy::serve(http_listener, node, config.mirror.clone(), registry.clone())));
         let admin_router = http::admin_router(registry.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(admin_listener, admin_router).await {
