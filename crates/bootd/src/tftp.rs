@@ -232,12 +232,14 @@ async fn transfer(bind: SocketAddr, peer: SocketAddr, req: &ReadRequest, data: &
     let blocks = data.len() as u64 / blksize as u64 + 1;
     let mut acked: u64 = 0; // blocks the client has confirmed
     let mut retries = 0;
+    // One buffer for every DATA packet of the transfer.
+    let mut packet = Vec::with_capacity(4 + blksize);
     while acked < blocks {
         let end = (acked + window).min(blocks);
         for n in acked + 1..=end {
             let start = ((n - 1) * blksize as u64) as usize;
             let stop = (start + blksize).min(data.len());
-            let mut packet = Vec::with_capacity(4 + stop - start);
+            packet.clear();
             packet.extend_from_slice(&OP_DATA.to_be_bytes());
             packet.extend_from_slice(&((n & 0xffff) as u16).to_be_bytes());
             packet.extend_from_slice(&data[start..stop]);
