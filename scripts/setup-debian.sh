@@ -15,6 +15,7 @@ packages=(
   qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio iproute2 python3  # network-boot test
   avahi-daemon avahi-utils dbus  # mDNS interoperability test (run in a network namespace only)
   gnupg                # the mirror tests sign files with a throwaway key
+  fusefat dosfstools fuse3  # the USB export test writes to a real FAT filesystem (this kernel has no vfat)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@
 mod boot;
 mod discover;
 mod error;
+pub mod export;
 pub mod mirror;
 mod render;
 mod secrets;

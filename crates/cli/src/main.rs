@@ -40,6 +40,9 @@ enum Command {
     },
     /// Run the boot server: network-install the plan's machines and show their progress live
     Serve(ServeArgs),
+    /// Export a plan and its rendered configs to a Git repository or a USB drive
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Fetch, verify and keep Flatcar images and K3s binaries for offline installs
     #[command(subcommand)]
     Mirror(MirrorCommand),
@@ -57,6 +60,45 @@ enum Command {
         plan: String,
         /// The node's name in the plan
         node: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Commit the plan file and rendered bundle to <repo>/<plan>/ (files with the K3s token are
+    /// left out unless --encrypt-to is given), and push through the system git
+    Git {
+        plan: String,
+        #[arg(long, value_name = "DIR")]
+        repo: PathBuf,
+        #[arg(long, value_name = "B")]
+        branch: Option<String>,
+        /// Push to this remote after committing
+        #[arg(long, value_name = "REMOTE")]
+        push: Option<String>,
+        /// Commit the secret files encrypted to this age recipient (age1...); repeatable
+        #[arg(long, value_name = "RECIPIENT")]
+        encrypt_to: Vec<String>,
+        /// The boot server URL the files point at [default: a placeholder]
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
+    /// Write the rendered bundle to <drive>/flatlab/<plan>/, verified by reading back
+    Usb {
+        /// The plan (not needed with --list)
+        #[arg(required_unless_present = "list")]
+        plan: Option<String>,
+        /// The drive's mount point
+        #[arg(long, value_name = "MOUNTPOINT", conflicts_with = "device")]
+        to: Option<PathBuf>,
+        /// The drive's device, such as /dev/sdb1 (must be mounted)
+        #[arg(long, value_name = "DEV")]
+        device: Option<PathBuf>,
+        /// List candidate drives
+        #[arg(long)]
+        list: bool,
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
     },
 }
 
@@ -267,6 +309,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             code
         }
         Command::Mirror(cmd) => tokio::task::spawn_blocking(move || mirror(cmd)).await?,
+        Command::Export(cmd) => {
+            let app = open(cli.db.as_deref()).await?;
+            let code = export(&app, cmd).await;
+            app.close().await;
+            code
+        }
         Command::Discover { timeout, json } => {
             let app = open(cli.db.as_deref()).await?;
             let found = app.discover(std::time::Duration::from_secs(timeout)).await;
@@ -524,6 +572,69 @@ async fn serve(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     session.stop().await;
     Ok(code)
+}
+
+async fn export(app: &Flatlab, cmd: ExportCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ExportCommand::Git { plan, repo, branch, push, encrypt_to, base_url } => {
+            let name = plan_name(app, &plan).await?;
+            let base = base_url.as_deref().unwrap_or(flatlab_api::PLACEHOLDER_BASE_URL);
+            let outcome =
+                app.export_git(&name, &repo, branch, push.clone(), encrypt_to, base, &mut rand::rng()).await?;
+            match &outcome.commit {
+                None => eprintln!("plan {name} is unchanged in {}: no new commit", repo.display()),
+                Some(c) => {
+                    eprintln!(
+                        "committed {} changed file(s) of plan {name} to {} ({})",
+                        outcome.changed.len(),
+                        repo.display(),
+                        &c[..12.min(c.len())]
+                    );
+                    if let Some(remote) = push.filter(|_| outcome.pushed) {
+                        eprintln!("pushed to {remote}");
+                    }
+                }
+            }
+        }
+        ExportCommand::Usb { list: true, .. } => {
+            let drives = flatlab_api::export::list_drives();
+            if drives.is_empty() {
+                eprintln!("no removable drive is mounted; plug one in (and open it in your file manager)");
+            }
+            for d in drives {
+                println!(
+                    "{}  {}  {}  {:.1} GiB{}",
+                    d.device,
+                    d.mountpoint,
+                    d.filesystem,
+                    d.size_bytes as f64 / 1073741824.0,
+                    if d.removable { "  removable" } else { "" }
+                );
+            }
+        }
+        ExportCommand::Usb { plan, to, device, base_url, .. } => {
+            let name = plan_name(app, plan.as_deref().unwrap_or_default()).await?;
+            let mountpoint = match (to, &device) {
+                (Some(m), _) => m,
+                (None, Some(dev)) => flatlab_api::export::mountpoint_of(dev)?,
+                (None, None) => anyhow::bail!(
+                    "give the drive with --to MOUNTPOINT or --device DEV (`flatlab export usb --list` shows them)"
+                ),
+            };
+            let base = base_url.as_deref().unwrap_or(flatlab_api::PLACEHOLDER_BASE_URL);
+            let dir = app.export_usb(&name, &mountpoint, base, &mut rand::rng()).await?;
+            eprintln!("wrote and verified plan {name} in {}", dir.display());
+            eprintln!("note: nodes/*/config.ign on the drive hold the cluster's K3s token");
+            match device {
+                Some(dev) => eprintln!(
+                    "safe to remove after: udisksctl unmount -b {0} && udisksctl power-off -b {0}",
+                    dev.display()
+                ),
+                None => eprintln!("safe to remove after: sync, then eject the drive (umount {})", mountpoint.display()),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn mirror(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {

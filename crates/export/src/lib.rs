@@ -1,0 +1,62 @@
+//! Writes a rendered bundle somewhere the user keeps it: a Git repository (committed, and pushed
+//! through the system `git` so the user's SSH agent and credential helpers work) or a USB drive
+//! (atomically, verified by reading back).
+//!
+//! Files that carry secrets are never written in clear text to Git unless encrypted to the user's
+//! `age` recipients; by default they are left out. Knows nothing of plans: it is handed files.
+
+mod git;
+mod usb;
+
+use std::path::PathBuf;
+
+pub use git::{GitExport, GitOutcome, SecretPolicy, export_git};
+pub use usb::{Drive, export_usb, list_drives, mountpoint_of};
+
+/// One file of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Relative to the bundle: `plan.yaml`, `nodes/cp1/config.ign`.
+    pub path: String,
+    pub contents: Vec<u8>,
+    /// Carries a secret (the K3s token): never in clear text in Git.
+    pub secret: bool,
+}
+
+/// What can go wrong while exporting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("git {args}: {message}")]
+    Git { args: String, message: String },
+    #[error("`git` is not installed; install it (apt-get install git) to export to a repository")]
+    NoGit,
+    #[error("{0} is not a valid age recipient (an `age1...` public key)")]
+    BadRecipient(String),
+    #[error("encrypting {path}: {message}")]
+    Encrypt { path: String, message: String },
+    #[error("{path}: the drive is full; free {needed} more bytes or use a larger drive (nothing was left behind)")]
+    Full { path: PathBuf, needed: u64 },
+    #[error(
+        "{path}: the drive is read-only; check its write-protect switch or mount it read-write (nothing was written)"
+    )]
+    ReadOnly { path: PathBuf },
+    #[error(
+        "{path}: reading back gave other bytes than were written; the drive may be failing (the bundle was removed)"
+    )]
+    Verify { path: PathBuf },
+    #[error("{path} is not mounted; mount the drive (or open it in your file manager) first")]
+    NotMounted { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| match source.raw_os_error() {
+        Some(28) => Error::Full { path, needed: 0 },
+        Some(30) => Error::ReadOnly { path },
+        _ => Error::Io { path, source },
+    }
+}
