@@ -166,26 +166,30 @@ fn form_value(body: &[u8], key: &str) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     text.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == key).then(|| percent_decode(&v.replace('+', " ")))
+        (k == key).then(|| {
+            let spaced = v.replace('+', " ");
+            // A malformed escape is kept as sent rather than dropping the reason.
+            percent_decode(&spaced).unwrap_or(spaced)
+        })
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes; None for a malformed escape or a result that is not UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
-            continue;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 /// A mirror path is plain names only: no `.`/`..`, no empty parts, no backslashes or NULs,
@@ -336,6 +340,10 @@ mod tests {
         assert_eq!(form_value(b"reason=disk+%2Fdev%2Fsda+missing", "reason").as_deref(), Some("disk /dev/sda missing"));
         assert_eq!(form_value(b"other=1", "reason"), None);
         assert_eq!(form_value(&[0xff, 0xfe], "reason"), None);
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(form_value(b"reason=%zz%4", "reason").as_deref(), Some("%zz%4"));
+        assert_eq!(percent_decode("k3s/v1.32.2%2Bk3s1/k3s").as_deref(), Some("k3s/v1.32.2+k3s1/k3s"));
+        assert_eq!(percent_decode("%2e%2e/x").as_deref(), Some("../x"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
     }
 }

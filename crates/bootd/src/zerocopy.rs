@@ -18,7 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::http::{client_ip, resolve_mirror_path};
+use crate::http::{client_ip, percent_decode, resolve_mirror_path};
 use crate::state::Registry;
 
 const PROGRESS_STEP: u64 = 16 << 20;
@@ -226,23 +226,6 @@ fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok(range))
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,13 +241,5 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
         assert_eq!(parse_range("items=0-1", 1000), None);
         assert_eq!(parse_range("bytes=x-1", 1000), None);
-    }
-
-    #[test]
-    fn paths_are_percent_decoded_strictly() {
-        assert_eq!(percent_decode("k3s/v1.32.2%2Bk3s1/k3s").as_deref(), Some("k3s/v1.32.2+k3s1/k3s"));
-        assert_eq!(percent_decode("%2e%2e/x").as_deref(), Some("../x"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%ff"), None);
     }
 }
