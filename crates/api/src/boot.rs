@@ -10,14 +10,13 @@ use anyhow::{Context, bail};
 use flatlab_bootd::{
     AllowList, BootServer, Config, DhcpMode, EventKind, FullDhcp, HistoryEntry, Mac, MachineSpec, Stage,
 };
-use flatlab_model::{ValidatedPlan, validate};
+use flatlab_model::ValidatedPlan;
 use flatlab_render::{Bundle, Inputs, K3sSource, k3s_binary, render};
 use flatlab_store::MachineRow;
 use rand::Rng;
-use rand::distr::Alphanumeric;
 use tokio::task::JoinHandle;
 
-use crate::{ApiError, Flatlab};
+use crate::{Flatlab, generate_boot_token};
 
 /// The iPXE binaries the boot server offers, in the order it looks for them.
 pub const IPXE_BINARIES: &[&str] = &["undionly.kpxe", "ipxe.efi", "snponly.efi", "ipxe-arm64.efi", "snp-arm64.efi"];
@@ -93,14 +92,6 @@ impl BootSession {
     }
 }
 
-fn new_token(rng: &mut impl Rng) -> String {
-    (0..32).map(|_| char::from(rng.sample(Alphanumeric))).collect()
-}
-
-fn parse_stage(s: &str) -> Option<Stage> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-}
-
 impl Flatlab {
     /// Starts the boot server for a stored plan.
     pub async fn start_boot_server(
@@ -109,11 +100,8 @@ impl Flatlab {
         options: ServeOptions,
         rng: &mut impl Rng,
     ) -> anyhow::Result<BootSession> {
-        let view = self.show_plan(name, None).await?;
-        let plan = validate(&view.plan).into_validated().map_err(|report| ApiError::InvalidPlan {
-            findings: report.errors().cloned().collect(),
-            hint: "fix the plan's errors before installing (`flatlab plan validate`)",
-        })?;
+        let plan =
+            self.validated_plan(name, "fix the plan's errors before installing (`flatlab plan validate`)").await?;
         let address = server_address(options.interface.as_deref(), options.address)?;
         let http_base = format!("http://{address}:{}", options.http_port);
         let mut warnings = Vec::new();
@@ -131,7 +119,7 @@ impl Flatlab {
                         mac: mac.clone(),
                         node: node.name.clone(),
                         stage: Stage::Armed.as_str().into(),
-                        token: new_token(rng),
+                        token: generate_boot_token(rng),
                         history: "[]".into(),
                         updated_at: self.now(),
                     };
@@ -216,18 +204,14 @@ impl Flatlab {
         session: Option<&BootSession>,
         rng: &mut impl Rng,
     ) -> anyhow::Result<()> {
-        let view = self.show_plan(name, None).await?;
-        let plan = validate(&view.plan).into_validated().map_err(|report| ApiError::InvalidPlan {
-            findings: report.errors().cloned().collect(),
-            hint: "fix the plan's errors first",
-        })?;
+        let plan = self.validated_plan(name, "fix the plan's errors first").await?;
         let Some(n) = plan.nodes().iter().find(|n| n.name == node) else {
             bail!("plan {name} has no node called `{node}`");
         };
         let mac = n.mac.to_string();
         self.store().forget_machine(name, &mac).await?;
         if let Some(session) = session {
-            let token = new_token(rng);
+            let token = generate_boot_token(rng);
             let mut rows: Vec<MachineRow> = self.store().machines(name).await?;
             let row = MachineRow {
                 mac: mac.clone(),
@@ -286,7 +270,7 @@ fn machine_specs(plan: &ValidatedPlan, bundle: &Bundle, rows: &[MachineRow]) -> 
             mac: Mac(node.mac.0),
             node: node.name.clone(),
             token: row.token.clone(),
-            stage: parse_stage(&row.stage).unwrap_or(Stage::Armed),
+            stage: Stage::parse(&row.stage).unwrap_or(Stage::Armed),
             history: serde_json::from_str::<Vec<HistoryEntry>>(&row.history).unwrap_or_default(),
             ipxe_script: files.ipxe.clone(),
             install_ignition: files.install.clone(),

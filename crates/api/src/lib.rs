@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use flatlab_model::{DEMO_PLAN, Finding, Plan, Report, parse_plan, to_yaml, validate, validate_parsed};
+use flatlab_model::{DEMO_PLAN, Finding, Plan, Report, ValidatedPlan, parse_plan, to_yaml, validate, validate_parsed};
 use flatlab_store::{PlanSummary, RevisionInfo, Saved, Store};
 use serde::Serialize;
 use ts_rs::TS;
@@ -30,7 +30,7 @@ pub use flatlab_bootd::{Event as BootEvent, EventKind as BootEventKind, Stage};
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
 pub use render::{boot_token_key, write_bundle};
-pub use secrets::{K3S_TOKEN, generate_k3s_token};
+pub use secrets::{K3S_TOKEN, generate_boot_token, generate_k3s_token};
 
 /// The first line of every exported plan file.
 pub const PLAN_FILE_HEADER: &str =
@@ -273,6 +273,15 @@ impl Flatlab {
     pub async fn k3s_token(&self, name: &str, rng: &mut impl rand::Rng) -> anyhow::Result<String> {
         let token = self.store.ensure_secret(name, K3S_TOKEN, self.clock.now_ms(), || generate_k3s_token(rng)).await?;
         Ok(token)
+    }
+
+    /// The newest revision of a stored plan, validated. Its errors become an `InvalidPlan`
+    /// error carrying `hint`, which says what the caller needs the plan for.
+    pub(crate) async fn validated_plan(&self, name: &str, hint: &'static str) -> anyhow::Result<ValidatedPlan> {
+        let stored = self.store.load_plan(name).await?;
+        validate(&stored.plan)
+            .into_validated()
+            .map_err(|report| ApiError::InvalidPlan { findings: report.errors().cloned().collect(), hint }.into())
     }
 
     /// The name is the plan's key in the store, so it must be valid before anything is saved.

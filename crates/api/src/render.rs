@@ -4,42 +4,29 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use flatlab_model::validate;
 use flatlab_render::{Bundle, Inputs, K3sSource, render};
 use rand::Rng;
-use rand::distr::Alphanumeric;
 
-use crate::{ApiError, Flatlab};
+use crate::{Flatlab, generate_boot_token};
 
 /// The store's name for node `name`'s boot token in rendered bundles.
 pub fn boot_token_key(node: &str) -> String {
     format!("boot-token/{node}")
 }
 
-fn random_token(rng: &mut impl Rng) -> String {
-    (0..32).map(|_| char::from(rng.sample(Alphanumeric))).collect()
-}
-
 impl Flatlab {
     /// Renders the newest revision of a stored plan. Secrets (the K3s token, each node's boot
     /// token) are generated on first use and stored, so rendering again gives identical files.
     pub async fn render_plan(&self, name: &str, base_url: &str, rng: &mut impl Rng) -> anyhow::Result<Bundle> {
-        let stored = self.show_plan(name, None).await?;
-        let plan = match validate(&stored.plan).into_validated() {
-            Ok(p) => p,
-            Err(report) => {
-                return Err(ApiError::InvalidPlan {
-                    findings: report.errors().cloned().collect(),
-                    hint: "fix the plan's errors before rendering (`flatlab plan validate`)",
-                }
-                .into());
-            }
-        };
+        let plan =
+            self.validated_plan(name, "fix the plan's errors before rendering (`flatlab plan validate`)").await?;
         let k3s_token = self.k3s_token(name, rng).await?;
         let mut node_tokens = BTreeMap::new();
         for node in plan.nodes() {
-            let token =
-                self.store().ensure_secret(name, &boot_token_key(&node.name), self.now(), || random_token(rng)).await?;
+            let token = self
+                .store()
+                .ensure_secret(name, &boot_token_key(&node.name), self.now(), || generate_boot_token(rng))
+                .await?;
             node_tokens.insert(node.name.clone(), token);
         }
         let p = plan.plan();

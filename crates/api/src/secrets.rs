@@ -19,6 +19,11 @@ pub fn generate_k3s_token(rng: &mut impl Rng) -> String {
     }
 }
 
+/// A boot token (in a node's Ignition and report URLs): 32 random letters and digits.
+pub fn generate_boot_token(rng: &mut impl Rng) -> String {
+    (0..32).map(|_| char::from(rng.sample(Alphanumeric))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,25 @@ impl Stage {
         }
     }
 
+    pub const ALL: [Stage; 11] = [
+        Stage::Armed,
+        Stage::Dhcp,
+        Stage::Ipxe,
+        Stage::Kernel,
+        Stage::Initrd,
+        Stage::Ignition,
+        Stage::Installing,
+        Stage::Installed,
+        Stage::Booted,
+        Stage::K3sReady,
+        Stage::Failed,
+    ];
+
+    /// A stage by its name, as [`Stage::as_str`] writes it.
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
     /// The stages a node reports itself (`POST /v1/report/<token>?stage=`).
     pub fn from_report(s: &str) -> Option<Stage> {
         Some(match s {
@@ -597,6 +616,15 @@ mod tests {
         r.report("token1aaaaaaaaaaaaaaaaaaaaaaaaaa", Stage::Failed, Some("late".into())).expect("r");
         assert_eq!(r.machines()[0].stage, Some(Stage::Installed));
         assert!(matches!(r.boot_script(mac, IP), BootAnswer::LocalDisk));
+    }
+
+    #[test]
+    fn stage_names_round_trip_and_match_serde() {
+        for st in Stage::ALL {
+            assert_eq!(Stage::parse(st.as_str()), Some(st));
+            assert_eq!(serde_json::to_value(st).expect("json"), serde_json::Value::String(st.as_str().into()));
+        }
+        assert_eq!(Stage::parse("rebooting"), None);
     }
 
     #[test]

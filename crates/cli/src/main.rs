@@ -501,8 +501,7 @@ async fn serve(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let exit_after = match args.exit_after.as_deref() {
         None => None,
         Some(s) => Some(
-            serde_json::from_value::<Stage>(serde_json::Value::String(s.to_owned()))
-                .map_err(|_| anyhow::anyhow!("--exit-after: `{s}` is not a stage (armed, dhcp, ipxe, kernel, initrd, ignition, installing, installed, booted, k3s-ready)"))?,
+            Stage::parse(s).ok_or_else(|| anyhow::anyhow!("--exit-after: `{s}` is not a stage (armed, dhcp, ipxe, kernel, initrd, ignition, installing, installed, booted, k3s-ready)"))?,
         ),
     };
     let mut options = ServeOptions {
