@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
+use tower_http::services::ServeFile;
 
 use crate::state::{BootAnswer, Mac, Registry, Stage};
 use crate::tftp::AllowList;
@@ -24,6 +25,7 @@ use crate::tftp::AllowList;
 pub(crate) struct NodeApi {
     pub registry: Registry,
     pub http_base: String,
+    pub mirror: Option<PathBuf>,
     pub binaries: Arc<AllowList>,
 }
 
@@ -34,6 +36,7 @@ pub(crate) fn node_router(api: NodeApi) -> Router {
         .route("/v1/ignition/{token}", get(install_ignition))
         .route("/v1/ignition/{token}/final", get(final_ignition))
         .route("/v1/report/{token}", post(report))
+        .route("/mirror/{*path}", get(mirror_file))
         .route("/ipxe/{name}", get(ipxe_binary))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(api)
@@ -209,6 +212,64 @@ pub(crate) fn resolve_mirror_path(root: &Path, requested: &str) -> Option<PathBu
     let root = root.canonicalize().ok()?;
     let real = joined.canonicalize().ok()?;
     (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+async fn mirror_file(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(path): UrlPath<String>,
+    request: Request,
+) -> Response {
+    let Some(root) = &api.mirror else {
+        return (StatusCode::NOT_FOUND, "this boot server has no mirror (start it with --mirror DIR)\n")
+            .into_response();
+    };
+    let Some(file) = resolve_mirror_path(root, &path) else {
+        tracing::warn!(peer = %peer, path = %path.escape_debug(), "refused a mirror request");
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let ip = client_ip(peer);
+    api.registry.saw_download(ip, &name);
+    let response = serve_file(file, request).await;
+    with_progress(response, api.registry.clone(), ip, name)
+}
+
+/// Reports the progress of large downloads (every 16 MiB and at the end) as events.
+fn with_progress(response: Response, registry: Registry, ip: Ipv4Addr, file: String) -> Response {
+    const STEP: u64 = 16 << 20;
+    let total: u64 = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if total < STEP {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let mut sent = 0u64;
+    let mut reported = 0u64;
+    let stream = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            sent += bytes.len() as u64;
+            if sent - reported >= STEP || sent == total {
+                reported = sent;
+                registry.progress(ip, &file, sent, total);
+            }
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+async fn serve_file(file: PathBuf, request: Request) -> Response {
+    // ServeFile streams from disk and answers Range requests with Content-Length. Chunks of
+    // 4 MiB (not the default 64 KiB) cut the per-chunk overhead on multi-hundred-MiB images.
+    match tower::ServiceExt::oneshot(ServeFile::new(file).with_buf_chunk_size(4 << 20), request).await {
+        Ok(r) => r.map(Body::new),
+        Err(e) => match e {},
+    }
 }
 
 async fn ipxe_binary(State(api): State<NodeApi>, UrlPath(name): UrlPath<String>) -> Response {

@@ -155,7 +155,12 @@ impl BootServer {
             }
         }
 
-        let node = http::node_router(http::NodeApi { registry: registry.clone(), http_base, binaries });
+        let node = http::node_router(http::NodeApi {
+            registry: registry.clone(),
+            http_base,
+            mirror: config.mirror.clone(),
+            binaries,
+        });
         tasks.push(tokio::spawn(zerocopy::serve(http_listener, node, config.mirror.clone(), registry.clone())));
         let admin_router = http::admin_router(registry.clone());
         tasks.push(tokio::spawn(async move {

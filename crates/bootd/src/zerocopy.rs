@@ -1,6 +1,6 @@
 //! The node-facing HTTP listener. Mirror downloads (hundreds of MiB per machine) go out with
 //! sendfile(2), straight from the page cache to the socket, as nginx does; everything else is
-//! handed to the axum router, which has no mirror route.
+//! handed to the axum router.
 //!
 //! A connection is routed by peeking at its request line. Mirror responses close the connection
 //! afterwards (iPXE and curl reconnect), which keeps this path a few dozen lines of HTTP/1.1.
@@ -39,12 +39,13 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, mirror: Option<
         let registry = registry.clone();
         tokio::spawn(async move {
             match request_target(&stream).await {
-                Some(Target::Mirror) => {
-                    if let Err(e) = mirror_file(stream, peer, mirror.as_deref(), &registry).await {
+                Some(Target::Mirror) if mirror.is_some() => {
+                    let root = mirror.expect("checked above");
+                    if let Err(e) = mirror_file(stream, peer, &root, &registry).await {
                         tracing::debug!(peer = %peer, error = %e, "mirror download ended early");
                     }
                 }
-                Some(Target::Other) => {
+                Some(_) => {
                     let service = tower::ServiceExt::map_request(
                         router,
                         move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -124,19 +125,10 @@ async fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) 
 async fn mirror_file(
     mut stream: TcpStream,
     peer: SocketAddr,
-    root: Option<&std::path::Path>,
+    root: &std::path::Path,
     registry: &Registry,
 ) -> io::Result<()> {
     let head = read_head(&mut stream).await?;
-    let Some(root) = root else {
-        return respond(
-            &mut stream,
-            "404 Not Found",
-            "",
-            "this boot server has no mirror (start it with --mirror DIR)\n",
-        )
-        .await;
-    };
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
