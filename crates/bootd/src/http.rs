@@ -214,6 +214,8 @@ pub(crate) fn resolve_mirror_path(root: &Path, requested: &str) -> Option<PathBu
     (real.starts_with(&root) && real.is_file()).then_some(real)
 }
 
+/// Mirror files for requests that reach axum: follow-up requests on a kept-alive connection
+/// (a connection's first request for `/mirror/` is sent with sendfile by `zerocopy`).
 async fn mirror_file(
     State(api): State<NodeApi>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

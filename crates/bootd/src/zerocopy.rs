@@ -2,6 +2,10 @@
 //! sendfile(2), straight from the page cache to the socket, as nginx does; everything else is
 //! handed to the axum router.
 //!
+//! A connection is routed by peeking at its first request line. Later requests on a kept-alive
+//! connection (iPXE fetches its script, then the kernel, on one connection) go through hyper, so
+//! the axum router keeps a streaming mirror route of its own (`http::mirror_file`).
+//!
 //! A connection is routed by peeking at its request line. Mirror responses close the connection
 //! afterwards (iPXE and curl reconnect), which keeps this path a few dozen lines of HTTP/1.1.
 

@@ -446,3 +446,23 @@ async fn live_events_stream_over_sse() {
     assert!(seen.contains("event: machine"));
     assert!(seen.contains("\"node\":\"cp1\""));
 }
+
+#[tokio::test]
+async fn a_mirror_file_asked_for_on_a_kept_alive_connection_is_served() {
+    // iPXE fetches its script and then the kernel over one connection: the second request is
+    // not the connection's first, so it is served by the router, not the sendfile path.
+    let f = start(DhcpMode::Off, None).await;
+    let mut s = TcpStream::connect(f.server.http_addr()).await.expect("connect");
+    s.write_all(
+        b"GET /v1/boot/52-54-00-00-00-01.ipxe HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /mirror/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{}", &text[..text.len().min(400)]);
+    assert!(raw.len() > 20 << 20, "the whole kernel came back");
+    assert_eq!(stage(&f), Some(Stage::Kernel));
+}
