@@ -40,6 +40,10 @@ pub enum ErrorCode {
     NotFlatlabDatabase,
     NewerDatabase,
     CorruptDatabase,
+    /// The boot server may not bind ports 67/69 (or an interface): it needs `setcap` once.
+    NeedsPrivilege,
+    /// Another server holds a port the boot server needs.
+    AddressInUse,
     Io,
     Internal,
 }
@@ -66,6 +70,17 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
                 S::CreateDir { .. } | S::Read { .. } => ErrorCode::Io,
                 S::Migrate(_) | S::Sqlx(_) => ErrorCode::Internal,
             };
+        }
+        if let Some(e) = cause.downcast_ref::<flatlab_bootd::Error>() {
+            use flatlab_bootd::Error as B;
+            use std::io::ErrorKind;
+            match e {
+                B::Bind { source, .. } | B::Device { source, .. } if source.kind() == ErrorKind::PermissionDenied => {
+                    return ErrorCode::NeedsPrivilege;
+                }
+                B::Bind { source, .. } if source.kind() == ErrorKind::AddrInUse => return ErrorCode::AddressInUse,
+                _ => return ErrorCode::Io,
+            }
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ErrorCode::Io;

@@ -7,10 +7,12 @@
 //! and no terminal output in here.
 
 mod boot;
+mod desktop;
 mod discover;
 mod error;
 pub mod export;
 pub mod mirror;
+mod preview;
 mod render;
 mod secrets;
 
@@ -24,11 +26,16 @@ use serde::Serialize;
 use ts_rs::TS;
 
 pub use boot::{BootSession, DhcpChoice, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
+pub use desktop::{
+    AppInfo, GIT_REVISION, NetInterface, SidecarMessage, SshPublicKey, VERSION, list_interfaces, ssh_public_keys,
+    version_line,
+};
 pub use discover::Sighting;
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
 pub use flatlab_bootd::{Event as BootEvent, EventKind as BootEventKind, Stage};
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
+pub use preview::{EmbeddedFile, PREVIEW_BOOT_TOKEN, PREVIEW_K3S_TOKEN, PreviewFile, Verdict, preview_plan};
 pub use render::{boot_token_key, write_bundle};
 pub use secrets::{K3S_TOKEN, generate_boot_token, generate_k3s_token};
 

@@ -32,7 +32,8 @@ pub struct GitExport {
 }
 
 /// What the export did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct GitOutcome {
     /// None when nothing changed (no commit was made).
     pub commit: Option<String>,

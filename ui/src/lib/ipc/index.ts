@@ -1,22 +1,60 @@
 // The only module that talks to the Tauri backend. Everything else imports from here.
+//
+// Commands are thin wrappers over `flatlab-api` (src-tauri/src/main.rs); their types are
+// generated from Rust with ts-rs into ./bindings and checked in CI.
 import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { getCurrentWindow } from "@tauri-apps/api/window";
+import type { AppInfo } from "./bindings/AppInfo";
+import type { Drive } from "./bindings/Drive";
 import type { ErrorBody } from "./bindings/ErrorBody";
 import type { ErrorCode } from "./bindings/ErrorCode";
 import type { Finding } from "./bindings/Finding";
+import type { GitOutcome } from "./bindings/GitOutcome";
+import type { NetInterface } from "./bindings/NetInterface";
 import type { Plan } from "./bindings/Plan";
 import type { PlanListing } from "./bindings/PlanListing";
 import type { PlanView } from "./bindings/PlanView";
+import type { PreviewFile } from "./bindings/PreviewFile";
+import type { RevisionInfo } from "./bindings/RevisionInfo";
 import type { SaveOutcome } from "./bindings/SaveOutcome";
+import type { Saved } from "./bindings/Saved";
+import type { SidecarMessage } from "./bindings/SidecarMessage";
+import type { Sighting } from "./bindings/Sighting";
+import type { SshPublicKey } from "./bindings/SshPublicKey";
 
-export type { ErrorCode, Finding, Plan, PlanListing, PlanView, SaveOutcome };
+export type {
+  AppInfo,
+  Drive,
+  ErrorBody,
+  ErrorCode,
+  Finding,
+  GitOutcome,
+  NetInterface,
+  Plan,
+  PlanListing,
+  PlanView,
+  PreviewFile,
+  RevisionInfo,
+  SaveOutcome,
+  Saved,
+  SidecarMessage,
+  Sighting,
+  SshPublicKey,
+};
+export type { Arch } from "./bindings/Arch";
+export type { Channel } from "./bindings/Channel";
+export type { EmbeddedFile } from "./bindings/EmbeddedFile";
+export type { Event as BootEvent } from "./bindings/Event";
+export type { HistoryEntry } from "./bindings/HistoryEntry";
+export type { MachineStatus } from "./bindings/MachineStatus";
 export type { Node } from "./bindings/Node";
+export type { Position } from "./bindings/Position";
 export type { Role } from "./bindings/Role";
 export type { Severity } from "./bindings/Severity";
-
-export interface AppInfo {
-  version: string;
-  db_path: string;
-}
+export type { Stage } from "./bindings/Stage";
+export type { Switch } from "./bindings/Switch";
+export type { Verdict } from "./bindings/Verdict";
 
 /** A failed command: branch on `code`, show `message`. */
 export class IpcError extends Error {
@@ -47,10 +85,122 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
   }
 }
 
+/** DHCP mode of the boot server: next to the home router, the only DHCP server, or none. */
+export type DhcpMode = "proxy" | "full" | "off";
+
+export interface BootStartOptions {
+  plan: string;
+  interface: string;
+  dhcp: DhcpMode;
+  /** A mirror folder (`flatlab mirror fetch`); null for the default mirror folder. */
+  mirror: string | null;
+}
+
+/** The boot server as the app last heard of it. */
+export interface BootStatus {
+  running: boolean;
+  /** Every line the running (or last) boot server sent, oldest first. */
+  messages: SidecarMessage[];
+  /** Why the last boot server stopped, when it failed. */
+  error: ErrorBody | null;
+  /** The `flatlab` binary the app runs as its boot server. */
+  sidecar: string;
+}
+
+/** Sent when the boot server process exits. */
+export interface BootStopped {
+  error: ErrorBody | null;
+}
+
+/** Progress of an export: `step` of `total`, with what is being done. */
+export interface ExportProgress {
+  step: number;
+  total: number;
+  message: string;
+}
+
+export interface GitExportOptions {
+  name: string;
+  repo: string;
+  branch: string | null;
+  push: string | null;
+  /** age recipients (`age1...`); empty leaves files with secrets out of the repository. */
+  encryptTo: string[];
+}
+
 export const backend = {
   appInfo: () => call<AppInfo>("app_info"),
+
+  // Plans. Every save is a revision; saving an identical plan writes nothing.
   listPlans: () => call<PlanListing[]>("list_plans"),
   showPlan: (name: string, revision?: number) => call<PlanView>("show_plan", { name, revision: revision ?? null }),
   validatePlan: (plan: Plan) => call<Finding[]>("validate_plan", { plan }),
   savePlan: (plan: Plan, message: string) => call<SaveOutcome>("save_plan", { plan, message }),
+  /** A new, empty plan with the demo's OS and K3s settings. */
+  createPlan: (name: string) => call<SaveOutcome>("create_plan", { name }),
+  renamePlan: (name: string, newName: string) => call<Saved>("rename_plan", { name, newName }),
+  duplicatePlan: (name: string, newName: string) => call<Saved>("duplicate_plan", { name, newName }),
+  /** Returns how many revisions were removed. */
+  deletePlan: (name: string) => call<number>("delete_plan", { name }),
+  planHistory: (name: string) => call<RevisionInfo[]>("plan_history", { name }),
+  revertPlan: (name: string, revision: number) => call<Saved>("revert_plan", { name, revision }),
+  /** Imports a plan file; a plan with validation errors is kept so it can be fixed here. */
+  importPlanFile: (path: string) => call<SaveOutcome>("import_plan_file", { path }),
+  /** Writes the newest revision as a plan file; returns the revision written. */
+  exportPlanFile: (name: string, path: string) => call<number>("export_plan_file", { name, path }),
+
+  // Generate.
+  previewPlan: (plan: Plan) => call<PreviewFile[]>("preview_plan", { plan }),
+  sshPublicKeys: () => call<SshPublicKey[]>("ssh_public_keys"),
+
+  // Discover.
+  discover: (seconds: number) => call<Sighting[]>("discover", { seconds }),
+
+  // Install.
+  listInterfaces: () => call<NetInterface[]>("list_interfaces"),
+  bootStart: (options: BootStartOptions) => call<void>("boot_start", { options }),
+  bootStop: () => call<void>("boot_stop"),
+  bootStatus: () => call<BootStatus>("boot_status"),
+  /** Arms a node for reinstall: at once when the boot server runs, else at its next start. */
+  bootArm: (plan: string, node: string) => call<void>("boot_arm", { plan, node }),
+  /** Grants the boot server its port privilege (`setcap`, through pkexec's password prompt). */
+  grantBootPrivilege: () => call<void>("grant_boot_privilege"),
+
+  // Export.
+  listDrives: () => call<Drive[]>("list_drives"),
+  /** Returns the folder written, `<mountpoint>/flatlab/<plan>`. */
+  exportUsb: (name: string, mountpoint: string) => call<string>("export_usb", { name, mountpoint }),
+  exportGit: (options: GitExportOptions) => call<GitOutcome>("export_git", { options }),
+};
+
+/** Backend events. Each returns a function that stops listening. */
+export const events = {
+  onBootMessage: (handler: (message: SidecarMessage) => void): Promise<UnlistenFn> =>
+    listen<SidecarMessage>("boot-message", (e) => handler(e.payload)),
+  onBootStopped: (handler: (stopped: BootStopped) => void): Promise<UnlistenFn> =>
+    listen<BootStopped>("boot-stopped", (e) => handler(e.payload)),
+  onExportProgress: (handler: (progress: ExportProgress) => void): Promise<UnlistenFn> =>
+    listen<ExportProgress>("export-progress", (e) => handler(e.payload)),
+};
+
+/**
+ * Native file dialogs (tauri-plugin-dialog, shown by the Rust side). Each resolves to null when
+ * the user cancels. Confirmations are in-app dialogs, not native ones.
+ */
+export const dialogs = {
+  openPlanFile: () => call<string | null>("pick_open_plan_file"),
+  savePlanFile: (defaultName: string) => call<string | null>("pick_save_plan_file", { defaultName }),
+  pickFolder: (title: string) => call<string | null>("pick_folder", { title }),
+};
+
+/** The main window. */
+export const appWindow = {
+  /** Calls `handler` when the user closes the window; the window closes only if it resolves true. */
+  onCloseRequested: (handler: () => Promise<boolean>): Promise<UnlistenFn> => {
+    const win = getCurrentWindow();
+    return win.onCloseRequested(async (event) => {
+      event.preventDefault();
+      if (await handler()) await win.destroy();
+    });
+  },
 };
