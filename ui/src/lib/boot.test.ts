@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import type { SidecarMessage } from "./ipc";
+import { failure, foldMessages, machineForNode, nodeStage, strangers } from "./boot";
+
+const stage = (at: number, mac: string, node: string | null, s: string, detail: string | null = null): SidecarMessage => ({
+  type: "event",
+  event: { at, mac, node, type: "stage", stage: s as never, detail },
+});
+
+describe("boot message folding", () => {
+  it("builds a timeline per machine", () => {
+    const state = foldMessages([
+      { type: "ready", plan: "lab", interface: "eth0", http: "http://10.0.0.2:8080", tftp: null, admin: "x", warnings: [] },
+      { type: "armed", node: "cp1" },
+      stage(1, "52:54:00:00:00:01", "cp1", "dhcp"),
+      stage(2, "52-54-00-00-00-01", "cp1", "ipxe"),
+      stage(3, "52:54:00:00:00:01", "cp1", "kernel"),
+      { type: "event", event: { at: 4, mac: "52:54:00:00:00:01", node: "cp1", type: "progress", file: "vmlinuz", sent: 50, total: 100 } },
+      stage(5, "52:54:00:00:00:02", "cp2", "dhcp"),
+      stage(6, "52:54:00:00:00:02", "cp2", "failed", "no disk /dev/sda"),
+      { type: "event", event: { at: 7, mac: "aa:bb:cc:dd:ee:ff", node: null, type: "discovered", firmware: "uefi-x64", vendor_class: null } },
+    ]);
+    const cp1 = machineForNode(state, { name: "cp1", mac: "52:54:00:00:00:01" });
+    expect(cp1?.stage).toBe("kernel");
+    expect(cp1?.history.map((h) => h.stage)).toEqual(["dhcp", "ipxe", "kernel"]);
+    expect(cp1?.progress).toEqual({ file: "vmlinuz", sent: 50, total: 100 });
+    const cp2 = machineForNode(state, { name: "cp2", mac: "52:54:00:00:00:02" })!;
+    expect(failure(cp2)).toBe("no disk /dev/sda");
+    expect(nodeStage(state, { name: "cp3", mac: "" })).toBeNull();
+    expect(state.armed).toEqual(["cp1"]);
+    const plan = { nodes: [{ name: "cp1", mac: "52:54:00:00:00:01" }, { name: "cp2", mac: "52:54:00:00:00:02" }] };
+    expect(strangers(state, plan).map((m) => [m.mac, m.firmware])).toEqual([["aa:bb:cc:dd:ee:ff", "uefi-x64"]]);
+  });
+
+  it("takes machine snapshots", () => {
+    const state = foldMessages([
+      {
+        type: "machines",
+        machines: [
+          { mac: "52:54:00:00:00:01", node: "cp1", stage: "installed", ip: "10.0.0.11", firmware: "bios", vendor_class: null, history: [{ stage: "dhcp", at: 1 }, { stage: "installed", at: 9 }] },
+        ],
+      },
+    ]);
+    expect(nodeStage(state, { name: "cp1", mac: "52:54:00:00:00:01" })).toBe("installed");
+    expect(state.machines["52:54:00:00:00:01"].ip).toBe("10.0.0.11");
+  });
+});

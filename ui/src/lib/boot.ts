@@ -1,0 +1,157 @@
+// Folds the boot server's messages into one view per machine, for the Install view and the
+// canvas cards' install state.
+import type { BootEvent, ErrorBody, MachineStatus, SidecarMessage, Stage } from "./ipc";
+import { normalizeMac } from "./plan";
+
+export const STAGES: Stage[] = [
+  "armed",
+  "dhcp",
+  "ipxe",
+  "kernel",
+  "initrd",
+  "ignition",
+  "installing",
+  "installed",
+  "booted",
+  "k3s-ready",
+];
+
+export interface StageStep {
+  stage: Stage;
+  at: number;
+  detail: string | null;
+}
+
+export interface Progress {
+  file: string;
+  sent: number;
+  total: number;
+}
+
+export interface MachineView {
+  mac: string;
+  node: string | null;
+  stage: Stage | null;
+  ip: string | null;
+  firmware: string | null;
+  history: StageStep[];
+  progress: Progress | null;
+  lastSeen: number;
+}
+
+export interface BootState {
+  ready: Extract<SidecarMessage, { type: "ready" }> | null;
+  /** By normalized MAC. */
+  machines: Record<string, MachineView>;
+  /** Node names armed since the boot server started. */
+  armed: string[];
+  errors: ErrorBody[];
+}
+
+export const emptyBoot: BootState = { ready: null, machines: {}, armed: [], errors: [] };
+
+function fromStatus(m: MachineStatus): MachineView {
+  return {
+    mac: normalizeMac(m.mac),
+    node: m.node,
+    stage: m.stage,
+    ip: m.ip,
+    firmware: m.firmware,
+    history: m.history.map((h) => ({ stage: h.stage, at: h.at, detail: h.detail ?? null })),
+    progress: null,
+    lastSeen: m.history.length ? m.history[m.history.length - 1].at : 0,
+  };
+}
+
+function blank(mac: string, node: string | null): MachineView {
+  return { mac, node, stage: null, ip: null, firmware: null, history: [], progress: null, lastSeen: 0 };
+}
+
+function foldEvent(state: BootState, e: BootEvent): BootState {
+  const mac = normalizeMac(e.mac);
+  const old = state.machines[mac] ?? blank(mac, e.node);
+  const m: MachineView = { ...old, node: e.node ?? old.node, lastSeen: Math.max(old.lastSeen, e.at) };
+  switch (e.type) {
+    case "stage":
+      m.stage = e.stage;
+      m.history = [...old.history, { stage: e.stage, at: e.at, detail: e.detail }];
+      if (e.stage !== "kernel" && e.stage !== "initrd") m.progress = null;
+      break;
+    case "progress":
+      m.progress = { file: e.file, sent: e.sent, total: e.total };
+      break;
+    case "discovered":
+      m.firmware = e.firmware ?? old.firmware;
+      break;
+  }
+  return { ...state, machines: { ...state.machines, [mac]: m } };
+}
+
+export function foldMessage(state: BootState, msg: SidecarMessage): BootState {
+  switch (msg.type) {
+    case "ready":
+      return { ...state, ready: msg, errors: [] };
+    case "machines": {
+      const machines: Record<string, MachineView> = {};
+      for (const m of msg.machines) {
+        const view = fromStatus(m);
+        const old = state.machines[view.mac];
+        machines[view.mac] = old?.progress ? { ...view, progress: old.progress } : view;
+      }
+      return { ...state, machines };
+    }
+    case "event":
+      return foldEvent(state, msg.event);
+    case "armed":
+      return state.armed.includes(msg.node) ? state : { ...state, armed: [...state.armed, msg.node] };
+    case "error":
+      return { ...state, errors: [...state.errors, msg.error] };
+  }
+  return state;
+}
+
+export function foldMessages(messages: SidecarMessage[], state: BootState = emptyBoot): BootState {
+  return messages.reduce(foldMessage, state);
+}
+
+/** The machine a planned node is: by node name, else by MAC. */
+export function machineForNode(state: BootState, node: { name: string; mac: string }): MachineView | null {
+  const byMac = state.machines[normalizeMac(node.mac)];
+  if (byMac) return byMac;
+  for (const m of Object.values(state.machines)) if (m.node === node.name) return m;
+  return null;
+}
+
+/** The stage a planned node is at: its machine's, or `armed` when armed and not seen since. */
+export function nodeStage(state: BootState, node: { name: string; mac: string }): Stage | null {
+  const m = machineForNode(state, node);
+  if (m?.stage) return m.stage;
+  return state.armed.includes(node.name) ? "armed" : null;
+}
+
+/** Machines the plan does not have (by MAC and node name). */
+export function strangers(state: BootState, plan: { nodes: { name: string; mac: string }[] }): MachineView[] {
+  const macs = new Set(plan.nodes.map((n) => normalizeMac(n.mac)));
+  const names = new Set(plan.nodes.map((n) => n.name));
+  return Object.values(state.machines).filter((m) => !macs.has(m.mac) && !(m.node && names.has(m.node)));
+}
+
+/** The failed step's detail, when the machine's current stage is `failed`. */
+export function failure(m: MachineView): string | null {
+  if (m.stage !== "failed") return null;
+  for (let i = m.history.length - 1; i >= 0; i--) if (m.history[i].stage === "failed") return m.history[i].detail ?? "failed";
+  return "failed";
+}
+
+/** The last time each stage was reached, for the timeline. */
+export function stageTimes(m: MachineView): Map<Stage, number> {
+  const out = new Map<Stage, number>();
+  for (const h of m.history) out.set(h.stage, h.at);
+  return out;
+}
+
+/** The stage before the failure, so the timeline can mark where it broke. */
+export function lastGoodStage(m: MachineView): Stage | null {
+  for (let i = m.history.length - 1; i >= 0; i--) if (m.history[i].stage !== "failed") return m.history[i].stage;
+  return null;
+}
