@@ -1,23 +1,31 @@
+import { memo } from "react";
 import type { Finding } from "../lib/ipc";
 
 interface Props {
   findings: Finding[];
-  focused: string | null;
+  focused?: string | null;
   onSelect: (path: string) => void;
 }
 
 /** The plan's findings; choosing one selects the node and field it concerns. */
-export function FindingList({ findings, focused, onSelect }: Props) {
+export const FindingList = memo(function FindingList({ findings, focused = null, onSelect }: Props) {
   if (findings.length === 0) {
-    return <p className="ok">No problems: this plan is ready to render.</p>;
+    return (
+      <p className="ok" data-testid="findings">
+        No problems: this plan is ready to render.
+      </p>
+    );
   }
   return (
-    <ul className="findings">
+    <ul className="findings" data-testid="findings">
       {findings.map((f, i) => (
         <li key={`${f.path}-${i}`}>
           <button
             className={`finding ${f.severity}${focused && f.path.startsWith(focused) ? " focused" : ""}`}
             onClick={() => onSelect(f.path)}
+            data-testid="finding"
+            data-path={f.path}
+            data-severity={f.severity}
           >
             <span className={`badge ${f.severity}`}>{f.severity}</span>
             {f.path && <code className="path">{f.path}</code>}
@@ -27,4 +35,4 @@ export function FindingList({ findings, focused, onSelect }: Props) {
       ))}
     </ul>
   );
-}
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SidecarMessage } from "./ipc";
-import { failure, foldMessages, machineForNode, nodeStage, strangers } from "./boot";
+import { failure, foldMessages, machineForNode, mergeSightings, nodeStage, sightingFromBoot, sightingsFromMessages, strangers } from "./boot";
 
 const stage = (at: number, mac: string, node: string | null, s: string, detail: string | null = null): SidecarMessage => ({
   type: "event",
@@ -43,5 +43,18 @@ describe("boot message folding", () => {
     ]);
     expect(nodeStage(state, { name: "cp1", mac: "52:54:00:00:00:01" })).toBe("installed");
     expect(state.machines["52:54:00:00:00:01"].ip).toBe("10.0.0.11");
+  });
+});
+
+describe("sightings", () => {
+  it("merges by MAC", () => {
+    const a = sightingFromBoot("AA-BB-CC-DD-EE-FF", "bios");
+    const b = { ...sightingFromBoot("aa:bb:cc:dd:ee:ff", null), name: "box", sources: ["mdns"], addresses: ["10.0.0.9"] };
+    const merged = mergeSightings([a], [b, sightingFromBoot("11:22:33:44:55:66", null)]);
+    expect(merged).toHaveLength(2);
+    expect(merged[0]).toMatchObject({ name: "box", firmware: "bios", sources: ["network-boot", "mdns"], addresses: ["10.0.0.9"] });
+    expect(
+      sightingsFromMessages([{ type: "event", event: { at: 1, mac: "11:22:33:44:55:66", node: null, type: "discovered", firmware: "uefi-x64", vendor_class: null } }]),
+    ).toHaveLength(1);
   });
 });

@@ -1,6 +1,6 @@
 // Folds the boot server's messages into one view per machine, for the Install view and the
 // canvas cards' install state.
-import type { BootEvent, ErrorBody, MachineStatus, SidecarMessage, Stage } from "./ipc";
+import type { BootEvent, ErrorBody, MachineStatus, SidecarMessage, Sighting, Stage } from "./ipc";
 import { normalizeMac } from "./plan";
 
 export const STAGES: Stage[] = [
@@ -154,4 +154,43 @@ export function stageTimes(m: MachineView): Map<Stage, number> {
 export function lastGoodStage(m: MachineView): Stage | null {
   for (let i = m.history.length - 1; i >= 0; i--) if (m.history[i].stage !== "failed") return m.history[i].stage;
   return null;
+}
+
+/** A machine seen network-booting, as the palette lists it. */
+export function sightingFromBoot(mac: string, firmware: string | null): Sighting {
+  return { name: null, addresses: [], mac, services: [], flatlab: null, firmware, sources: ["network-boot"], plan: null, node: null };
+}
+
+/** Adds sightings to a list, merging those with the same MAC (newer values win, sources add up). */
+export function mergeSightings(list: Sighting[], more: Sighting[]): Sighting[] {
+  const out = list.slice();
+  for (const s of more) {
+    const i = s.mac ? out.findIndex((o) => o.mac && normalizeMac(o.mac) === normalizeMac(s.mac!)) : out.findIndex((o) => !o.mac && o.name === s.name);
+    if (i < 0) {
+      out.push(s);
+      continue;
+    }
+    const o = out[i];
+    out[i] = {
+      ...o,
+      name: s.name ?? o.name,
+      addresses: s.addresses.length ? s.addresses : o.addresses,
+      services: s.services.length ? s.services : o.services,
+      flatlab: s.flatlab ?? o.flatlab,
+      firmware: s.firmware ?? o.firmware,
+      sources: [...new Set([...o.sources, ...s.sources])],
+      plan: s.plan ?? o.plan,
+      node: s.node ?? o.node,
+    };
+  }
+  return out;
+}
+
+/** The palette entries hidden in a list of boot messages. */
+export function sightingsFromMessages(messages: SidecarMessage[]): Sighting[] {
+  const out: Sighting[] = [];
+  for (const m of messages) {
+    if (m.type === "event" && m.event.type === "discovered") out.push(sightingFromBoot(m.event.mac, m.event.firmware));
+  }
+  return mergeSightings([], out);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { findingsByNode, parseFindingPath } from "./findings";
+import { findingsByNode, inspectorField, parseFindingPath, severityByKey } from "./findings";
 
 describe("parseFindingPath", () => {
   it("splits node and switch paths", () => {
@@ -23,5 +23,25 @@ describe("findingsByNode", () => {
     ]);
     expect([...grouped.keys()]).toEqual(["cp1"]);
     expect(grouped.get("cp1")).toHaveLength(2);
+  });
+});
+
+describe("inspectorField", () => {
+  it("names the field a finding is shown under", () => {
+    expect(inspectorField(parseFindingPath("nodes[cp1].mac"))).toBe("mac");
+    expect(inspectorField(parseFindingPath("nodes[cp1].position.x"))).toBe("position");
+    expect(inspectorField(parseFindingPath("network.dns[1]"))).toBe("network.dns");
+    expect(inspectorField(parseFindingPath("ssh_authorized_keys[0]"))).toBe("ssh_authorized_keys");
+    expect(inspectorField(parseFindingPath("kubernetes.api_endpoint"))).toBe("kubernetes.api_endpoint");
+  });
+
+  it("sums severities per node and switch", () => {
+    const { nodes, switches } = severityByKey([
+      { severity: "warning", path: "nodes[a].mac", message: "" },
+      { severity: "error", path: "nodes[a].name", message: "" },
+      { severity: "warning", path: "switches[s].name", message: "" },
+    ]);
+    expect(nodes.get("a")).toEqual({ severity: "error", count: 2 });
+    expect(switches.get("s")).toEqual({ severity: "warning", count: 1 });
   });
 });

@@ -30,3 +30,26 @@ export function findingsByNode(findings: Finding[]): Map<string, Finding[]> {
   }
   return out;
 }
+
+/** The inspector field a finding belongs to: `mac` for `nodes[cp1].mac`, `network.dns` for `network.dns[1]`. */
+export function inspectorField(target: FindingTarget): string {
+  if (target.list) return target.field.split(/[.[]/)[0];
+  return target.field.replace(/\[\d+\].*$/, "");
+}
+
+/** Worst severity and count of findings per node key and per switch key, for the canvas. */
+export function severityByKey(findings: Finding[]) {
+  const nodes = new Map<string, { severity: "error" | "warning"; count: number }>();
+  const switches = new Map<string, { severity: "error" | "warning"; count: number }>();
+  for (const f of findings) {
+    const t = parseFindingPath(f.path);
+    if (t.list === null || t.key === null) continue;
+    const map = t.list === "nodes" ? nodes : switches;
+    const old = map.get(t.key);
+    map.set(t.key, {
+      severity: old?.severity === "error" || f.severity === "error" ? "error" : "warning",
+      count: (old?.count ?? 0) + 1,
+    });
+  }
+  return { nodes, switches };
+}

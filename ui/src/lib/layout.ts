@@ -1,9 +1,14 @@
 // Auto-layout with ELK: layered, top to bottom, switches in the first layer above the nodes.
-import ELK from "elkjs/lib/elk.bundled.js";
 import type { Plan, Position } from "./ipc";
 import { CARD_H, CARD_W } from "./plan";
 
-const elk = new ELK();
+// Loaded on first use: ELK is large and only the auto-layout button needs it.
+let elk: Promise<{ layout: (graph: ElkGraph) => Promise<ElkGraph> }> | null = null;
+type ElkGraph = import("elkjs/lib/elk-api").ElkNode;
+function engine() {
+  elk ??= import("elkjs/lib/elk.bundled.js").then((m) => new m.default());
+  return elk;
+}
 
 export interface Layout {
   nodes: Map<number, Position>;
@@ -34,7 +39,7 @@ export async function autoLayout(plan: Plan): Promise<Layout> {
     const s = n.switch !== undefined ? switchIndex.get(n.switch) : undefined;
     return s === undefined ? [] : [{ id: `e${i}`, sources: [`s${s}`], targets: [`n${i}`] }];
   });
-  const graph = await elk.layout({
+  const graph = await (await engine()).layout({
     id: "root",
     layoutOptions: {
       "elk.algorithm": "layered",

@@ -1,0 +1,270 @@
+// An in-memory Flatlab backend answering the app's commands through @tauri-apps/api/mocks.
+import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import type { Finding, Plan, PreviewFile, RevisionInfo, SidecarMessage } from "../lib/ipc";
+
+export const demoPlan = (): Plan => ({
+  version: 1,
+  name: "demo-lab",
+  os: { channel: "stable", version: "4593.2.5", arch: "amd64" },
+  kubernetes: { k3s_version: "v1.32.2+k3s1", api_endpoint: "10.0.0.11", disable: ["traefik"] },
+  network: { subnet: "10.0.0.0/24", gateway: "10.0.0.1", dns: ["10.0.0.1"] },
+  ssh_authorized_keys: [],
+  switches: [{ name: "rack-switch", position: { x: 400, y: 40 } }],
+  nodes: [
+    { name: "cp1", mac: "52:54:00:00:00:01", role: "server", install_disk: "/dev/sda", address: "10.0.0.11/24", switch: "rack-switch", position: { x: 100, y: 200 } },
+    { name: "worker1", mac: "52:54:00:00:00:04", role: "agent", install_disk: "/dev/nvme0n1", switch: "rack-switch", position: { x: 300, y: 380 } },
+  ],
+});
+
+const emptyPlan = (name: string): Plan => ({
+  version: 1,
+  name,
+  os: { channel: "stable", version: "4593.2.5", arch: "amd64" },
+  kubernetes: { k3s_version: "v1.32.2+k3s1" },
+  ssh_authorized_keys: [],
+  nodes: [],
+});
+
+/** A small stand-in for the real validator: missing MACs, bad names, no server. */
+export function fakeValidate(plan: Plan): Finding[] {
+  const out: Finding[] = [];
+  if (plan.nodes.length === 0) out.push({ severity: "error", path: "nodes", message: "the plan has no nodes; add at least one server" });
+  plan.nodes.forEach((n, i) => {
+    const key = n.name.trim() || String(i);
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(n.name)) out.push({ severity: "error", path: `nodes[${key}].name`, message: "not a label" });
+    if (!n.mac) out.push({ severity: "error", path: `nodes[${key}].mac`, message: "missing; set the MAC address of the network card" });
+    else if (!/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(n.mac)) out.push({ severity: "error", path: `nodes[${key}].mac`, message: `\`${n.mac}\` is not a MAC address` });
+  });
+  if (plan.nodes.length && !plan.nodes.some((n) => n.role === "server"))
+    out.push({ severity: "error", path: "nodes", message: "no node is a K3s server" });
+  if (plan.ssh_authorized_keys.length === 0) out.push({ severity: "warning", path: "ssh_authorized_keys", message: "no SSH key" });
+  return out;
+}
+
+type Handler = (args: Record<string, unknown>) => unknown;
+
+export interface Call {
+  cmd: string;
+  args: Record<string, unknown>;
+}
+
+export class FakeBackend {
+  plans = new Map<string, { revisions: { plan: Plan; message: string; at: number }[] }>();
+  calls: Call[] = [];
+  overrides = new Map<string, Handler>();
+  bootMessages: SidecarMessage[] = [];
+  bootRunning = false;
+
+  constructor(plans: Plan[] = [demoPlan()]) {
+    for (const p of plans) this.plans.set(p.name, { revisions: [{ plan: p, message: "created", at: 1_700_000_000_000 }] });
+  }
+
+  /** Replaces the answer to one command. */
+  on(cmd: string, handler: Handler) {
+    this.overrides.set(cmd, handler);
+    return this;
+  }
+
+  callsOf(cmd: string) {
+    return this.calls.filter((c) => c.cmd === cmd).map((c) => c.args);
+  }
+
+  private get(name: string) {
+    const p = this.plans.get(name);
+    if (!p) throw { code: "plan_not_found", message: `no plan named ${name}` };
+    return p;
+  }
+
+  private newest(name: string) {
+    const p = this.get(name);
+    return { revision: p.revisions.length, ...p.revisions[p.revisions.length - 1] };
+  }
+
+  private save(plan: Plan, message: string) {
+    const entry = this.plans.get(plan.name);
+    if (!entry) {
+      this.plans.set(plan.name, { revisions: [{ plan, message, at: Date.now() }] });
+      return { name: plan.name, revision: 1, changed: true };
+    }
+    if (JSON.stringify(entry.revisions[entry.revisions.length - 1].plan) === JSON.stringify(plan))
+      return { name: plan.name, revision: entry.revisions.length, changed: false };
+    entry.revisions.push({ plan, message, at: Date.now() });
+    return { name: plan.name, revision: entry.revisions.length, changed: true };
+  }
+
+  private taken(name: string) {
+    if (this.plans.has(name)) throw { code: "name_taken", message: `a plan named ${name} already exists` };
+  }
+
+  handle(cmd: string, args: Record<string, unknown>): unknown {
+    const override = this.overrides.get(cmd);
+    if (override) return override(args);
+    switch (cmd) {
+      case "app_info":
+        return { version: "0.1.0", revision: "abc1234", db_path: "/tmp/flatlab.db" };
+      case "list_plans":
+        return [...this.plans.keys()].sort().map((name) => {
+          const n = this.newest(name);
+          const f = fakeValidate(n.plan);
+          return {
+            name,
+            revision: n.revision,
+            created_at: 0,
+            updated_at: n.at,
+            nodes: n.plan.nodes.length,
+            errors: f.filter((x) => x.severity === "error").length,
+            warnings: f.filter((x) => x.severity === "warning").length,
+          };
+        });
+      case "show_plan": {
+        const name = args.name as string;
+        const entry = this.get(name);
+        const revision = (args.revision as number | null) ?? entry.revisions.length;
+        const r = entry.revisions[revision - 1];
+        return { name, revision, saved_at: r.at, plan: r.plan, findings: fakeValidate(r.plan) };
+      }
+      case "validate_plan":
+        return fakeValidate(args.plan as Plan);
+      case "save_plan": {
+        const plan = args.plan as Plan;
+        return { saved: this.save(plan, args.message as string), findings: fakeValidate(plan) };
+      }
+      case "create_plan": {
+        const name = args.name as string;
+        this.taken(name);
+        return { saved: this.save(emptyPlan(name), "created"), findings: fakeValidate(emptyPlan(name)) };
+      }
+      case "rename_plan": {
+        const { name, newName } = args as { name: string; newName: string };
+        this.taken(newName);
+        const entry = this.get(name);
+        this.plans.delete(name);
+        const last = entry.revisions[entry.revisions.length - 1].plan;
+        entry.revisions.push({ plan: { ...last, name: newName }, message: `renamed from ${name}`, at: Date.now() });
+        this.plans.set(newName, entry);
+        return { name: newName, revision: entry.revisions.length, changed: true };
+      }
+      case "duplicate_plan": {
+        const { name, newName } = args as { name: string; newName: string };
+        this.taken(newName);
+        const last = this.newest(name).plan;
+        this.plans.set(newName, { revisions: [{ plan: { ...last, name: newName }, message: `duplicated from ${name}`, at: Date.now() }] });
+        return { name: newName, revision: 1, changed: true };
+      }
+      case "delete_plan": {
+        const n = this.get(args.name as string).revisions.length;
+        this.plans.delete(args.name as string);
+        return n;
+      }
+      case "plan_history":
+        return this.get(args.name as string)
+          .revisions.map((r, i): RevisionInfo => ({ revision: i + 1, message: r.message, created_at: r.at }))
+          .reverse();
+      case "revert_plan": {
+        const { name, revision } = args as { name: string; revision: number };
+        const entry = this.get(name);
+        const old = entry.revisions[revision - 1];
+        if (!old) throw { code: "revision_not_found", message: `no revision ${revision}` };
+        entry.revisions.push({ plan: old.plan, message: `reverted to revision ${revision}`, at: Date.now() });
+        return { name, revision: entry.revisions.length, changed: true };
+      }
+      case "import_plan_file":
+        throw { code: "io", message: "no file in tests" };
+      case "export_plan_file":
+        return this.newest(args.name as string).revision;
+      case "preview_plan":
+        return previewFiles(args.plan as Plan);
+      case "ssh_public_keys":
+        return [{ file: "/home/ada/.ssh/id_ed25519.pub", key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/GUmYZcpEn ada@laptop" }];
+      case "discover":
+        return [];
+      case "list_interfaces":
+        return [
+          { name: "lo", addresses: ["127.0.0.1/8"] },
+          { name: "eth0", addresses: ["192.168.1.20/24"] },
+        ];
+      case "boot_start":
+        this.bootRunning = true;
+        return null;
+      case "boot_stop":
+        this.bootRunning = false;
+        return null;
+      case "boot_status":
+        return { running: this.bootRunning, messages: this.bootMessages, error: null, sidecar: "/usr/bin/flatlab" };
+      case "boot_arm":
+      case "grant_boot_privilege":
+        return null;
+      case "list_drives":
+        return [{ device: "/dev/sdb1", mountpoint: "/media/ada/STICK", filesystem: "vfat", removable: true, size_bytes: 16 * 1024 ** 3 }];
+      case "export_usb":
+        return `${args.mountpoint}/flatlab/${args.name}`;
+      case "export_git":
+        return { commit: "0123456789abcdef0123", pushed: false, changed: ["demo-lab/plan.yaml"] };
+      case "pick_open_plan_file":
+      case "pick_save_plan_file":
+      case "pick_folder":
+        return null;
+      default:
+        throw { code: "internal", message: `unexpected command ${cmd}` };
+    }
+  }
+
+  /** Installs this backend as the IPC mock, with events and a main window. */
+  install() {
+    mockWindows("main");
+    mockIPC(
+      (cmd, payload) => {
+        const args = (payload ?? {}) as Record<string, unknown>;
+        if (!cmd.startsWith("plugin:")) this.calls.push({ cmd, args });
+        return this.handle(cmd, args);
+      },
+      { shouldMockEvents: true },
+    );
+    return this;
+  }
+}
+
+export function previewFiles(plan: Plan): PreviewFile[] {
+  const errors = fakeValidate(plan).filter((f) => f.severity === "error");
+  if (errors.length) throw { code: "invalid_plan", message: `plan ${plan.name} has ${errors.length} errors; fix them first` };
+  const files: PreviewFile[] = [
+    { path: "plan.yaml", node: null, language: "yaml", contents: `version: 1\nname: ${plan.name}\n`, secret: false, embedded: [], verdicts: [] },
+    { path: "README.md", node: null, language: "markdown", contents: "# Bundle\n", secret: false, embedded: [], verdicts: [] },
+  ];
+  for (const n of plan.nodes) {
+    files.push(
+      {
+        path: `nodes/${n.name}/config.ign`,
+        node: n.name,
+        language: "json",
+        contents: `{"ignition": {"version": "3.3.0"}, "storage": {"files": [{"path": "/etc/hostname"}]}, "n": 1}`,
+        secret: true,
+        embedded: [{ path: "/etc/hostname", contents: `${n.name}\n`, source: null }],
+        verdicts: [
+          { validator: "ignition-config", ok: true, message: "" },
+          { validator: "ignition-validate", ok: false, message: "warning at $.storage: unused key" },
+        ],
+      },
+      {
+        path: `nodes/${n.name}/boot.ipxe`,
+        node: n.name,
+        language: "ipxe",
+        contents: "#!ipxe\nkernel ${base}/flatcar_production_pxe.vmlinuz initrd=main\nboot\n",
+        secret: false,
+        embedded: [],
+        verdicts: [],
+      },
+    );
+  }
+  return files;
+}
+
+export const sendBootMessage = (message: SidecarMessage) => emit("boot-message", message);
+export const sendBootStopped = (error: { code: string; message: string } | null) => emit("boot-stopped", { error });
+export const sendExportProgress = (step: number, total: number, message: string) => emit("export-progress", { step, total, message });
+
+export function resetMocks() {
+  clearMocks();
+  localStorage.clear();
+}
