@@ -202,14 +202,19 @@ export function App() {
 
   // Start: app info, the plans (opening the first), and the boot server's state and messages.
   useEffect(() => {
+    let live = true;
     backend.appInfo().then(setInfo).catch(report);
     backend
       .listPlans()
       .then((list) => {
+        if (!live) return;
         setPlans(list);
         if (list[0]) void openPlan(list[0].name, false);
       })
       .catch(report);
+    return () => {
+      live = false;
+    };
   }, [report, openPlan]);
 
   useEffect(() => {

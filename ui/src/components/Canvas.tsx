@@ -232,8 +232,19 @@ function CanvasInner({ plan, decorations, selected, onSelectChanges, onEdit, onD
       }
       if (rest.length) setState((s) => ({ ...s, nodes: applyNodeChanges(rest, s.nodes) }));
       if (select.length) onSelectChanges(select);
+      // A drag ended, or arrow keys moved the selection: one edit of the plan.
+      const moved = changes.filter((c) => c.type === "position" && c.position && c.dragging === false);
+      if (moved.length) {
+        const nodes = new Map<number, XY>();
+        const switches = new Map<number, XY>();
+        for (const c of moved) {
+          if (c.type !== "position" || !c.position) continue;
+          (c.id.startsWith("n") ? nodes : switches).set(Number(c.id.slice(1)), c.position);
+        }
+        onEdit((p) => moveItems(p, nodes, switches));
+      }
     },
-    [onSelectChanges],
+    [onSelectChanges, onEdit],
   );
 
   const onEdgesChange = useCallback((changes: EdgeChange[]) => {
@@ -248,19 +259,6 @@ function CanvasInner({ plan, decorations, selected, onSelectChanges, onEdit, onD
       return next;
     });
   }, []);
-
-  const onNodeDragStop = useCallback(
-    (_e: unknown, _node: AnyNode, dragged: AnyNode[]) => {
-      const nodes = new Map<number, XY>();
-      const switches = new Map<number, XY>();
-      for (const n of dragged) {
-        const i = Number(n.id.slice(1));
-        (n.id.startsWith("n") ? nodes : switches).set(i, n.position);
-      }
-      onEdit((p) => moveItems(p, nodes, switches));
-    },
-    [onEdit],
-  );
 
   const onConnect = useCallback(
     (c: Connection) => {
@@ -321,8 +319,6 @@ function CanvasInner({ plan, decorations, selected, onSelectChanges, onEdit, onD
       nodeTypes={nodeTypes}
       onNodesChange={onNodesChange}
       onEdgesChange={onEdgesChange}
-      onNodeDragStop={onNodeDragStop}
-      onSelectionDragStop={onNodeDragStop as never}
       onConnect={onConnect}
       isValidConnection={(c) => c.source.startsWith("n") && c.target.startsWith("s")}
       onDelete={onDelete}

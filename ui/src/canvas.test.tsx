@@ -1,0 +1,81 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { App } from "./App";
+import type { Plan } from "./lib/ipc";
+import { demoPlan, FakeBackend, resetMocks } from "./test/fakeBackend";
+
+afterEach(() => {
+  cleanup();
+  resetMocks();
+});
+
+const click = (id: string) => fireEvent.click(screen.getByTestId(id));
+
+describe("canvas", () => {
+  it("selects a card by click and deletes the selection with the Delete key", async () => {
+    const fake = new FakeBackend().install();
+    render(<App />);
+    await screen.findByTestId("node-cp1");
+    click("switch-rack-switch");
+    await waitFor(() => expect(screen.getByTestId("switch-rack-switch").className).toContain("selected"));
+    expect((screen.getByTestId("field-name") as HTMLInputElement).value).toBe("rack-switch");
+    fireEvent.keyDown(document.body, { key: "Delete", code: "Delete" });
+    await waitFor(() => expect(screen.queryByTestId("switch-rack-switch")).toBeNull());
+    click("save");
+    await waitFor(() => expect(fake.callsOf("save_plan")).toHaveLength(1));
+    const plan = fake.callsOf("save_plan")[0].plan as Plan;
+    expect(plan.switches).toEqual([]);
+    expect(plan.nodes.map((n) => n.switch)).toEqual([undefined, undefined]);
+  });
+
+  it("connects a node to a switch from the inspector and renames the switch with its nodes", async () => {
+    const fake = new FakeBackend().install();
+    render(<App />);
+    await screen.findByTestId("node-cp1");
+    click("add-switch");
+    await screen.findByTestId("switch-switch-1");
+    fireEvent.focus(screen.getByTestId("field-name"));
+    fireEvent.change(screen.getByTestId("field-name"), { target: { value: "top" } });
+    await screen.findByTestId("switch-top");
+    click("node-cp1");
+    await waitFor(() => expect((screen.getByTestId("field-name") as HTMLInputElement).value).toBe("cp1"));
+    fireEvent.change(screen.getByTestId("field-switch"), { target: { value: "top" } });
+    fireEvent.change(screen.getByTestId("field-switch"), { target: { value: "" } });
+    fireEvent.change(screen.getByTestId("field-switch"), { target: { value: "top" } });
+    fireEvent.change(screen.getByTestId("field-address"), { target: { value: "" } });
+    expect(screen.getByTestId("node-cp1").textContent).toContain("DHCP");
+    fireEvent.keyDown(window, { key: "s", ctrlKey: true });
+    await waitFor(() => expect(fake.callsOf("save_plan")).toHaveLength(1));
+    const plan = fake.callsOf("save_plan")[0].plan as Plan;
+    expect(plan.nodes[0].switch).toBe("top");
+    expect("address" in plan.nodes[0]).toBe(false);
+    expect(plan.switches?.map((s) => s.name)).toEqual(["rack-switch", "top"]);
+  });
+
+  it("lays out 200 nodes and keeps editing responsive", async () => {
+    const plan = demoPlan();
+    plan.nodes = Array.from({ length: 200 }, (_, i) => ({
+      name: `n${i}`,
+      mac: `52:54:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`,
+      role: i < 3 ? "server" : "agent",
+      install_disk: "/dev/sda",
+      switch: "rack-switch",
+      position: { x: (i % 20) * 200, y: 200 + Math.floor(i / 20) * 120 },
+    }));
+    new FakeBackend([plan]).install();
+    render(<App />);
+    await screen.findByTestId("canvas");
+    click("add-agent");
+    await waitFor(() => expect(screen.getByTestId("field-name")).toBeTruthy());
+    const t0 = performance.now();
+    for (let i = 0; i < 10; i++) {
+      act(() => {
+        fireEvent.change(screen.getByTestId("field-mac"), { target: { value: `aa:bb:cc:dd:ee:${i}` } });
+      });
+    }
+    expect(performance.now() - t0).toBeLessThan(3000);
+    click("auto-layout");
+    await waitFor(() => expect(screen.getByTestId("auto-layout").textContent).toBe("Auto-layout"), { timeout: 10000 });
+    expect(screen.getByTestId("dirty")).toBeTruthy();
+  }, 20000);
+});
