@@ -101,8 +101,8 @@ describe("install view", () => {
     });
     await openApp(fake.install());
     click("tab-install");
-    await waitFor(() => expect((screen.getByTestId("boot-interface") as HTMLSelectElement).value).toBe("lo"));
-    fireEvent.change(screen.getByTestId("boot-interface"), { target: { value: "eth0" } });
+    await waitFor(() => expect((screen.getByTestId("boot-interface") as HTMLSelectElement).value).toBe("eth0"));
+    expect(screen.getByTestId("boot-interface").textContent).toContain("192.168.1.20/24");
     fireEvent.change(screen.getByTestId("boot-dhcp"), { target: { value: "full" } });
     click("boot-start");
     const err = await screen.findByTestId("boot-error");

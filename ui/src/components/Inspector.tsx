@@ -401,12 +401,17 @@ function ClusterInspector({ plan, findings, onEdit, onError }: { plan: Plan; fin
 }
 
 /** The right panel: the selected node or switch, or the cluster settings; then the findings. */
-export const Inspector = memo(function Inspector({ plan, target, findings, onEdit, onFinding, focus, onError }: Props) {
+export const Inspector = memo(function Inspector({ plan, target: wanted, findings, onEdit, onFinding, focus, onError }: Props) {
+  // A selection that no longer exists (after undo or a delete) shows the cluster settings.
+  const target: InspectorTarget =
+    (wanted.kind === "node" && !plan.nodes[wanted.index]) || (wanted.kind === "switch" && !plan.switches?.[wanted.index])
+      ? { kind: "cluster" }
+      : wanted;
   const panel = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!focus) return;
-    const wanted = `field-${focus.field}`;
-    const el = [...(panel.current?.querySelectorAll<HTMLElement>("[data-testid]") ?? [])].find((e) => e.dataset.testid === wanted);
+    const testid = `field-${focus.field}`;
+    const el = [...(panel.current?.querySelectorAll<HTMLElement>("[data-testid]") ?? [])].find((e) => e.dataset.testid === testid);
     if (el) {
       el.focus();
       el.scrollIntoView?.({ block: "nearest" });
@@ -414,10 +419,10 @@ export const Inspector = memo(function Inspector({ plan, target, findings, onEdi
   }, [focus]);
   return (
     <aside className="inspector" aria-label="Inspector" ref={panel}>
-      {target.kind === "node" && plan.nodes[target.index] && (
+      {target.kind === "node" && (
         <NodeInspector key={`n${target.index}`} plan={plan} index={target.index} findings={findings} onEdit={onEdit} />
       )}
-      {target.kind === "switch" && plan.switches?.[target.index] && (
+      {target.kind === "switch" && (
         <SwitchInspector key={`s${target.index}`} plan={plan} index={target.index} findings={findings} onEdit={onEdit} />
       )}
       {target.kind === "cluster" && <ClusterInspector plan={plan} findings={findings} onEdit={onEdit} onError={onError} />}

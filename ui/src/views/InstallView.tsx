@@ -86,7 +86,8 @@ export function InstallView({
       .listInterfaces()
       .then((list) => {
         setInterfaces(list);
-        setIface((cur) => cur || (list.find((i) => i.addresses.length) ?? list[0])?.name || "");
+        const usable = list.find((i) => i.addresses.some((a) => !a.startsWith("127."))) ?? list[0];
+        setIface((cur) => cur || usable?.name || "");
       })
       .catch(onReport);
   }, [onReport]);
