@@ -7,7 +7,19 @@ use rand::Rng;
 
 use crate::Flatlab;
 
-pub use flatlab_export::{Drive, list_drives, mountpoint_of};
+pub use flatlab_export::{Drive, DriveSource, EjectAction, Ejection, list_drives, mountpoint_of};
+
+/// Mounts a drive by its device (`/dev/sdb1`, or a `/dev/disk/by-label/...` link) through UDisks2
+/// when it is not mounted yet; returns its mount point. Without UDisks2 it must be mounted.
+pub async fn mount_drive(device: &str) -> anyhow::Result<std::path::PathBuf> {
+    Ok(flatlab_export::mount_drive(Path::new(device)).await?)
+}
+
+/// Ejects a drive safely, named by its device or a mount point: unmounts it, then powers it off
+/// (or ejects its media) through UDisks2; without UDisks2 it is only unmounted.
+pub async fn eject_drive(device_or_mountpoint: &str) -> anyhow::Result<Ejection> {
+    Ok(flatlab_export::eject_drive(Path::new(device_or_mountpoint)).await?)
+}
 
 impl Flatlab {
     async fn bundle_files(&self, name: &str, base_url: &str, rng: &mut impl Rng) -> anyhow::Result<(Vec<File>, i64)> {

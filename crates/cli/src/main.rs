@@ -85,18 +85,22 @@ enum ExportCommand {
     },
     /// Write the rendered bundle to <drive>/flatlab/<plan>/, verified by reading back
     Usb {
-        /// The plan (not needed with --list)
-        #[arg(required_unless_present = "list")]
+        /// The plan (not needed with --list, nor with --eject alone, which only ejects the drive)
+        #[arg(required_unless_present_any = ["list", "eject"])]
         plan: Option<String>,
         /// The drive's mount point
         #[arg(long, value_name = "MOUNTPOINT", conflicts_with = "device")]
         to: Option<PathBuf>,
-        /// The drive's device, such as /dev/sdb1 (must be mounted)
+        /// The drive's device, such as /dev/sdb1 (mounted through UDisks2 when it is not mounted)
         #[arg(long, value_name = "DEV")]
         device: Option<PathBuf>,
-        /// List candidate drives
-        #[arg(long)]
+        /// List candidate drives, mounted or not
+        #[arg(long, conflicts_with = "eject")]
         list: bool,
+        /// Eject the drive safely after the bundle is written and verified: unmount it and power
+        /// it off (through UDisks2; without it, only unmount)
+        #[arg(long)]
+        eject: bool,
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
     },
@@ -596,26 +600,42 @@ async fn export(app: &Flatlab, cmd: ExportCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ExportCommand::Usb { list: true, .. } => {
-            let drives = flatlab_api::export::list_drives();
+            let drives = flatlab_api::export::list_drives().await;
             if drives.is_empty() {
-                eprintln!("no removable drive is mounted; plug one in (and open it in your file manager)");
+                eprintln!("no removable drive found; plug one in (and open it in your file manager)");
             }
             for d in drives {
-                println!(
-                    "{}  {}  {}  {:.1} GiB{}",
+                let mut line = format!(
+                    "{}  {}  {}  {}",
                     d.device,
-                    d.mountpoint,
+                    if d.mounted { d.mountpoint.as_str() } else { "(not mounted)" },
                     d.filesystem,
-                    d.size_bytes as f64 / 1073741824.0,
-                    if d.removable { "  removable" } else { "" }
+                    human_size(d.size_bytes)
                 );
+                for extra in [d.label.map(|l| format!("\"{l}\"")), d.model, d.removable.then(|| "removable".into())] {
+                    line.extend(extra.map(|e| format!("  {e}")));
+                }
+                println!("{line}");
             }
         }
-        ExportCommand::Usb { plan, to, device, base_url, .. } => {
-            let name = plan_name(app, plan.as_deref().unwrap_or_default()).await?;
+        ExportCommand::Usb { plan: None, to, device, .. } => {
+            let Some(target) = to.or(device) else {
+                anyhow::bail!("give the drive to eject with --to MOUNTPOINT or --device DEV");
+            };
+            eject(&target).await?;
+        }
+        ExportCommand::Usb { plan: Some(plan), to, device, eject: then_eject, base_url, .. } => {
+            let name = plan_name(app, &plan).await?;
             let mountpoint = match (to, &device) {
                 (Some(m), _) => m,
-                (None, Some(dev)) => flatlab_api::export::mountpoint_of(dev)?,
+                (None, Some(dev)) => {
+                    let was_mounted = flatlab_api::export::mountpoint_of(dev).is_ok();
+                    let mountpoint = flatlab_api::export::mount_drive(&dev.to_string_lossy()).await?;
+                    if !was_mounted {
+                        eprintln!("mounted {} at {}", dev.display(), mountpoint.display());
+                    }
+                    mountpoint
+                }
                 (None, None) => anyhow::bail!(
                     "give the drive with --to MOUNTPOINT or --device DEV (`flatlab export usb --list` shows them)"
                 ),
@@ -624,16 +644,43 @@ async fn export(app: &Flatlab, cmd: ExportCommand) -> anyhow::Result<ExitCode> {
             let dir = app.export_usb(&name, &mountpoint, base, &mut rand::rng()).await?;
             eprintln!("wrote and verified plan {name} in {}", dir.display());
             eprintln!("note: nodes/*/config.ign on the drive hold the cluster's K3s token");
-            match device {
-                Some(dev) => eprintln!(
-                    "safe to remove after: udisksctl unmount -b {0} && udisksctl power-off -b {0}",
-                    dev.display()
-                ),
-                None => eprintln!("safe to remove after: sync, then eject the drive (umount {})", mountpoint.display()),
+            let target = device.unwrap_or(mountpoint);
+            if then_eject {
+                eject(&target).await.context("the bundle is written and verified, but ejecting the drive failed")?;
+            } else {
+                let flag = if target.starts_with("/dev") { "--device" } else { "--to" };
+                let target = shell_quote(&target.to_string_lossy());
+                eprintln!("to remove the drive safely: flatlab export usb --eject {flag} {target}");
+                if flag == "--device" {
+                    eprintln!("  (or: udisksctl unmount -b {target} && udisksctl power-off -b {target})");
+                }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `flatlab export usb --eject`: one line saying what was done.
+async fn eject(target: &Path) -> anyhow::Result<()> {
+    let ejection = flatlab_api::export::eject_drive(&target.to_string_lossy()).await?;
+    eprintln!("{ejection}");
+    Ok(())
+}
+
+/// 1.5 GiB, 16 MiB: sizes of drives as people read them.
+fn human_size(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let mib = bytes as f64 / MIB;
+    if mib >= 1024.0 { format!("{:.1} GiB", mib / 1024.0) } else { format!("{mib:.0} MiB") }
+}
+
+/// A path as it can be pasted into a shell.
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn mirror(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {

@@ -1,17 +1,23 @@
 //! Writes a rendered bundle somewhere the user keeps it: a Git repository (committed, and pushed
 //! through the system `git` so the user's SSH agent and credential helpers work) or a USB drive
-//! (atomically, verified by reading back).
+//! (atomically, verified by reading back), and the drives themselves: listing, mounting and
+//! safely ejecting them through UDisks2 on the system bus, or from `/proc/mounts` and `/sys`
+//! when UDisks2 is not there.
 //!
 //! Files that carry secrets are never written in clear text to Git unless encrypted to the user's
 //! `age` recipients; by default they are left out. Knows nothing of plans: it is handed files.
 
+mod drives;
 mod git;
+mod udisks;
 mod usb;
 
 use std::path::PathBuf;
 
+pub use drives::{Drive, DriveSource, EjectAction, Ejection, eject_drive, list_drives, mount_drive, mountpoint_of};
 pub use git::{GitExport, GitOutcome, SecretPolicy, export_git};
-pub use usb::{Drive, export_usb, list_drives, mountpoint_of};
+pub use udisks::{ACTION_TIMEOUT, BUS_TIMEOUT, Udisks2};
+pub use usb::export_usb;
 
 /// One file of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,16 @@ pub enum Error {
     Verify { path: PathBuf },
     #[error("{path} is not mounted; mount the drive (or open it in your file manager) first")]
     NotMounted { path: PathBuf },
+    #[error("UDisks2 is not available ({reason}); mount the drive yourself, or start udisks2")]
+    Udisks2Unavailable { reason: String },
+    #[error("{action} through UDisks2 failed: {message}")]
+    Udisks2 { action: String, message: String },
+    #[error("{path} is not a drive UDisks2 knows; name a device such as /dev/sdb1 or a mount point (list the drives)")]
+    UnknownDevice { path: PathBuf },
+    #[error("{path} holds no filesystem to write to; format the drive (FAT or exFAT) first")]
+    NoFilesystem { path: PathBuf },
+    #[error("could not unmount {path}: {message}; close programs using the drive, or unmount it as root")]
+    Unmount { path: PathBuf, message: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use flatlab_export::{Error, File, GitExport, SecretPolicy, export_git, export_usb};
+use flatlab_export::{
+    DriveSource, EjectAction, Error, File, GitExport, SecretPolicy, eject_drive, export_git, export_usb, list_drives,
+};
 
 const TOKEN: &str = "SuperSecretK3sToken0123456789abcdefghijklmn";
 
@@ -206,4 +208,23 @@ fn a_full_or_read_only_drive_gives_a_clear_error_and_no_half_bundle() {
     let mnt = fat.mount("ro");
     let e = export_usb(&bundle("/dev/sda"), &mnt, "lab").expect_err("read-only");
     assert!(matches!(e, Error::ReadOnly { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_fuse_mounted_fat_drive_is_listed_and_ejected_by_unmounting_it() {
+    let Some(fat) = Fat::new(2048) else { return };
+    let mnt = fat.mount("rw+");
+    // UDisks2 does not know FUSE mounts (and is absent here): /proc/mounts has it.
+    let drives = list_drives().await;
+    let listed = drives.iter().find(|d| Path::new(&d.mountpoint) == mnt).expect("listed");
+    assert_eq!((listed.filesystem.as_str(), listed.mounted, listed.source), ("fuse.fusefat", true, DriveSource::Sysfs));
+
+    let ejection = eject_drive(&mnt).await.expect("ejects");
+    assert_eq!(ejection.unmounted, [mnt.to_string_lossy()]);
+    assert_eq!((ejection.action, ejection.source), (EjectAction::UnmountedOnly, DriveSource::Sysfs));
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");
+    assert!(!mounts.lines().any(|l| l.split_whitespace().nth(1) == mnt.to_str()), "unmounted");
+
+    let e = eject_drive(&mnt).await.expect_err("nothing left to eject");
+    assert!(matches!(e, Error::NotMounted { .. }), "{e:?}");
 }
