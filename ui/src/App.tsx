@@ -584,6 +584,7 @@ export function App() {
             )}
           </span>
         )}
+        {loadingPlan && editor && <span className="muted small">Opening {loadingPlan}…</span>}
         <div className="toolbar">
           <button data-testid="undo" onClick={doUndo} disabled={!hist || !canUndo(hist)} title="Undo (Ctrl+Z)">
             ↶ Undo
