@@ -16,6 +16,7 @@ packages=(
   avahi-daemon avahi-utils dbus  # mDNS interoperability test (run in a network namespace only)
   gnupg                # the mirror tests sign files with a throwaway key
   fusefat dosfstools fuse3  # the USB export test writes to a real FAT filesystem (this kernel has no vfat)
+  udisks2 e2fsprogs    # the USB export tests run a real udisksd (and udev) on a private bus with loop devices
 )
 missing=()
 for p in "${packages[@]}"; do
