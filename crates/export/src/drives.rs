@@ -113,11 +113,12 @@ pub async fn list_drives() -> Vec<Drive> {
             Vec::new()
         }
     };
-    for d in sysfs_drives() {
-        if !drives.iter().any(|u| u.device == d.device || (u.mounted && u.mountpoint == d.mountpoint)) {
-            drives.push(d);
-        }
-    }
+    // Only what UDisks2 did not list: several FUSE mounts share the device name `fusefat`.
+    let others: Vec<Drive> = sysfs_drives()
+        .into_iter()
+        .filter(|d| !drives.iter().any(|u| u.device == d.device || (u.mounted && u.mountpoint == d.mountpoint)))
+        .collect();
+    drives.extend(others);
     drives
 }
 

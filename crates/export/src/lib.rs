@@ -58,7 +58,7 @@ pub enum Error {
     Udisks2 { action: String, message: String },
     #[error("{path} is not a drive UDisks2 knows; name a device such as /dev/sdb1 or a mount point (list the drives)")]
     UnknownDevice { path: PathBuf },
-    #[error("{path} holds no filesystem to write to; format the drive (FAT or exFAT) first")]
+    #[error("{path} holds no filesystem; name a partition such as /dev/sdb1, or format the drive (FAT or exFAT) first")]
     NoFilesystem { path: PathBuf },
     #[error("could not unmount {path}: {message}; close programs using the drive, or unmount it as root")]
     Unmount { path: PathBuf, message: String },
