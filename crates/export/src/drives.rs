@@ -173,7 +173,15 @@ fn unmount_fallback(target: &Path) -> Result<Ejection> {
             [Path::new(&m.mountpoint), source, &source_canonical].iter().any(|p| *p == target || *p == canonical)
         })
         .collect();
-    let Some(first) = hits.first() else { return Err(Error::NotMounted { path: target.to_owned() }) };
+    if hits.is_empty() {
+        return Err(Error::NotMounted { path: target.to_owned() });
+    }
+    // Only what the list shows: never `/home` on the internal disk.
+    let candidates = sysfs_drives();
+    if !hits.iter().all(|m| candidates.iter().any(|d| d.mountpoint == m.mountpoint)) {
+        return Err(Error::NotRemovable { path: target.to_owned() });
+    }
+    let first = hits[0];
     let device = first.source.clone();
     let mut unmounted = Vec::new();
     // Innermost first, should anything be mounted inside the drive.

@@ -60,6 +60,8 @@ pub enum Error {
     UnknownDevice { path: PathBuf },
     #[error("{path} holds no filesystem; name a partition such as /dev/sdb1, or format the drive (FAT or exFAT) first")]
     NoFilesystem { path: PathBuf },
+    #[error("{path} is not on a removable drive; only removable drives and disk images are ejected")]
+    NotRemovable { path: PathBuf },
     #[error("could not unmount {path}: {message}; close programs using the drive, or unmount it as root")]
     Unmount { path: PathBuf, message: String },
     #[error("{path}: {source}")]

@@ -90,12 +90,11 @@ impl Udisks2 {
             .filter_map(|(path, ifaces)| Block::parse(path, ifaces))
             .filter_map(|b| {
                 let drive = b.drive.as_deref().and_then(|d| DriveInfo::find(&objects, d));
-                let candidate = match &drive {
-                    Some(d) => d.removable || d.media_removable || d.connection_bus == "usb",
-                    None => b.backing_file.is_some(),
-                };
-                (candidate && b.filesystem && !b.hint_ignore && !READ_ONLY_FILESYSTEMS.contains(&b.fs_type.as_str()))
-                    .then(|| b.to_drive(drive.as_ref()))
+                (b.is_removable(drive.as_ref())
+                    && b.filesystem
+                    && !b.hint_ignore
+                    && !READ_ONLY_FILESYSTEMS.contains(&b.fs_type.as_str()))
+                .then(|| b.to_drive(drive.as_ref()))
             })
             .collect();
         out.sort_by(|a, b| a.device.cmp(&b.device));
@@ -130,6 +129,11 @@ impl Udisks2 {
     pub async fn eject(&self, target: &Path) -> Result<Ejection> {
         let objects = self.objects().await?;
         let block = find(&objects, target).ok_or_else(|| Error::UnknownDevice { path: target.to_owned() })?;
+        let drive = block.drive.as_deref().and_then(|d| DriveInfo::find(&objects, d));
+        // Never the internal disk: its siblings would be unmounted and the disk powered off.
+        if !block.is_removable(drive.as_ref()) {
+            return Err(Error::NotRemovable { path: target.to_owned() });
+        }
         // The target first, then its siblings on the same drive: powering off cuts them all.
         let mut to_unmount = vec![block.clone()];
         if let Some(drive) = &block.drive {
@@ -147,7 +151,6 @@ impl Udisks2 {
             unmounted.extend(b.mountpoints.iter().cloned());
         }
         let mut note = None;
-        let drive = block.drive.as_deref().and_then(|d| DriveInfo::find(&objects, d));
         let action = match (&drive, &block.backing_file) {
             (Some(d), _) if d.can_power_off || d.ejectable => {
                 let (method, done) = if d.can_power_off {
@@ -263,6 +266,14 @@ impl Block {
             model,
             mounted: !self.mountpoints.is_empty(),
             source: DriveSource::Udisks2,
+        }
+    }
+
+    /// On a drive that is removable, has removable media or hangs on USB, or a loop device.
+    fn is_removable(&self, drive: Option<&DriveInfo>) -> bool {
+        match drive {
+            Some(d) => d.removable || d.media_removable || d.connection_bus == "usb",
+            None => self.backing_file.is_some(),
         }
     }
 

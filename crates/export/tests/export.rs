@@ -227,4 +227,6 @@ async fn a_fuse_mounted_fat_drive_is_listed_and_ejected_by_unmounting_it() {
 
     let e = eject_drive(&mnt).await.expect_err("nothing left to eject");
     assert!(matches!(e, Error::NotMounted { .. }), "{e:?}");
+    let e = eject_drive(Path::new("/")).await.expect_err("the system disk is no USB stick");
+    assert!(matches!(e, Error::NotRemovable { .. }), "{e:?}");
 }

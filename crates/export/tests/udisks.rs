@@ -508,6 +508,11 @@ async fn the_udisks2_protocol_against_a_udisks2_shaped_service() {
     assert_eq!(ejection.unmounted, ["/media/me/STICK"]);
     assert_eq!(ejection.note, None);
 
+    // Never the internal disk, and nothing is touched trying.
+    let e = udisks.eject(Path::new("/")).await.expect_err("not removable");
+    assert!(matches!(e, Error::NotRemovable { .. }), "{e:?}");
+    assert_eq!(taken(&calls), Vec::<String>::new());
+
     // A card reader cannot be powered off: its media is ejected.
     let ejection = udisks.eject(Path::new("/dev/mmcblk0p1")).await.expect("ejects");
     assert_eq!(taken(&calls), ["Unmount mmcblk0p1", "Eject Card_Reader"]);
