@@ -13,10 +13,11 @@ import {
   type Position,
   type RevisionInfo,
   type Sighting,
+  type SidecarMessage,
 } from "./lib/ipc";
 import { inspectorField, parseFindingPath, severityByKey } from "./lib/findings";
 import { canRedo, canUndo, createHistory, push, redo, undo, type History } from "./lib/history";
-import { addNode, addSwitch, hostnameToNodeName, nodeIndexByKey, normalizeMac, planMacs, switchIndexByKey } from "./lib/plan";
+import { addNode, addSwitch, hostnameToNodeName, nodeIndexByKey, normalizeMac, planMacs, removeItems, switchIndexByKey } from "./lib/plan";
 import { emptyBoot, foldMessage, foldMessages, mergeSightings, nodeStage, sightingFromBoot, sightingsFromMessages, type BootState, type MachineView } from "./lib/boot";
 import { clearDraft, loadDraft, samePlan, storeDraft } from "./lib/drafts";
 import { Canvas, type Decorations } from "./components/Canvas";
@@ -219,34 +220,44 @@ export function App() {
 
   useEffect(() => {
     let live = true;
-    const unlisten: Promise<() => void>[] = [];
-    backend
-      .bootStatus()
+    // Live messages wait here until the status (with every message so far) has arrived.
+    let buffer: SidecarMessage[] | null = [];
+    const apply = (msgs: SidecarMessage[]) => {
+      setBoot((b) => msgs.reduce(foldMessage, b));
+      setSightings((list) => mergeSightings(list, sightingsFromMessages(msgs)));
+      for (const msg of msgs) {
+        if (msg.type === "ready") setBootRunning(true);
+        if (msg.type === "error") setBootError(msg.error);
+      }
+    };
+    const unlisten = [
+      events.onBootMessage((msg) => {
+        if (!live) return;
+        if (buffer) buffer.push(msg);
+        else apply([msg]);
+      }),
+      events.onBootStopped((stopped) => {
+        if (!live) return;
+        setBootRunning(false);
+        if (stopped.error) setBootError(stopped.error);
+      }),
+    ];
+    Promise.all(unlisten)
+      .then(() => backend.bootStatus())
       .then((status) => {
         if (!live) return;
+        const seen = new Set(status.messages.slice(-500).map((m) => JSON.stringify(m)));
+        const later = (buffer ?? []).filter((m) => !seen.has(JSON.stringify(m)));
+        buffer = null;
         setBoot(foldMessages(status.messages));
         setSightings((s) => mergeSightings(s, sightingsFromMessages(status.messages)));
         setBootRunning(status.running);
         setBootError(status.error);
+        apply(later);
       })
-      .catch(report)
-      .finally(() => {
-        if (!live) return;
-        unlisten.push(
-          events.onBootMessage((msg) => {
-            setBoot((b) => foldMessage(b, msg));
-            if (msg.type === "ready") setBootRunning(true);
-            if (msg.type === "error") setBootError(msg.error);
-            if (msg.type === "event" && msg.event.type === "discovered") {
-              const s = sightingFromBoot(msg.event.mac, msg.event.firmware);
-              setSightings((list) => mergeSightings(list, [s]));
-            }
-          }),
-          events.onBootStopped((stopped) => {
-            setBootRunning(false);
-            if (stopped.error) setBootError(stopped.error);
-          }),
-        );
+      .catch((e) => {
+        buffer = null;
+        report(e);
       });
     return () => {
       live = false;
@@ -377,6 +388,13 @@ export function App() {
     },
     [edit],
   );
+
+  const removeSelected = useCallback(() => {
+    const nodes = selected.filter((id) => id.startsWith("n")).map((id) => Number(id.slice(1)));
+    const switches = selected.filter((id) => id.startsWith("s")).map((id) => Number(id.slice(1)));
+    edit((p) => removeItems(p, nodes, switches));
+    setSelected([]);
+  }, [selected, edit]);
 
   const addSighting = useCallback(
     (mac: string, at?: Position) => {
@@ -710,9 +728,19 @@ export function App() {
                   onDropSighting={addSighting}
                   onAdd={onAdd}
                   onError={report}
+                  reveal={focus?.seq ?? 0}
                 />
               </div>
-              <Inspector plan={plan} target={target} findings={findings} onEdit={edit} onFinding={onFinding} focus={focus} onError={report} />
+              <Inspector
+                plan={plan}
+                target={target}
+                findings={findings}
+                onEdit={edit}
+                onFinding={onFinding}
+                focus={focus}
+                onError={report}
+                onRemoveSelected={removeSelected}
+              />
             </div>
           ) : tab === "generate" ? (
             <GenerateView plan={plan} findings={findings} onFinding={onFinding} />

@@ -28,6 +28,23 @@ describe("canvas", () => {
     expect(plan.nodes.map((n) => n.switch)).toEqual([undefined, undefined]);
   });
 
+  it("multi-selects with Shift and removes the selection from the inspector", async () => {
+    new FakeBackend().install();
+    render(<App />);
+    await screen.findByTestId("node-cp1");
+    click("node-cp1");
+    fireEvent.keyDown(document, { key: "Shift", code: "ShiftLeft" });
+    click("node-worker1");
+    fireEvent.keyUp(document, { key: "Shift", code: "ShiftLeft" });
+    await waitFor(() => expect(screen.getByTestId("delete-selected").textContent).toBe("Remove 2 items"));
+    click("delete-selected");
+    await waitFor(() => expect(screen.queryByTestId("node-cp1")).toBeNull());
+    expect(screen.queryByTestId("node-worker1")).toBeNull();
+    expect(screen.getByTestId("field-os.version")).toBeTruthy();
+    click("undo");
+    await screen.findByTestId("node-worker1");
+  });
+
   it("connects a node to a switch from the inspector and renames the switch with its nodes", async () => {
     const fake = new FakeBackend().install();
     render(<App />);

@@ -92,6 +92,25 @@ describe("install view", () => {
     await waitFor(() => expect(screen.getByTestId("node-cp1").getAttribute("data-state")).toBe("kernel"));
   });
 
+  it("folds messages that arrive while the status is loading once", async () => {
+    const fake = new FakeBackend();
+    const early = stage(1_000, "52:54:00:00:00:01", "cp1", "dhcp");
+    const later = stage(2_000, "52:54:00:00:00:01", "cp1", "ipxe");
+    let answer: (v: unknown) => void = () => {};
+    fake.bootMessages = [early];
+    fake.on("boot_status", () => new Promise((r) => (answer = r)));
+    await openApp(fake.install());
+    await act(async () => {
+      await sendBootMessage(early);
+      await sendBootMessage(later);
+    });
+    await act(async () => answer({ running: true, messages: [early], error: null, sidecar: "flatlab" }));
+    click("tab-install");
+    const cp1 = await screen.findByTestId("machine-cp1");
+    expect(cp1.getAttribute("data-stage")).toBe("ipxe");
+    expect(cp1.querySelectorAll(".timeline .done")).toHaveLength(2);
+  });
+
   it("explains a missing port privilege and grants it", async () => {
     let starts = 0;
     const fake = new FakeBackend().on("boot_start", () => {

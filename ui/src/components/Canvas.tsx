@@ -1,4 +1,4 @@
-import { memo, useCallback, useMemo, useState, type DragEvent } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import {
   applyNodeChanges,
   Background,
@@ -64,6 +64,8 @@ export interface CanvasProps {
   onDropSighting: (mac: string, at: XY) => void;
   onAdd: (kind: "server" | "agent" | "switch") => void;
   onError: (e: unknown) => void;
+  /** Changes when the view should pan to the selected card (after a finding was chosen). */
+  reveal: number;
 }
 
 const shallowEqual = (a: Record<string, unknown>, b: Record<string, unknown>) => {
@@ -183,8 +185,17 @@ function merge(prev: AnyNode[], descriptors: Descriptor[], selected: Set<string>
   });
 }
 
-function CanvasInner({ plan, decorations, selected, onSelectChanges, onEdit, onDropSighting, onAdd, onError }: CanvasProps) {
+function CanvasInner({ plan, decorations, selected, onSelectChanges, onEdit, onDropSighting, onAdd, onError, reveal }: CanvasProps) {
   const flow = useReactFlow();
+  const revealed = useRef(reveal);
+  useEffect(() => {
+    if (revealed.current === reveal) return;
+    revealed.current = reveal;
+    const node = selected.length === 1 ? flow.getNode(selected[0]) : undefined;
+    if (node) {
+      void flow.setCenter(node.position.x + 90, node.position.y + 50, { zoom: Math.max(flow.getZoom(), 0.9), duration: 250 });
+    }
+  }, [reveal, selected, flow]);
   const [laying, setLaying] = useState(false);
   const layout = useCallback(() => {
     setLaying(true);

@@ -17,6 +17,8 @@ interface Props {
   /** A field to focus (after a finding was clicked); `seq` changes on every request. */
   focus: { field: string; seq: number } | null;
   onError: (e: unknown) => void;
+  /** Removes the selected nodes and switches. */
+  onRemoveSelected: () => void;
 }
 
 /** A coalescing key per focus of a field, so that typing in one field is one undo step. */
@@ -401,7 +403,7 @@ function ClusterInspector({ plan, findings, onEdit, onError }: { plan: Plan; fin
 }
 
 /** The right panel: the selected node or switch, or the cluster settings; then the findings. */
-export const Inspector = memo(function Inspector({ plan, target: wanted, findings, onEdit, onFinding, focus, onError }: Props) {
+export const Inspector = memo(function Inspector({ plan, target: wanted, findings, onEdit, onFinding, focus, onError, onRemoveSelected }: Props) {
   // A selection that no longer exists (after undo or a delete) shows the cluster settings.
   const target: InspectorTarget =
     (wanted.kind === "node" && !plan.nodes[wanted.index]) || (wanted.kind === "switch" && !plan.switches?.[wanted.index])
@@ -426,7 +428,14 @@ export const Inspector = memo(function Inspector({ plan, target: wanted, finding
         <SwitchInspector key={`s${target.index}`} plan={plan} index={target.index} findings={findings} onEdit={onEdit} />
       )}
       {target.kind === "cluster" && <ClusterInspector plan={plan} findings={findings} onEdit={onEdit} onError={onError} />}
-      {target.kind === "many" && <p className="muted">{target.count} items selected. Press Delete to remove them.</p>}
+      {target.kind === "many" && <p className="muted">{target.count} items selected. Drag them together, or remove them.</p>}
+      {target.kind !== "cluster" && (
+        <div className="buttons">
+          <button className="danger" data-testid="delete-selected" onClick={onRemoveSelected} title="Delete">
+            {target.kind === "node" ? "Remove node" : target.kind === "switch" ? "Remove switch" : `Remove ${target.count} items`}
+          </button>
+        </div>
+      )}
       <h2>Findings</h2>
       <FindingList findings={findings} onSelect={onFinding} />
     </aside>
