@@ -342,6 +342,7 @@ function CanvasInner({ plan, decorations, selected, onSelectChanges, onEdit, onD
       fitViewOptions={{ maxZoom: 1.2, padding: 0.15 }}
       minZoom={0.1}
       proOptions={{ hideAttribution: true }}
+      colorMode="system"
     >
       <Panel position="top-left" className="canvas-toolbar">
         <button data-testid="add-server" onClick={() => onAdd("server")}>
