@@ -88,6 +88,7 @@ export function GenerateView({ plan, findings, onFinding }: Props) {
               ))}
             </ul>
             <h2>Files</h2>
+            <p className="muted small">Rendered from the draft, saved or not. Secrets are shown as stand-ins.</p>
             <ul>
               {choices.map((f) => (
                 <li key={f.path}>

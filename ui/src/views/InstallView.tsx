@@ -169,8 +169,8 @@ export function InstallView({
             <span>DHCP</span>
             <select data-testid="boot-dhcp" value={dhcp} onChange={(e) => setDhcp(e.target.value as DhcpMode)} disabled={running}>
               <option value="proxy">Next to my home router (recommended)</option>
-              <option value="full">Isolated switch: Flatlab is the DHCP server</option>
-              <option value="off">Off: my DHCP server points at Flatlab</option>
+              <option value="full">Isolated switch, Flatlab is the DHCP server</option>
+              <option value="off">Off (Flatlab answers no DHCP)</option>
             </select>
           </label>
           <div className="buttons">
