@@ -165,7 +165,7 @@ describe("generate view", () => {
     expect(screen.getByTestId("verdict-ignition-validate").getAttribute("data-ok")).toBe("false");
     expect(screen.getByTestId("verdict-ignition-validate").textContent).toContain("unused key");
     expect(screen.getByText("/etc/hostname")).toBeTruthy();
-    expect(screen.getByText(/stand-ins/)).toBeTruthy();
+    expect(screen.getByText(/Secrets such as the K3s token are shown as stand-ins/)).toBeTruthy();
     click("preview-file-boot.ipxe");
     expect(screen.getByTestId("preview-code").querySelector(".tok-keyword")?.textContent).toBe("kernel");
     click("preview-file-plan.yaml");
