@@ -45,6 +45,53 @@ describe("canvas", () => {
     await screen.findByTestId("node-worker1");
   });
 
+  it("deletes an edge to unhang a node from its switch", async () => {
+    const fake = new FakeBackend().install();
+    const { container } = render(<App />);
+    await screen.findByTestId("node-cp1");
+    const edge = await waitFor(() => {
+      const e = container.querySelector('.react-flow__edge[data-id="e1"]');
+      if (!e) throw new Error("no edge yet");
+      return e;
+    });
+    fireEvent.click(edge);
+    await waitFor(() => expect(container.querySelector('.react-flow__edge[data-id="e1"]')?.classList.contains("selected")).toBe(true));
+    fireEvent.keyDown(document.body, { key: "Delete", code: "Delete" });
+    await waitFor(() => expect(container.querySelector('.react-flow__edge[data-id="e1"]')).toBeNull());
+    click("save");
+    await waitFor(() => expect(fake.callsOf("save_plan")).toHaveLength(1));
+    const plan = fake.callsOf("save_plan")[0].plan as Plan;
+    expect(plan.nodes.map((n) => n.switch)).toEqual(["rack-switch", undefined]);
+  });
+
+  it("adds a palette machine dropped on the canvas where it was dropped", async () => {
+    new FakeBackend().install();
+    render(<App />);
+    await screen.findByTestId("node-cp1");
+    const { sendBootMessage } = await import("./test/fakeBackend");
+    await act(() =>
+      sendBootMessage({ type: "event", event: { at: 1, mac: "aa:bb:cc:00:00:09", node: null, type: "discovered", firmware: null, vendor_class: null } }),
+    );
+    const item = await screen.findByTestId("sighting-aa:bb:cc:00:00:09");
+    const data = new Map<string, string>();
+    const dataTransfer = {
+      setData: (k: string, v: string) => data.set(k, v),
+      getData: (k: string) => data.get(k) ?? "",
+      get types() {
+        return [...data.keys()];
+      },
+      effectAllowed: "",
+      dropEffect: "",
+    };
+    fireEvent.dragStart(item, { dataTransfer });
+    const canvas = screen.getByTestId("canvas");
+    fireEvent.dragOver(canvas, { dataTransfer, clientX: 500, clientY: 400 });
+    fireEvent.drop(canvas, { dataTransfer, clientX: 500, clientY: 400 });
+    const node = await screen.findByTestId("node-node-1");
+    expect(node.textContent).toContain("aa:bb:cc:00:00:09");
+    expect((screen.getByTestId("field-mac") as HTMLInputElement).value).toBe("aa:bb:cc:00:00:09");
+  });
+
   it("connects a node to a switch from the inspector and renames the switch with its nodes", async () => {
     const fake = new FakeBackend().install();
     render(<App />);

@@ -61,7 +61,7 @@ export interface CanvasProps {
   onSelectChanges: (changes: { id: string; selected: boolean }[]) => void;
   onEdit: (fn: (plan: Plan) => Plan) => void;
   /** Something from the palette was dropped at this canvas position. */
-  onDropSighting: (mac: string, at: XY) => void;
+  onDropSighting: (mac: string, at?: XY) => void;
   onAdd: (kind: "server" | "agent" | "switch") => void;
   onError: (e: unknown) => void;
   /** Changes when the view should pan to the selected card (after a finding was chosen). */
@@ -317,7 +317,8 @@ function CanvasInner({ plan, decorations, selected, onSelectChanges, onEdit, onD
       if (!mac) return;
       e.preventDefault();
       const at = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
-      onDropSighting(mac, { x: Math.round(at.x - 90), y: Math.round(at.y - 30) });
+      const ok = Number.isFinite(at.x) && Number.isFinite(at.y);
+      onDropSighting(mac, ok ? { x: Math.round(at.x - 90), y: Math.round(at.y - 30) } : undefined);
     },
     [flow, onDropSighting],
   );

@@ -72,6 +72,7 @@ describe("plan edits", () => {
     const moved = moveItems(base, new Map([[0, { x: 10.4, y: 20.6 }]]), new Map([[0, { x: 1, y: 2 }]]));
     expect(moved.nodes[0].position).toEqual({ x: 10, y: 21 });
     expect(moved.switches?.[0].position).toEqual({ x: 1, y: 2 });
+    expect(moveItems(base, new Map([[0, { x: NaN, y: 1 }]]), new Map()).nodes[0].position).toEqual({ x: 40, y: 200 });
   });
 
   it("finds nodes by finding key", () => {

@@ -116,6 +116,9 @@ export function moveItems(
   switches: Map<number, Position>,
 ): Plan {
   const round = (p: Position) => ({ x: Math.round(p.x), y: Math.round(p.y) });
+  const finite = (m: Map<number, Position>) => new Map([...m].filter(([, p]) => Number.isFinite(p.x) && Number.isFinite(p.y)));
+  nodes = finite(nodes);
+  switches = finite(switches);
   return {
     ...plan,
     nodes: nodes.size ? plan.nodes.map((n, i) => (nodes.has(i) ? { ...n, position: round(nodes.get(i)!) } : n)) : plan.nodes,
