@@ -211,7 +211,10 @@ describe("export view", () => {
     const fake = await openApp();
     click("tab-export");
     await waitFor(() => expect((screen.getByTestId("usb-drives") as HTMLSelectElement).value).toBe("/media/ada/STICK"));
-    expect(screen.getByTestId("usb-drives").textContent).toContain("16.0 GiB");
+    expect(screen.getByTestId("usb-drives").textContent).toContain("STICK (SanDisk Ultra) · /dev/sdb1 at /media/ada/STICK · 16.0 GiB vfat");
+    const unmounted = screen.getByText(/BIG \(Kingston DataTraveler\)/) as HTMLOptionElement;
+    expect(unmounted.disabled).toBe(true);
+    expect(unmounted.textContent).toContain("not mounted");
     click("usb-export");
     expect((await screen.findByTestId("export-result")).textContent).toContain("/media/ada/STICK/flatlab/demo-lab");
     expect(fake.callsOf("export_usb")).toEqual([{ name: "demo-lab", mountpoint: "/media/ada/STICK" }]);

@@ -1,7 +1,7 @@
 // An in-memory Flatlab backend answering the app's commands through @tauri-apps/api/mocks.
 import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import type { Finding, Plan, PreviewFile, RevisionInfo, SidecarMessage } from "../lib/ipc";
+import type { Drive, Finding, Plan, PreviewFile, RevisionInfo, SidecarMessage } from "../lib/ipc";
 
 export const demoPlan = (): Plan => ({
   version: 1,
@@ -196,7 +196,10 @@ export class FakeBackend {
       case "grant_boot_privilege":
         return null;
       case "list_drives":
-        return [{ device: "/dev/sdb1", mountpoint: "/media/ada/STICK", filesystem: "vfat", removable: true, size_bytes: 16 * 1024 ** 3 }];
+        return [
+          { device: "/dev/sdc1", mountpoint: "", filesystem: "exfat", removable: true, size_bytes: 64 * 1024 ** 3, label: "BIG", model: "Kingston DataTraveler", mounted: false, source: "udisks2" },
+          { device: "/dev/sdb1", mountpoint: "/media/ada/STICK", filesystem: "vfat", removable: true, size_bytes: 16 * 1024 ** 3, label: "STICK", model: "SanDisk Ultra", mounted: true, source: "udisks2" },
+        ] satisfies Drive[];
       case "export_usb":
         return `${args.mountpoint}/flatlab/${args.name}`;
       case "export_git":

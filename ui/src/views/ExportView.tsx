@@ -11,6 +11,15 @@ type Result = { ok: boolean; text: string; details?: string[] } | null;
 
 const gib = (bytes: number) => `${(bytes / 1024 / 1024 / 1024).toFixed(1)} GiB`;
 
+/** `USBSTICK (SanDisk Ultra) · /dev/sdb1 at /media/ada/USBSTICK · 14.9 GiB vfat`. */
+export function describeDrive(d: Drive): string {
+  const name = [d.label, d.model ? `(${d.model})` : null].filter(Boolean).join(" ") || d.device;
+  const where = d.mounted && d.mountpoint ? `${d.device} at ${d.mountpoint}` : `${d.device}, not mounted: mount it in your file manager`;
+  return `${name} · ${where} · ${gib(d.size_bytes)} ${d.filesystem}${d.removable ? "" : " (not removable)"}`;
+}
+
+const usable = (d: Drive) => d.mounted && !!d.mountpoint;
+
 /** Writes the saved plan's bundle to a USB drive or commits it to a Git repository. */
 export function ExportView({ planName, ensureSaved, onReport }: Props) {
   const [drives, setDrives] = useState<Drive[] | null>(null);
@@ -30,7 +39,7 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
       .listDrives()
       .then((list) => {
         setDrives(list);
-        setDrive((cur) => (list.some((d) => d.mountpoint === cur) ? cur : (list[0]?.mountpoint ?? "")));
+        setDrive((cur) => (list.some((d) => usable(d) && d.mountpoint === cur) ? cur : (list.find(usable)?.mountpoint ?? "")));
       })
       .catch(onReport)
       .finally(() => setLoadingDrives(false));
@@ -43,7 +52,7 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
       .then((list) => {
         if (!live) return;
         setDrives(list);
-        setDrive((cur) => cur || (list[0]?.mountpoint ?? ""));
+        setDrive((cur) => cur || (list.find(usable)?.mountpoint ?? ""));
       })
       .catch(onReport);
     return () => {
@@ -120,9 +129,8 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
               {drives === null && <option value="">Loading…</option>}
               {drives?.length === 0 && <option value="">No drives found: plug one in and refresh</option>}
               {drives?.map((d) => (
-                <option key={d.device + d.mountpoint} value={d.mountpoint}>
-                  {d.device} at {d.mountpoint} — {gib(d.size_bytes)}, {d.filesystem}
-                  {d.removable ? ", removable" : ""}
+                <option key={d.device + d.mountpoint} value={d.mounted && d.mountpoint ? d.mountpoint : `unmounted:${d.device}`} disabled={!d.mounted || !d.mountpoint}>
+                  {describeDrive(d)}
                 </option>
               ))}
             </select>
@@ -131,7 +139,7 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
             <button data-testid="usb-refresh" onClick={refresh} disabled={loadingDrives}>
               {loadingDrives ? "Refreshing…" : "Refresh"}
             </button>
-            <button className="primary" data-testid="usb-export" onClick={exportUsb} disabled={!drive || busy !== null}>
+            <button className="primary" data-testid="usb-export" onClick={exportUsb} disabled={!drive || drive.startsWith("unmounted:") || busy !== null}>
               {busy === "usb" ? "Writing…" : "Write to drive"}
             </button>
           </div>
