@@ -1,61 +1,26 @@
 //! The Flatlab desktop app: a Tauri window around `flatlab-api`.
 //!
 //! Each command is a thin wrapper over one api use case; every error crosses to the UI as
-//! `{ code, message }` (`flatlab_api::ErrorBody`), converted in one place. The UI lives in `ui/`.
+//! `{ code, message }` (`flatlab_api::ErrorBody`), converted in one place. The boot server runs as
+//! a separate process (`flatlab serve --json`, see `sidecar.rs`) so that only it needs the
+//! privilege for ports 67 and 69. The UI lives in `ui/`.
 
 // Without a console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod commands;
+mod dialogs;
+mod sidecar;
+
 use std::path::PathBuf;
 
-use flatlab_api::{ErrorBody, Flatlab, PlanListing, PlanView, SaveOutcome, default_db_path, validate_text};
-use flatlab_model::{Finding, Plan, validate};
-use serde::Serialize;
+use flatlab_api::Flatlab;
 use tauri::Manager;
-
-type CmdResult<T> = Result<T, ErrorBody>;
-
-/// What the About box and the status bar show.
-#[derive(Serialize)]
-struct AppInfo {
-    version: &'static str,
-    db_path: PathBuf,
-}
-
-#[tauri::command]
-fn app_info(app: tauri::State<'_, Flatlab>) -> AppInfo {
-    AppInfo { version: env!("CARGO_PKG_VERSION"), db_path: app.db_path().to_owned() }
-}
-
-#[tauri::command]
-async fn list_plans(app: tauri::State<'_, Flatlab>) -> CmdResult<Vec<PlanListing>> {
-    Ok(app.list_plans().await?)
-}
-
-#[tauri::command]
-async fn show_plan(app: tauri::State<'_, Flatlab>, name: String, revision: Option<i64>) -> CmdResult<PlanView> {
-    Ok(app.show_plan(&name, revision).await?)
-}
-
-#[tauri::command]
-fn validate_plan(plan: Plan) -> Vec<Finding> {
-    validate(&plan).findings
-}
-
-#[tauri::command]
-fn validate_plan_text(text: String) -> Vec<Finding> {
-    validate_text(&text)
-}
-
-#[tauri::command]
-async fn save_plan(app: tauri::State<'_, Flatlab>, plan: Plan, message: String) -> CmdResult<SaveOutcome> {
-    Ok(app.save_plan(&plan, &message).await?)
-}
 
 fn db_path() -> anyhow::Result<PathBuf> {
     match std::env::var_os("FLATLAB_DB") {
         Some(p) => Ok(PathBuf::from(p)),
-        None => default_db_path(),
+        None => flatlab_api::default_db_path(),
     }
 }
 
@@ -67,7 +32,8 @@ fn main() {
         )
         .init();
 
-    let result = tauri::Builder::default()
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let path = db_path()?;
             let flatlab = tauri::async_runtime::block_on(async {
@@ -77,20 +43,53 @@ fn main() {
                 }
                 anyhow::Ok(flatlab)
             })?;
+            app.manage(sidecar::BootServer::new(path));
             app.manage(flatlab);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
-            app_info,
-            list_plans,
-            show_plan,
-            validate_plan,
-            validate_plan_text,
-            save_plan
+            commands::app_info,
+            commands::list_plans,
+            commands::show_plan,
+            commands::validate_plan,
+            commands::validate_plan_text,
+            commands::save_plan,
+            commands::create_plan,
+            commands::rename_plan,
+            commands::duplicate_plan,
+            commands::delete_plan,
+            commands::plan_history,
+            commands::revert_plan,
+            commands::import_plan_file,
+            commands::export_plan_file,
+            commands::preview_plan,
+            commands::ssh_public_keys,
+            commands::discover,
+            commands::list_interfaces,
+            commands::list_drives,
+            commands::export_usb,
+            commands::export_git,
+            dialogs::pick_open_plan_file,
+            dialogs::pick_save_plan_file,
+            dialogs::pick_folder,
+            sidecar::boot_start,
+            sidecar::boot_stop,
+            sidecar::boot_status,
+            sidecar::boot_arm,
+            sidecar::grant_boot_privilege,
         ])
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("error: Flatlab could not start: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: Flatlab could not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // The boot server also stops by itself when its stdin closes with this process.
+            handle.state::<sidecar::BootServer>().kill();
+        }
+    });
 }

@@ -17,9 +17,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const GIT_REVISION: &str = env!("FLATLAB_GIT_REVISION");
 
 /// `0.1.0 (3f2a9c1d0b7e)`: what `flatlab --version` and the app's About box show.
-pub fn version_line() -> String {
-    format!("{VERSION} ({GIT_REVISION})")
-}
+pub const VERSION_LINE: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FLATLAB_GIT_REVISION"), ")");
 
 /// What the About box and the status bar show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -80,7 +78,8 @@ pub struct SshPublicKey {
 /// The public keys in `dir` (normally `~/.ssh`): only `*.pub` files, only lines that look like
 /// OpenSSH public keys. Private key files are never opened.
 pub fn ssh_public_keys(dir: &Path) -> Vec<SshPublicKey> {
-    const TYPES: [&str; 6] = ["ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-", "sk-ssh-ed25519@", "sk-ecdsa-sha2-", "ssh-dss "];
+    const TYPES: [&str; 6] =
+        ["ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-", "sk-ssh-ed25519@", "sk-ecdsa-sha2-", "ssh-dss "];
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())

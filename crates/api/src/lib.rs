@@ -27,8 +27,8 @@ use ts_rs::TS;
 
 pub use boot::{BootSession, DhcpChoice, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
 pub use desktop::{
-    AppInfo, GIT_REVISION, NetInterface, SidecarMessage, SshPublicKey, VERSION, list_interfaces, ssh_public_keys,
-    version_line,
+    AppInfo, GIT_REVISION, NetInterface, SidecarMessage, SshPublicKey, VERSION, VERSION_LINE, list_interfaces,
+    ssh_public_keys,
 };
 pub use discover::Sighting;
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
@@ -221,6 +221,25 @@ impl Flatlab {
             .into());
         }
         let saved = self.store.save_plan(&parsed.plan, &format!("imported from {source}"), self.clock.now_ms()).await?;
+        Ok(SaveOutcome { saved, findings: report.findings })
+    }
+
+    /// Creates a plan with no machines yet, with the demo plan's OS and K3s releases (the
+    /// desktop app's New plan). Refuses a name that is taken.
+    pub async fn create_plan(&self, name: &str) -> anyhow::Result<SaveOutcome> {
+        check_name(name)?;
+        if self.store.list_plans().await?.iter().any(|p| p.name == name) {
+            return Err(flatlab_store::Error::NameTaken { name: name.to_owned() }.into());
+        }
+        let mut plan = parse_plan(DEMO_PLAN).context("the built-in demo plan")?.plan;
+        plan.name = name.to_owned();
+        plan.nodes.clear();
+        plan.switches.clear();
+        plan.ssh_authorized_keys.clear();
+        plan.network = Default::default();
+        plan.kubernetes.api_endpoint = None;
+        let report = validate(&plan);
+        let saved = self.store.save_plan(&plan, "created in the app", self.clock.now_ms()).await?;
         Ok(SaveOutcome { saved, findings: report.findings })
     }
 

@@ -95,3 +95,18 @@ async fn a_plan_with_errors_can_be_kept_for_fixing_later() {
     assert_eq!((listed[0].summary.name.as_str(), listed[0].nodes), ("draft", 1));
     assert!(listed[0].errors >= 3);
 }
+
+#[tokio::test]
+async fn a_new_plan_starts_empty_and_its_name_must_be_free() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    let outcome = app.create_plan("garage").await.expect("created");
+    assert_eq!(outcome.saved.revision, 1);
+    let view = app.show_plan("garage", None).await.expect("show");
+    assert!(view.plan.nodes.is_empty() && view.plan.switches.is_empty());
+    assert!(view.findings.iter().any(|f| f.severity == flatlab_model::Severity::Error), "{:?}", view.findings);
+    let err = app.create_plan("garage").await.expect_err("taken");
+    assert_eq!(error_code(&err), ErrorCode::NameTaken);
+    let err = app.create_plan("Not A Name").await.expect_err("bad name");
+    assert_eq!(error_code(&err), ErrorCode::InvalidPlan);
+}

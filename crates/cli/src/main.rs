@@ -12,7 +12,7 @@ use flatlab_api::{ApiError, Flatlab, ImportPolicy, default_db_path, format_time,
 use flatlab_model::{Finding, Severity, count};
 
 #[derive(Parser)]
-#[command(name = "flatlab", version, about = "Plan and install Flatcar + K3s edge clusters", propagate_version = true)]
+#[command(name = "flatlab", version = flatlab_api::VERSION_LINE, about = "Plan and install Flatcar + K3s edge clusters", propagate_version = true)]
 struct Cli {
     /// The Flatlab database [default: $XDG_DATA_HOME/flatlab/flatlab.db]
     #[arg(long, global = true, env = "FLATLAB_DB", value_name = "PATH")]
@@ -192,6 +192,10 @@ struct ServeArgs {
     /// exit 1 if one fails
     #[arg(long, value_name = "STAGE")]
     exit_after: Option<String>,
+    /// For programs (the desktop app runs the boot server this way): one JSON message per line
+    /// on stdout (docs/boot-server.md), `arm NODE` lines read from stdin; stops when stdin closes
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -521,6 +525,9 @@ async fn serve(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.ipxe_dir {
         options.ipxe_dirs = vec![dir];
     }
+    if args.json {
+        return serve_json(app, &name, &args.interface, options).await;
+    }
     let session = app.start_boot_server(&name, options, &mut rand::rng()).await?;
     for w in &session.warnings {
         eprintln!("warning: {w}");
@@ -575,6 +582,82 @@ async fn serve(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     session.stop().await;
     Ok(code)
+}
+
+/// `flatlab serve --json`: the boot server as the desktop app's sidecar. One
+/// [`SidecarMessage`](flatlab_api::SidecarMessage) per stdout line; `arm NODE` lines on stdin;
+/// stops when stdin closes (the app quit or stopped it) or on Ctrl-C.
+async fn serve_json(
+    app: &Flatlab,
+    name: &str,
+    interface: &str,
+    options: flatlab_api::ServeOptions,
+) -> anyhow::Result<ExitCode> {
+    use flatlab_api::{ErrorBody, SidecarMessage};
+    use tokio::io::AsyncBufReadExt;
+
+    fn say(message: &SidecarMessage) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        // A closed stdout means the app is gone; stdin's end stops the loop below.
+        let _ = writeln!(out, "{}", message.to_line());
+        let _ = out.flush();
+    }
+
+    let session = match app.start_boot_server(name, options, &mut rand::rng()).await {
+        Ok(s) => s,
+        Err(e) => {
+            say(&SidecarMessage::Error { error: ErrorBody::from(&e) });
+            return Err(e);
+        }
+    };
+    let server = session.server();
+    say(&SidecarMessage::Ready {
+        plan: name.to_owned(),
+        interface: interface.to_owned(),
+        http: server.http_addr().to_string(),
+        tftp: server.tftp_addr().map(|a| a.to_string()),
+        admin: server.admin_addr().to_string(),
+        warnings: session.warnings.clone(),
+    });
+    let mut events = server.registry().subscribe();
+    say(&SidecarMessage::Machines { machines: server.registry().machines() });
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            event = events.recv() => match event {
+                Ok(event) => say(&SidecarMessage::Event { event }),
+                // Fell behind: send the whole picture again.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    say(&SidecarMessage::Machines { machines: server.registry().machines() });
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            line = stdin.next_line() => {
+                let Ok(Some(line)) = line else { break };
+                let line = line.trim();
+                let Some(node) = line.strip_prefix("arm ").map(str::trim).filter(|n| !n.is_empty()) else {
+                    if !line.is_empty() {
+                        say(&SidecarMessage::Error { error: ErrorBody {
+                            code: flatlab_api::ErrorCode::Internal,
+                            message: format!("unknown request `{line}`; the sidecar understands `arm NODE`"),
+                        }});
+                    }
+                    continue;
+                };
+                match app.arm_machine(name, node, Some(&session), &mut rand::rng()).await {
+                    Ok(()) => {
+                        say(&SidecarMessage::Armed { node: node.to_owned() });
+                        say(&SidecarMessage::Machines { machines: session.server().registry().machines() });
+                    }
+                    Err(e) => say(&SidecarMessage::Error { error: ErrorBody::from(&e) }),
+                }
+            }
+        }
+    }
+    session.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn export(app: &Flatlab, cmd: ExportCommand) -> anyhow::Result<ExitCode> {

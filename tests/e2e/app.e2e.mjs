@@ -1,0 +1,173 @@
+// End-to-end scenarios over the real app (see run.sh). Each scenario starts the app afresh on
+// the same database, so a later scenario sees what an earlier one saved.
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { Keys, Session, sleep } from "./webdriver.mjs";
+
+const app = process.env.E2E_APP;
+const driver = process.env.E2E_DRIVER;
+const artifacts = process.env.E2E_ARTIFACTS;
+const work = process.env.E2E_WORK;
+const only = process.argv[2];
+
+let shots = 0;
+/**
+ * Saves what the X display shows. Captured from X (ImageMagick's `import`), not through
+ * WebDriver: WebKitWebDriver's screenshot command can wait forever after some page updates, and
+ * the X capture shows the real pixels a user would see.
+ */
+async function shot(_s, name) {
+  shots += 1;
+  const file = join(artifacts, `${String(shots).padStart(2, "0")}-${name}.png`);
+  await sleep(150); // Let the last change paint.
+  execFileSync("import", ["-window", "root", file], { stdio: "ignore", timeout: 10000 });
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Runs `body` against a freshly started app; a failure leaves a screenshot of the moment. */
+async function withApp(body) {
+  const s = await open();
+  try {
+    await body(s);
+  } catch (e) {
+    await shot(s, "FAILED").catch(() => {});
+    throw e;
+  } finally {
+    await s.quit();
+  }
+}
+
+async function open() {
+  const s = await Session.start(driver, { "tauri:options": { application: app } });
+  await s.waitFor("[data-testid^='plan-']", { timeout: 30000 });
+  return s;
+}
+
+const testid = (id) => `[data-testid='${id}']`;
+
+async function click(s, id) {
+  if (process.env.E2E_VERBOSE) console.log(`  click ${id}`);
+  await (await s.waitFor(testid(id))).click();
+}
+
+async function fill(s, id, text) {
+  const el = await s.waitFor(testid(id));
+  await el.clear();
+  if (text) await el.type(text);
+}
+
+async function select(s, id, value) {
+  // A native <select>: set it the way a user's choice does, with the change event React hears.
+  const el = await s.waitFor(testid(id));
+  await s.execute(
+    `const el = arguments[0]; const set = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, "value").set;
+     set.call(el, arguments[1]); el.dispatchEvent(new Event("change", { bubbles: true }));`,
+    [{ "element-6066-11e4-a52e-4f735466cecf": el.id }, value],
+  );
+}
+
+async function findings(s) {
+  const list = await s.findAll(testid("finding"));
+  return Promise.all(list.map(async (f) => ({ path: await f.attribute("data-path"), severity: await f.attribute("data-severity") })));
+}
+
+const scenarios = {
+  async "first start shows the demo plan"() {
+    await withApp(async (s) => {
+      await click(s, "plan-demo-lab");
+      await s.waitFor(testid("node-cp1"));
+      await s.waitFor(testid("switch-rack-switch"));
+      await shot(s, "demo-plan");
+    });
+  },
+
+  async "create a plan, build a cluster, fix a finding, save, reopen, export"() {
+    await withApp(async (s) => {
+      await click(s, "plan-new");
+      await fill(s, "modal-input", "garage");
+      await click(s, "modal-ok");
+      await s.waitFor(testid("plan-garage"));
+      await s.waitFor(testid("add-server"));
+
+      // Cluster settings show while nothing is selected.
+      await fill(s, "field-network.subnet", "192.168.50.0/24");
+      await fill(s, "field-network.gateway", "192.168.50.1");
+      await fill(s, "field-network.dns", "192.168.50.1");
+
+      await click(s, "add-switch");
+      await s.waitFor(testid("switch-switch-1"));
+      for (let i = 0; i < 3; i++) await click(s, "add-server");
+      for (let i = 0; i < 2; i++) await click(s, "add-agent");
+      for (let i = 1; i <= 5; i++) await s.waitFor(testid(`node-node-${i}`));
+      await click(s, "auto-layout");
+      await sleep(600);
+      await shot(s, "five-new-nodes");
+
+      // New nodes have no MAC yet: each shows an error on its card and in the findings.
+      await s.waitFor(testid("node-node-1"), { predicate: async (e) => (await e.attribute("data-severity")) === "error" });
+      const before = await findings(s);
+      check(before.some((f) => f.path === "nodes[node-1].mac" && f.severity === "error"), `no MAC error: ${JSON.stringify(before)}`);
+
+      for (let i = 1; i <= 5; i++) {
+        await click(s, `node-node-${i}`);
+        await s.waitFor(testid("field-mac"));
+        await fill(s, "field-mac", `52:54:00:12:34:0${i}`);
+        await fill(s, "field-address", `192.168.50.1${i}/24`);
+        await select(s, "field-switch", "switch-1");
+      }
+      await s.waitFor(testid("node-node-5"), { predicate: async (e) => (await e.attribute("data-severity")) !== "error" });
+      await shot(s, "cluster-connected");
+      const after = await findings(s);
+      check(!after.some((f) => f.severity === "error"), `errors left: ${JSON.stringify(after)}`);
+
+      // A duplicate MAC is an error on the field, and goes away when fixed.
+      await click(s, "node-node-2");
+      await fill(s, "field-mac", "52:54:00:12:34:01");
+      await s.waitFor(testid("field-error-mac"));
+      await shot(s, "duplicate-mac");
+      await fill(s, "field-mac", "52:54:00:12:34:02");
+      await s.waitGone(testid("field-error-mac"));
+
+      check((await (await s.find(testid("save"))).enabled()) === true, "Save is enabled with unsaved changes");
+      await s.find(testid("dirty"));
+      await click(s, "save");
+      await s.waitGone(testid("dirty"));
+      await shot(s, "saved");
+    });
+
+    // Reopen: the plan is there as saved.
+    await withApp(async (s) => {
+      await click(s, "plan-garage");
+      for (let i = 1; i <= 5; i++) await s.waitFor(testid(`node-node-${i}`));
+      await s.waitFor(testid("switch-switch-1"));
+      await click(s, "plan-export");
+      const file = join(work, "dialogs", "garage.yaml");
+      const deadline = Date.now() + 10000;
+      while (!existsSync(file) && Date.now() < deadline) await sleep(100);
+      const text = readFileSync(file, "utf8");
+      check(text.includes("name: garage") && text.includes("52:54:00:12:34:05"), `exported plan file:\n${text}`);
+      check(!/token/i.test(text), "no secret in the plan file");
+      await shot(s, "reopened");
+    });
+  },
+};
+
+let failed = 0;
+for (const [name, run] of Object.entries(scenarios)) {
+  if (only && !name.includes(only)) continue;
+  const started = Date.now();
+  try {
+    await run();
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed += 1;
+    console.log(`FAIL ${name}: ${e.message}`);
+  }
+}
+console.log(`e2e: ${shots} screenshots in ${artifacts}`);
+process.exit(failed ? 1 : 0);
+void Keys;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# End-to-end tests of the real desktop app: the debug build under Xvfb, driven through
+# tauri-driver and WebKitWebDriver. Screenshots land in target/e2e-artifacts/.
+#
+#   tests/e2e/run.sh            build, then run every scenario
+#   E2E_SKIP_BUILD=1 tests/e2e/run.sh   reuse the current build
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+if [[ -z "${E2E_SKIP_BUILD:-}" ]]; then
+  echo "e2e: building the app (debug, no bundle) and the flatlab CLI it runs as its boot server"
+  npx tauri build --debug --no-bundle >/dev/null
+  cargo build -q -p flatlab-cli
+fi
+command -v tauri-driver >/dev/null || { echo "e2e: tauri-driver is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
+command -v WebKitWebDriver >/dev/null || { echo "e2e: WebKitWebDriver is missing (apt install webkit2gtk-driver)" >&2; exit 1; }
+
+work=$(mktemp -d)
+artifacts=$root/target/e2e-artifacts
+rm -rf "$artifacts"
+mkdir -p "$artifacts"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+display=:$((90 + RANDOM % 100))
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
+
+port=$((4500 + RANDOM % 400))
+native_port=$((port + 1))
+export DISPLAY=$display WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
+export FLATLAB_DB=$work/flatlab.db FLATLAB_E2E_DIALOG_DIR=$work/dialogs
+export XDG_DATA_HOME=$work/data HOME=$work/home
+mkdir -p "$FLATLAB_E2E_DIALOG_DIR" "$HOME/.ssh"
+tauri-driver --port "$port" --native-port "$native_port" >"$artifacts/tauri-driver.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.1; done
+
+E2E_APP=$root/target/debug/flatlab-desktop E2E_DRIVER=http://127.0.0.1:$port E2E_ARTIFACTS=$artifacts \
+  E2E_WORK=$work node tests/e2e/app.e2e.mjs "$@"
