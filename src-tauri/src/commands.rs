@@ -120,6 +120,18 @@ pub async fn list_drives() -> CmdResult<Vec<Drive>> {
     Ok(flatlab_api::export::list_drives().await)
 }
 
+/// Mounts a drive (through UDisks2) so it can take a bundle; returns its mount point.
+#[tauri::command]
+pub async fn mount_drive(device: String) -> CmdResult<PathBuf> {
+    Ok(flatlab_api::export::mount_drive(&device).await?)
+}
+
+/// Unmounts a drive and powers it off, so it can be unplugged.
+#[tauri::command]
+pub async fn eject_drive(target: String) -> CmdResult<flatlab_api::export::Ejection> {
+    Ok(flatlab_api::export::eject_drive(&target).await?)
+}
+
 /// Progress of an export, as the `export-progress` event.
 #[derive(Clone, Serialize)]
 struct ExportProgress {

@@ -67,6 +67,8 @@ fn main() {
             commands::discover,
             commands::list_interfaces,
             commands::list_drives,
+            commands::mount_drive,
+            commands::eject_drive,
             commands::export_usb,
             commands::export_git,
             dialogs::pick_open_plan_file,

@@ -213,11 +213,21 @@ describe("export view", () => {
     await waitFor(() => expect((screen.getByTestId("usb-drives") as HTMLSelectElement).value).toBe("/media/ada/STICK"));
     expect(screen.getByTestId("usb-drives").textContent).toContain("STICK (SanDisk Ultra) · /dev/sdb1 at /media/ada/STICK · 16.0 GiB vfat");
     const unmounted = screen.getByText(/BIG \(Kingston DataTraveler\)/) as HTMLOptionElement;
-    expect(unmounted.disabled).toBe(true);
     expect(unmounted.textContent).toContain("not mounted");
     click("usb-export");
     expect((await screen.findByTestId("export-result")).textContent).toContain("/media/ada/STICK/flatlab/demo-lab");
     expect(fake.callsOf("export_usb")).toEqual([{ name: "demo-lab", mountpoint: "/media/ada/STICK" }]);
+
+    // Safe eject after the write.
+    click("usb-eject");
+    await waitFor(() => expect(screen.getByTestId("export-result").textContent).toContain("powered off: you can unplug it"));
+    expect(fake.callsOf("eject_drive")).toEqual([{ target: "/media/ada/STICK" }]);
+
+    // An unmounted drive is mounted first.
+    fireEvent.change(screen.getByTestId("usb-drives"), { target: { value: "unmounted:/dev/sdc1" } });
+    click("usb-export");
+    await waitFor(() => expect(screen.getByTestId("export-result").textContent).toContain("/media/ada/BIG/flatlab/demo-lab"));
+    expect(fake.callsOf("mount_drive")).toEqual([{ device: "/dev/sdc1" }]);
   });
 });
 

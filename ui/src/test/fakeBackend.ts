@@ -202,6 +202,10 @@ export class FakeBackend {
         ] satisfies Drive[];
       case "export_usb":
         return `${args.mountpoint}/flatlab/${args.name}`;
+      case "mount_drive":
+        return `/media/ada/${args.device === "/dev/sdc1" ? "BIG" : "DRIVE"}`;
+      case "eject_drive":
+        return { device: "/dev/sdc1", unmounted: [args.target], action: "powered_off", source: "udisks2", note: null };
       case "export_git":
         return { commit: "0123456789abcdef0123", pushed: false, changed: ["demo-lab/plan.yaml"] };
       case "pick_open_plan_file":

@@ -7,14 +7,14 @@ interface Props {
   onReport: (e: unknown) => void;
 }
 
-type Result = { ok: boolean; text: string; details?: string[] } | null;
+type Result = { ok: boolean; text: string; details?: string[]; eject?: string } | null;
 
 const gib = (bytes: number) => `${(bytes / 1024 / 1024 / 1024).toFixed(1)} GiB`;
 
 /** `USBSTICK (SanDisk Ultra) · /dev/sdb1 at /media/ada/USBSTICK · 14.9 GiB vfat`. */
 export function describeDrive(d: Drive): string {
   const name = [d.label, d.model ? `(${d.model})` : null].filter(Boolean).join(" ") || d.device;
-  const where = d.mounted && d.mountpoint ? `${d.device} at ${d.mountpoint}` : `${d.device}, not mounted: mount it in your file manager`;
+  const where = d.mounted && d.mountpoint ? `${d.device} at ${d.mountpoint}` : `${d.device}, not mounted yet`;
   return `${name} · ${where} · ${gib(d.size_bytes)} ${d.filesystem}${d.removable ? "" : " (not removable)"}`;
 }
 
@@ -84,9 +84,26 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
 
   const exportUsb = () =>
     run("usb", async () => {
-      const folder = await backend.exportUsb(planName, drive);
-      return { ok: true, text: `Wrote the bundle to ${folder}. You can now unplug the drive safely once your system says so.` };
+      // An unmounted drive is mounted first (UDisks2), as a file manager would.
+      const mountpoint = drive.startsWith("unmounted:") ? await backend.mountDrive(drive.slice("unmounted:".length)) : drive;
+      const folder = await backend.exportUsb(planName, mountpoint);
+      return { ok: true, text: `Wrote the bundle to ${folder} and read it back.`, eject: mountpoint };
     });
+
+  const eject = async (target: string) => {
+    setBusy("usb");
+    try {
+      const done = await backend.ejectDrive(target);
+      const how =
+        done.action === "powered_off" ? "powered off" : done.action === "media_ejected" ? "ejected" : done.action === "loop_detached" ? "detached" : "unmounted";
+      setResult({ ok: true, text: `${done.device} is ${how}: you can unplug it.${done.note ? ` ${done.note}` : ""}` });
+      refresh();
+    } catch (e) {
+      setResult({ ok: false, text: e instanceof IpcError ? e.message : String(e) });
+    } finally {
+      setBusy(null);
+    }
+  };
 
   const exportGit = () =>
     run("git", async () => {
@@ -129,7 +146,7 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
               {drives === null && <option value="">Loading…</option>}
               {drives?.length === 0 && <option value="">No drives found: plug one in and refresh</option>}
               {drives?.map((d) => (
-                <option key={d.device + d.mountpoint} value={d.mounted && d.mountpoint ? d.mountpoint : `unmounted:${d.device}`} disabled={!d.mounted || !d.mountpoint}>
+                <option key={d.device + d.mountpoint} value={d.mounted && d.mountpoint ? d.mountpoint : `unmounted:${d.device}`}>
                   {describeDrive(d)}
                 </option>
               ))}
@@ -139,7 +156,7 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
             <button data-testid="usb-refresh" onClick={refresh} disabled={loadingDrives}>
               {loadingDrives ? "Refreshing…" : "Refresh"}
             </button>
-            <button className="primary" data-testid="usb-export" onClick={exportUsb} disabled={!drive || drive.startsWith("unmounted:") || busy !== null}>
+            <button className="primary" data-testid="usb-export" onClick={exportUsb} disabled={!drive || busy !== null}>
               {busy === "usb" ? "Writing…" : "Write to drive"}
             </button>
           </div>
@@ -195,6 +212,11 @@ export function ExportView({ planName, ensureSaved, onReport }: Props) {
         <div className={`banner ${result.ok ? "success" : "error"} inline`} data-testid="export-result" data-ok={String(result.ok)} role="status">
           <div>
             <div>{result.text}</div>
+            {result.eject && (
+              <button data-testid="usb-eject" onClick={() => void eject(result.eject ?? "")} disabled={busy !== null}>
+                Eject the drive
+              </button>
+            )}
             {result.details && result.details.length > 0 && (
               <ul className="changed small mono">
                 {result.details.map((c) => (

@@ -7,6 +7,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { getCurrentWindow } from "@tauri-apps/api/window";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { Drive } from "./bindings/Drive";
+import type { Ejection } from "./bindings/Ejection";
 import type { ErrorBody } from "./bindings/ErrorBody";
 import type { ErrorCode } from "./bindings/ErrorCode";
 import type { Finding } from "./bindings/Finding";
@@ -26,6 +27,7 @@ import type { SshPublicKey } from "./bindings/SshPublicKey";
 export type {
   AppInfo,
   Drive,
+  Ejection,
   ErrorBody,
   ErrorCode,
   Finding,
@@ -168,6 +170,10 @@ export const backend = {
 
   // Export.
   listDrives: () => call<Drive[]>("list_drives"),
+  /** Mounts an unmounted drive (through UDisks2; the desktop may ask for a password); returns its mount point. */
+  mountDrive: (device: string) => call<string>("mount_drive", { device }),
+  /** Unmounts a drive (by device or mount point) and powers it off, so it can be unplugged. */
+  ejectDrive: (target: string) => call<Ejection>("eject_drive", { target }),
   /** Returns the folder written, `<mountpoint>/flatlab/<plan>`. */
   exportUsb: (name: string, mountpoint: string) => call<string>("export_usb", { name, mountpoint }),
   exportGit: (options: GitExportOptions) => call<GitOutcome>("export_git", { options }),
