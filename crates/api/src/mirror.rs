@@ -39,12 +39,38 @@ pub struct Mirrored {
     pub k3s: Option<PathBuf>,
 }
 
+/// The Flatcar image signing key's file name, in the package and in the source checkout.
+const KEY_FILE: &str = "Flatcar_Image_Signing_Key.asc";
+
+/// Where the Flatcar signing key is looked for when `--key` is not given: where the Debian
+/// package puts it, then the source checkout's `assets/`. The first that exists wins, so a
+/// key replaced on disk (Flatcar adds subkeys) takes effect without a rebuild.
+pub fn default_key_paths() -> Vec<PathBuf> {
+    vec![
+        Path::new("/usr/share/flatlab").join(KEY_FILE),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets").join(KEY_FILE),
+    ]
+}
+
+/// The keyring for `key`, else for the first of [`default_key_paths`] that exists, else for the
+/// copy of the Flatcar key built into Flatlab.
 pub fn keyring(key: Option<&Path>) -> anyhow::Result<Keyring> {
+    let found;
+    let key = match key {
+        Some(path) => Some(path),
+        None => {
+            found = default_key_paths().into_iter().find(|p| p.is_file());
+            found.as_deref()
+        }
+    };
     let text = match key {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading the key {}", path.display()))?,
         None => flatlab_mirror::FLATCAR_KEY.to_owned(),
     };
-    Ok(Keyring::from_armored(&text)?)
+    Keyring::from_armored(&text).with_context(|| match key {
+        Some(path) => format!("parsing the key {}", path.display()),
+        None => "parsing the built-in Flatcar key".to_owned(),
+    })
 }
 
 /// Fetches and verifies a Flatcar release (and optionally K3s) into the mirror. Blocking.
@@ -84,4 +110,26 @@ pub fn fetch(request: &MirrorRequest, progress: &mut dyn FnMut(Progress)) -> any
         None => None,
     };
     Ok(Mirrored { version, files, k3s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checkout_key_is_found_and_is_flatcars() {
+        let checkout = &default_key_paths()[1];
+        assert!(checkout.is_file(), "{} is missing", checkout.display());
+        let keyring = keyring(None).expect("the default key parses");
+        assert_eq!(keyring.fingerprints(), [flatlab_mirror::FLATCAR_KEY_FINGERPRINT]);
+    }
+
+    #[test]
+    fn a_bad_key_file_names_itself() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.asc");
+        std::fs::write(&path, "not a key").expect("write");
+        let Err(e) = keyring(Some(&path)) else { panic!("a bad key was accepted") };
+        assert!(format!("{e:#}").contains("bad.asc"), "{e:#}");
+    }
 }
