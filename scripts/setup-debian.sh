@@ -10,7 +10,7 @@ packages=(
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev  # Tauri
   sqlite3              # store tests and scripts/sqlx-prepare.sh
   ignition             # ignition-validate, run on every generated Ignition config in tests
-  xvfb xauth webkit2gtk-driver  # the desktop app's end-to-end tests
+  xvfb xauth webkit2gtk-driver imagemagick  # the desktop app's end-to-end tests (and their screenshots)
   ipxe                 # the iPXE binaries the boot server hands out
   qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio iproute2 python3  # network-boot test
   avahi-daemon avahi-utils dbus  # mDNS interoperability test (run in a network namespace only)
@@ -45,6 +45,11 @@ if ((node_major < 20)); then
   exit 1
 fi
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt 2>/dev/null || true
+# The WebDriver bridge the end-to-end tests drive the real app through (from crates.io).
+if ! command -v tauri-driver >/dev/null; then
+  echo "setup: installing tauri-driver (cargo install, about a minute)"
+  cargo install --quiet --locked tauri-driver --version 2.1.0
+fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: installing npm packages"

@@ -34,6 +34,9 @@ tests/netboot/run.sh
 step "discovery: mDNS both ways with a real avahi-daemon in network namespaces"
 tests/discovery/run.sh
 
+step "desktop app end to end: the real app under Xvfb through tauri-driver (screenshots in target/e2e-artifacts)"
+tests/e2e/run.sh
+
 step "UI: tsc, eslint, vitest"
 npm run -s typecheck
 npm run -s lint

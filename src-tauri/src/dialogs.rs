@@ -2,7 +2,7 @@
 //!
 //! End-to-end tests cannot drive GTK dialogs through WebDriver; with `FLATLAB_E2E_DIALOG_DIR`
 //! set, the dialogs answer with paths in that folder instead of opening (`import.yaml` to open,
-//! the suggested name to save, the folder itself to pick one).
+//! the suggested name to save, its `folder` subfolder to pick one).
 
 use std::path::PathBuf;
 
@@ -52,7 +52,9 @@ pub async fn pick_save_plan_file(app: AppHandle, default_name: String) -> CmdRes
 #[tauri::command]
 pub async fn pick_folder(app: AppHandle, title: String) -> CmdResult<Option<PathBuf>> {
     if let Some(dir) = e2e_dir() {
-        return Ok(Some(dir));
+        let folder = dir.join("folder");
+        std::fs::create_dir_all(&folder).map_err(anyhow::Error::from)?;
+        return Ok(Some(folder));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog().file().set_title(title).pick_folder(move |p| drop(tx.send(p)));

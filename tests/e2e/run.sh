@@ -33,15 +33,35 @@ Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
 
+# As root, the app runs in a network namespace of its own with one veth pair, e2e0 and e2e1
+# (10.123.0.1/24), so its boot server binds real ports 67/69/8080 without touching the host's
+# network. Otherwise the boot-server scenario is skipped.
+netns=()
+if [[ $(id -u) == 0 ]] && command -v ip >/dev/null; then
+  ns=flatlab-e2e-$$
+  ip netns add "$ns"
+  cleanup_ns() { ip netns del "$ns" 2>/dev/null || true; }
+  trap 'cleanup; cleanup_ns' EXIT
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link add e2e0 type veth peer name e2e1
+  ip -n "$ns" link set e2e1 up
+  ip -n "$ns" addr add 10.123.0.1/24 dev e2e0
+  ip -n "$ns" link set e2e0 up
+  netns=(ip netns exec "$ns")
+  export E2E_BOOT_INTERFACE=e2e0 E2E_BOOT_ADDRESS=10.123.0.1
+else
+  echo "e2e: not root: the boot-server scenario is skipped (it needs a network namespace)"
+fi
+
 port=$((4500 + RANDOM % 400))
 native_port=$((port + 1))
 export DISPLAY=$display WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
 export FLATLAB_DB=$work/flatlab.db FLATLAB_E2E_DIALOG_DIR=$work/dialogs
 export XDG_DATA_HOME=$work/data HOME=$work/home
 mkdir -p "$FLATLAB_E2E_DIALOG_DIR" "$HOME/.ssh"
-tauri-driver --port "$port" --native-port "$native_port" >"$artifacts/tauri-driver.log" 2>&1 &
+"${netns[@]}" tauri-driver --port "$port" --native-port "$native_port" >"$artifacts/tauri-driver.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do "${netns[@]}" curl -sf "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.1; done
 
 E2E_APP=$root/target/debug/flatlab-desktop E2E_DRIVER=http://127.0.0.1:$port E2E_ARTIFACTS=$artifacts \
-  E2E_WORK=$work node tests/e2e/app.e2e.mjs "$@"
+  E2E_WORK=$work "${netns[@]}" node tests/e2e/app.e2e.mjs "$@"
