@@ -64,4 +64,4 @@ pids+=($!)
 for _ in $(seq 100); do "${netns[@]}" curl -sf "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.1; done
 
 E2E_APP=$root/target/debug/flatlab-desktop E2E_DRIVER=http://127.0.0.1:$port E2E_ARTIFACTS=$artifacts \
-  E2E_WORK=$work "${netns[@]}" node tests/e2e/app.e2e.mjs "$@"
+  E2E_WORK=$work "${netns[@]}" node "${E2E_SCRIPT:-tests/e2e/app.e2e.mjs}" "$@"
