@@ -292,7 +292,12 @@ fn the_default_database_lives_in_the_xdg_data_folder() {
 #[test]
 fn version_and_help_work() {
     let env = Env::new();
-    env.flatlab().arg("--version").assert().success().stdout(predicate::str::starts_with("flatlab "));
+    // `flatlab 0.1.0 (0123456789ab)`: the version and the git revision, as the app's About box shows.
+    env.flatlab()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"^flatlab \d+\.\d+\.\d+ \(([0-9a-f]{12}|unknown)\)\n$").expect("regex"));
     env.flatlab().args(["plan", "--help"]).assert().success().stdout(predicate::str::contains("validate"));
 }
 
@@ -395,17 +400,93 @@ fn serve_without_the_port_privilege_says_how_to_grant_it() {
     } else {
         std::process::Command::new(&bin)
     };
-    let out = cmd
-        .arg("--db")
-        .arg(env.db())
-        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off", "--http-port", "0"])
-        .args(["--admin", "127.0.0.1:0"])
-        .output()
-        .expect("runs");
+    let args = [
+        "serve",
+        "demo-lab",
+        "--interface",
+        "lo",
+        "--address",
+        "127.0.0.1",
+        "--dhcp",
+        "off",
+        "--http-port",
+        "0",
+        "--admin",
+        "127.0.0.1:0",
+    ];
+    let out = cmd.arg("--db").arg(env.db()).args(args).output().expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let last = stderr.lines().last().unwrap_or("");
     assert!(last.starts_with("error: starting the boot server: TFTP needs port 69"), "{stderr}");
     assert!(last.contains("sudo setcap cap_net_bind_service,cap_net_raw+ep"), "{stderr}");
     assert!(!stderr.contains("panicked"));
+
+    // As the app's sidecar, the same failure is a JSON line with a code the app branches on.
+    let out = cmd.arg("--json").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON line");
+    assert_eq!(line["type"], "error", "{stdout}");
+    assert_eq!(line["error"]["code"], "needs_privilege", "{stdout}");
+}
+
+/// `flatlab serve --json`, as the desktop app runs it: JSON lines out, `arm NODE` in, and it
+/// stops when its stdin closes.
+#[test]
+fn serve_json_speaks_the_sidecar_protocol() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flatlab"))
+        .arg("--db")
+        .arg(env.db())
+        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off"])
+        .args(["--http-port", "0", "--tftp-port", "0", "--admin", "127.0.0.1:0", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut next = || -> serde_json::Value {
+        let line = lines.next().expect("a line").expect("readable");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+
+    let ready = next();
+    assert_eq!(ready["type"], "ready", "{ready}");
+    assert_eq!(ready["plan"], "demo-lab");
+    assert!(ready["http"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{ready}");
+    let machines = next();
+    assert_eq!(machines["type"], "machines");
+    assert_eq!(machines["machines"].as_array().map(Vec::len), Some(5), "{machines}");
+    assert!(machines["machines"].as_array().into_iter().flatten().all(|m| m["stage"] == "armed"));
+
+    writeln!(stdin, "arm cp2").expect("write");
+    let armed = next();
+    assert_eq!(armed, serde_json::json!({"type": "armed", "node": "cp2"}));
+    writeln!(stdin, "arm nosuch").expect("write");
+    let error = loop {
+        let m = next();
+        if m["type"] == "error" {
+            break m;
+        }
+    };
+    assert!(error["error"]["message"].as_str().is_some_and(|m| m.contains("nosuch")), "{error}");
+
+    drop(stdin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the sidecar did not stop when its stdin closed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
 }
