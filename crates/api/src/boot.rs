@@ -146,7 +146,7 @@ impl Flatlab {
         };
         if options.mirror.is_none() {
             warnings.push(
-                "no --mirror DIR: machines cannot load Flatcar from this server; give a mirror laid out as <channel>/<board>/<version>/"
+                "no image mirror: machines cannot load Flatcar from this server; fetch a release with `flatlab mirror fetch` (into ~/.local/share/flatlab/mirror, which the app uses) and pass it with --mirror DIR"
                     .into(),
             );
         } else if let Some(m) = &options.mirror {
