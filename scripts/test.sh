@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine and runs every check and test Flatlab has: formatting, lints, type
-# checks, Rust unit and integration tests, UI tests, and the generated-types and sqlx-data checks.
+# checks, Rust unit and integration tests, UI tests, the generated-types and sqlx-data checks, and
+# the Debian package (built, inspected and installed into a throwaway root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-debian.sh
@@ -27,6 +28,9 @@ if ! git diff --exit-code --stat -- ui/src/lib/ipc/bindings || [[ -n "$(git stat
   echo "ui/src/lib/ipc/bindings changed when regenerated: run cargo test and commit the result" >&2
   exit 1
 fi
+
+step "Debian package: built with no network, inspected, installed into a throwaway root"
+tests/package/run.sh
 
 step "network boot: QEMU through flatlab serve, --dhcp proxy beside a dnsmasq router and --dhcp full"
 tests/netboot/run.sh
