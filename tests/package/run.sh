@@ -29,7 +29,13 @@ finish() {
 }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 version=$(node -p 'require("./package.json").version')
 arch=$(dpkg --print-architecture)
@@ -137,6 +143,45 @@ check "the packaged flatlab --version says 'flatlab $version ($revision)' (got '
 # build: its bytes hold the same revision.
 check "the packaged flatlab-desktop carries revision $revision for its About box" \
   grep -qaF "$revision" "$x/usr/bin/flatlab-desktop"
+
+# The packaged app (with the bundler's patch) starts under Xvfb and draws its window: the screen
+# holds more than a handful of colours. The end-to-end tests (tests/e2e) drive the app itself.
+if command -v Xvfb >/dev/null && command -v import >/dev/null; then
+  display=:$((200 + RANDOM % 100))
+  Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
+  app=$work/app
+  mkdir -p "$app/home" "$app/data"
+  DISPLAY=$display WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1 HOME=$app/home XDG_DATA_HOME=$app/data \
+    "$x/usr/bin/flatlab-desktop" >"$work/app.log" 2>&1 &
+  pids+=($!)
+  colours=0
+  for _ in $(seq 40); do
+    sleep 1
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    colours=$(import -display "$display" -window root png:- 2>/dev/null | identify -format '%k' - 2>/dev/null || echo 0)
+    ((colours > 50)) && break
+  done
+  check "the packaged app starts and draws its window ($colours colours on screen)" test "$colours" -gt 50
+  check "the packaged app made its database in \$XDG_DATA_HOME/flatlab" test -s "$app/data/flatlab/flatlab.db"
+  kill "${pids[-1]}" 2>/dev/null || true
+else
+  echo "package: skipped starting the packaged app: Xvfb or ImageMagick's import is missing"
+fi
+
+# --- apt, simulated on a bare system ------------------------------------------------------------
+# apt-get -s with an empty dpkg status: what `apt install ./flatlab_*.deb` pulls onto a system
+# that has nothing yet, resolved against this machine's package lists. Installs nothing.
+if apt-cache show ipxe libwebkit2gtk-4.1-0 >/dev/null 2>&1; then
+  : >"$work/empty-status"
+  apt-get install -s -o Dir::State::status="$work/empty-status" "$(realpath "$deb")" >"$work/apt.log" 2>&1 || true
+  for p in flatlab libwebkit2gtk-4.1-0 libgtk-3-0 ipxe libcap2-bin; do
+    check "apt install ./$(basename "$deb") on a bare system installs $p" grep -q "^Inst $p " "$work/apt.log"
+  done
+else
+  echo "package: skipped the simulated apt install: no package lists (apt-get update)"
+fi
 
 # --- installed into a throwaway root -----------------------------------------------------------
 if [[ $(id -u) -ne 0 ]]; then
