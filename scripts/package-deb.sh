@@ -33,6 +33,7 @@ fi
 echo "package: building the flatlab CLI ($profile) and staging it as the app's sidecar" >&2
 ./scripts/stage-sidecar.sh "$profile" >/dev/null
 
+target=$(realpath "${CARGO_TARGET_DIR:-target}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Debian keeps a package's changelog in /usr/share/doc/<package>/; Tauri's own `changelog` option
@@ -40,13 +41,19 @@ trap 'rm -rf "$work"' EXIT
 gzip -9n <packaging/changelog >"$work/changelog.gz"
 
 # Set here, not in tauri.conf.json: bundling itself (off there, so that a plain `tauri build`
-# makes no package without the CLI), the generated changelog, and bundle.externalBin. With
+# makes no package without the CLI), bundle.externalBin, and the generated changelog. With
 # externalBin in tauri.conf.json every build of the app (cargo clippy/test --workspace,
 # scripts/run.sh) would need the staged sidecar first, and tauri-build would copy a stale one
-# over target/<profile>/flatlab.
+# over target/<profile>/flatlab. A release app is stripped before it is bundled, as Debian ships
+# its programs (stage-sidecar.sh strips the release CLI); a debug package keeps its symbols.
+strip_app=""
+if [[ $profile == release ]]; then
+  strip_app="\"build\": { \"beforeBundleCommand\": \"strip $target/release/flatlab-desktop\" },"
+fi
 overlay=$(
   cat <<JSON
 {
+  $strip_app
   "bundle": {
     "active": true,
     "externalBin": ["binaries/flatlab"],
@@ -56,7 +63,7 @@ overlay=$(
 JSON
 )
 
-bundle_dir=${CARGO_TARGET_DIR:-target}/$profile/bundle/deb
+bundle_dir=$target/$profile/bundle/deb
 rm -f "$bundle_dir"/*.deb
 echo "package: building the UI, the desktop app ($profile) and the .deb" >&2
 npx tauri build "${tauri_flags[@]}" --ci --bundles deb --config "$overlay" >&2
