@@ -23,15 +23,16 @@ esac
 
 version=$(node -p 'require("./package.json").version')
 arch=$(dpkg --print-architecture)
-revision=$(git rev-parse --short=12 HEAD)
-if [[ -n "$(git status --porcelain --untracked-files=no)" ]]; then
+# crates/api/build.rs takes the revision from FLATLAB_GIT_REVISION, else from git.
+revision=${FLATLAB_GIT_REVISION:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
+if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
   echo "package: warning: the working tree has uncommitted changes; the package still says revision $revision" >&2
 fi
 
 # Both binaries come from this one run at the same HEAD, so `flatlab --version` and the app's
 # About box show the same version and git revision (crates/api/build.rs).
 echo "package: building the flatlab CLI ($profile) and staging it as the app's sidecar" >&2
-./scripts/stage-sidecar.sh "$profile" >/dev/null
+staged=$(./scripts/stage-sidecar.sh "$profile")
 
 target=$(realpath "${CARGO_TARGET_DIR:-target}")
 work=$(mktemp -d)
@@ -44,29 +45,42 @@ gzip -9n <packaging/changelog >"$work/changelog.gz"
 # makes no package without the CLI), bundle.externalBin, and the generated changelog. With
 # externalBin in tauri.conf.json every build of the app (cargo clippy/test --workspace,
 # scripts/run.sh) would need the staged sidecar first, and tauri-build would copy a stale one
-# over target/<profile>/flatlab. A release app is stripped before it is bundled, as Debian ships
-# its programs (stage-sidecar.sh strips the release CLI); a debug package keeps its symbols.
-strip_app=""
-if [[ $profile == release ]]; then
-  strip_app="\"build\": { \"beforeBundleCommand\": \"strip $target/release/flatlab-desktop\" },"
-fi
-overlay=$(
-  cat <<JSON
-{
-  $strip_app
+# over target/<profile>/flatlab.
+overlay='{
   "bundle": {
     "active": true,
     "externalBin": ["binaries/flatlab"],
-    "linux": { "deb": { "files": { "/usr/share/doc/flatlab/changelog.gz": "$work/changelog.gz" } } }
+    "linux": { "deb": { "files": { "/usr/share/doc/flatlab/changelog.gz": "'"$work/changelog.gz"'" } } }
   }
-}
-JSON
-)
+}'
+
+echo "package: building the UI and the desktop app ($profile)" >&2
+npx tauri build "${tauri_flags[@]}" --ci --no-bundle --config "$overlay" >&2
+app=$target/$profile/flatlab-desktop
+# Release programs are stripped, as Debian ships them (stage-sidecar.sh strips the release CLI);
+# a debug package keeps its symbols.
+[[ $profile == debug ]] || strip "$app"
+
+# Depends: the packages of the shared libraries both programs link, with the versions their
+# symbols need (dpkg-shlibdeps, as debhelper does), plus tauri.conf.json's (ipxe, libcap2-bin).
+mkdir -p "$work/debian/flatlab/usr/bin" "$work/debian/flatlab/DEBIAN" # DEBIAN/ marks the package's root
+printf 'Source: flatlab\n\nPackage: flatlab\nArchitecture: any\n' >"$work/debian/control"
+ln "$app" "$work/debian/flatlab/usr/bin/flatlab-desktop" 2>/dev/null || cp "$app" "$work/debian/flatlab/usr/bin/"
+ln "$staged" "$work/debian/flatlab/usr/bin/flatlab" 2>/dev/null || cp "$staged" "$work/debian/flatlab/usr/bin/flatlab"
+shlibs=$(cd "$work" && dpkg-shlibdeps -O debian/flatlab/usr/bin/flatlab-desktop debian/flatlab/usr/bin/flatlab)
+shlibs=${shlibs#shlibs:Depends=}
+[[ -n "$shlibs" ]] || { echo "package: dpkg-shlibdeps found no shared libraries" >&2; exit 1; }
+depends=$(node -e '
+  const own = require("./src-tauri/tauri.conf.json").bundle.linux.deb.depends;
+  const shlibs = process.argv[1].split(",").map((d) => d.trim());
+  console.log(JSON.stringify([...own, ...shlibs]));
+' "$shlibs")
 
 bundle_dir=$target/$profile/bundle/deb
 rm -f "$bundle_dir"/*.deb
-echo "package: building the UI, the desktop app ($profile) and the .deb" >&2
-npx tauri build "${tauri_flags[@]}" --ci --bundles deb --config "$overlay" >&2
+echo "package: making the .deb (Depends: $(node -p 'JSON.parse(process.argv[1]).join(", ")' "$depends"))" >&2
+npx tauri bundle "${tauri_flags[@]}" --ci --bundles deb \
+  --config "$overlay" --config '{"bundle": {"linux": {"deb": {"depends": '"$depends"'}}}}' >&2
 
 built=$(find "$bundle_dir" -maxdepth 1 -name "*_${version}_${arch}.deb" -print -quit)
 [[ -n "$built" ]] || { echo "package: the bundler made no .deb in $bundle_dir" >&2; exit 1; }

@@ -106,10 +106,11 @@ icons=(16 24 32 48 64 128 256 512)
   echo "-rw-r--r-- usr/share/doc/flatlab/changelog.gz"
   echo "-rw-r--r-- usr/share/doc/flatlab/copyright"
   echo "-rw-r--r-- usr/share/flatlab/Flatcar_Image_Signing_Key.asc"
+  echo "-rw-r--r-- usr/share/lintian/overrides/flatlab"
   for s in "${icons[@]}"; do echo "-rw-r--r-- usr/share/icons/hicolor/${s}x${s}/apps/flatlab-desktop.png"; done
 } | sort -k2 >"$work/expected"
 if diff -u "$work/expected" "$work/files" >"$work/files.diff"; then
-  ok "the package holds exactly its ${#icons[@]} icons and 6 other files, with their modes"
+  ok "the package holds exactly its ${#icons[@]} icons and 7 other files, with their modes"
 else
   cat "$work/files.diff" >&2
   bad "the package holds exactly the expected files"
@@ -133,6 +134,18 @@ check "the desktop entry runs flatlab-desktop" grep -qx 'Exec=flatlab-desktop' "
 check "the desktop entry's icon is flatlab-desktop" grep -qx 'Icon=flatlab-desktop' "$desktop"
 if command -v desktop-file-validate >/dev/null; then
   check "desktop-file-validate accepts the desktop entry without a hint" test -z "$(desktop-file-validate "$desktop" 2>&1)"
+fi
+
+# lintian, when installed (it is not in setup-debian.sh: 125 packages for one check). A debug
+# package keeps its symbols on purpose; any other error lintian reports fails the test.
+if command -v lintian >/dev/null; then
+  suppress=()
+  [[ $deb == */debug/* ]] && suppress=(--suppress-tags unstripped-binary-or-object)
+  lintian "${suppress[@]}" "$deb" >"$work/lintian.log" 2>&1 || true
+  sed 's/^/      lintian: /' "$work/lintian.log"
+  check "lintian reports no errors" test -z "$(grep '^E:' "$work/lintian.log")"
+else
+  echo "package: lintian is not installed: skipped (apt install lintian)"
 fi
 
 # --- the extracted binaries --------------------------------------------------------------------
