@@ -71,8 +71,16 @@ async function select(s, id, value) {
 }
 
 async function findings(s) {
-  const list = await s.findAll(testid("finding"));
-  return Promise.all(list.map(async (f) => ({ path: await f.attribute("data-path"), severity: await f.attribute("data-severity") })));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const list = await s.findAll(testid("finding"));
+      return await Promise.all(list.map(async (f) => ({ path: await f.attribute("data-path"), severity: await f.attribute("data-severity") })));
+    } catch (e) {
+      // The list re-rendered while it was read: read it again.
+      if (attempt >= 10) throw e;
+      await sleep(100);
+    }
+  }
 }
 
 const scenarios = {

@@ -26,8 +26,17 @@ export class Session {
   }
 
   async findAll(selector) {
-    const value = await this.cmd("POST", "/elements", { using: "css selector", value: selector });
-    return value.map((v) => new Element(this, v[ELEMENT]));
+    // React may replace an element while WebKitWebDriver collects the matches ("stale element
+    // reference"): ask again, as a user's second look would.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const value = await this.cmd("POST", "/elements", { using: "css selector", value: selector });
+        return value.map((v) => new Element(this, v[ELEMENT]));
+      } catch (e) {
+        if (attempt >= 10 || !String(e.message).includes("stale element")) throw e;
+        await sleep(50);
+      }
+    }
   }
 
   /** Waits until `selector` matches (and `predicate(element)` holds, if given). */
@@ -49,7 +58,8 @@ export class Session {
 
   async waitGone(selector, timeout = 15000) {
     const deadline = Date.now() + timeout;
-    while ((await this.findAll(selector)).length > 0) {
+    const count = () => this.findAll(selector).then((l) => l.length, () => 1);
+    while ((await count()) > 0) {
       if (Date.now() > deadline) throw new WebDriverError(`${selector} is still there after ${timeout} ms`);
       await sleep(100);
     }
