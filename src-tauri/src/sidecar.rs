@@ -27,6 +27,12 @@ pub struct BootServer {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// The state, even after a panic elsewhere while it was held (it stays consistent: every
+/// change to it is a single assignment or push).
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[derive(Default)]
 struct Inner {
     run: Option<Run>,
@@ -73,7 +79,7 @@ impl BootServer {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// Kills the boot server at once (the app is quitting).
@@ -95,8 +101,7 @@ pub fn sidecar_path() -> Option<PathBuf> {
     {
         return Some(beside);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("flatlab")).find(|p| p.is_file())
+    flatlab_api::find_on_path("flatlab")
 }
 
 fn need_sidecar() -> Result<PathBuf, ErrorBody> {
@@ -182,7 +187,7 @@ async fn follow(
     stdout: tokio::process::ChildStdout,
     stderr_tail: Arc<Mutex<Vec<String>>>,
 ) {
-    let lock = || shared.lock().unwrap_or_else(|e| e.into_inner());
+    let lock = || lock(&shared);
     let mut lines = BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
@@ -195,9 +200,9 @@ async fn follow(
                 return;
             }
             if message["type"] == "error"
-                && let Ok(error) = serde_json::from_value::<ErrorBodyIn>(message["error"].clone())
+                && let Ok(error) = serde_json::from_value::<ErrorBody>(message["error"].clone())
             {
-                inner.error = Some(error.into());
+                inner.error = Some(error);
             }
             if inner.messages.len() >= MAX_MESSAGES {
                 inner.messages.drain(..MAX_MESSAGES / 10);
@@ -250,27 +255,6 @@ async fn follow(
     let _ = handle.emit("boot-stopped", BootStopped { error });
 }
 
-/// `ErrorBody` as read back from the sidecar's JSON.
-#[derive(Deserialize)]
-struct ErrorBodyIn {
-    code: String,
-    message: String,
-}
-
-impl From<ErrorBodyIn> for ErrorBody {
-    fn from(e: ErrorBodyIn) -> Self {
-        let code = match e.code.as_str() {
-            "plan_not_found" => ErrorCode::PlanNotFound,
-            "invalid_plan" => ErrorCode::InvalidPlan,
-            "needs_privilege" => ErrorCode::NeedsPrivilege,
-            "address_in_use" => ErrorCode::AddressInUse,
-            "io" => ErrorCode::Io,
-            _ => ErrorCode::Internal,
-        };
-        ErrorBody { code, message: e.message }
-    }
-}
-
 /// Stops the boot server: closing its stdin asks it to stop; it is killed if it has not after
 /// five seconds.
 #[tauri::command]
@@ -287,7 +271,7 @@ pub async fn boot_stop(boot: State<'_, BootServer>) -> CmdResult<()> {
     let shared = boot.inner.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let mut inner = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = lock(&shared);
         if inner.generation == generation
             && let Some(run) = inner.run.as_mut()
         {

@@ -35,6 +35,12 @@ impl AppInfo {
     }
 }
 
+/// The first file called `name` in the folders of `PATH`, as a shell would find the program.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
 /// A network interface machines could network-boot on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export)]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use flatlab_model::{Finding, ParseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// Conditions of the use cases themselves (the store's are `flatlab_store::Error`).
@@ -28,7 +28,7 @@ fn summary(findings: &[Finding]) -> String {
 }
 
 /// A stable code for each kind of failure: the desktop UI branches on it, never on message text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum ErrorCode {
@@ -45,6 +45,8 @@ pub enum ErrorCode {
     /// Another server holds a port the boot server needs.
     AddressInUse,
     Io,
+    /// Also what a code this build does not know reads back as.
+    #[serde(other)]
     Internal,
 }
 
@@ -90,7 +92,8 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
 }
 
 /// An error as the desktop UI receives it: a stable code to branch on and a message to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+/// Read back from the boot-server sidecar's `error` lines, too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ErrorBody {
     pub code: ErrorCode,
@@ -107,5 +110,20 @@ impl From<&anyhow::Error> for ErrorBody {
 impl From<anyhow::Error> for ErrorBody {
     fn from(err: anyhow::Error) -> Self {
         ErrorBody::from(&err)
+    }
+}
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+
+    #[test]
+    fn an_error_body_reads_back_as_written_and_an_unknown_code_as_internal() {
+        let body = ErrorBody { code: ErrorCode::NeedsPrivilege, message: "TFTP needs port 69".into() };
+        let json = serde_json::to_value(&body).expect("encodes");
+        assert_eq!(json["code"], "needs_privilege");
+        assert_eq!(serde_json::from_value::<ErrorBody>(json).expect("decodes"), body);
+        let newer: ErrorBody = serde_json::from_str(r#"{"code":"from_a_newer_build","message":"m"}"#).expect("decodes");
+        assert_eq!(newer.code, ErrorCode::Internal);
     }
 }

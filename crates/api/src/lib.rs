@@ -27,8 +27,8 @@ use ts_rs::TS;
 
 pub use boot::{BootSession, DhcpChoice, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
 pub use desktop::{
-    AppInfo, GIT_REVISION, NetInterface, SidecarMessage, SshPublicKey, VERSION, VERSION_LINE, list_interfaces,
-    ssh_public_keys,
+    AppInfo, GIT_REVISION, NetInterface, SidecarMessage, SshPublicKey, VERSION, VERSION_LINE, find_on_path,
+    list_interfaces, ssh_public_keys,
 };
 pub use discover::Sighting;
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};

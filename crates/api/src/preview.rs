@@ -4,7 +4,7 @@
 //! can be shown freely: it never creates or reveals the K3s token or a boot token.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use flatlab_model::{Plan, validate};
@@ -73,7 +73,7 @@ pub fn preview_plan(plan: &Plan) -> anyhow::Result<Vec<PreviewFile>> {
     let inputs =
         Inputs { base_url: PLACEHOLDER_BASE_URL, k3s_token: PREVIEW_K3S_TOKEN, node_tokens: &node_tokens, k3s: &k3s };
     let bundle = render(&validated, &inputs)?;
-    let validator = find_ignition_validate();
+    let validator = crate::find_on_path("ignition-validate");
     let scratch = tempfile::tempdir()?;
     let mut out = Vec::new();
     for (path, file) in bundle.files() {
@@ -152,11 +152,6 @@ fn check_ignition(config: &str, validator: Option<&Path>, scratch: &Path) -> Vec
         verdicts.push(verdict);
     }
     verdicts
-}
-
-fn find_ignition_validate() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("ignition-validate")).find(|p| p.is_file())
 }
 
 #[cfg(test)]

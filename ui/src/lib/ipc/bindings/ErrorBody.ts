@@ -3,6 +3,7 @@ import type { ErrorCode } from "./ErrorCode";
 
 /**
  * An error as the desktop UI receives it: a stable code to branch on and a message to show.
+ * Read back from the boot-server sidecar's `error` lines, too.
  */
 export type ErrorBody = { code: ErrorCode, 
 /**
