@@ -28,10 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-display=:$((90 + RANDOM % 100))
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
+source tests/e2e/driver.sh
+start_display "$work/xvfb.log"
 
 # As root, the app runs in a network namespace of its own with one veth pair, e2e0 and e2e1
 # (10.123.0.1/24), so its boot server binds real ports 67/69/8080 without touching the host's
@@ -53,15 +51,10 @@ else
   echo "e2e: not root: the boot-server scenario is skipped (it needs a network namespace)"
 fi
 
-port=$((4500 + RANDOM % 400))
-native_port=$((port + 1))
-export DISPLAY=$display WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
 export FLATLAB_DB=$work/flatlab.db FLATLAB_E2E_DIALOG_DIR=$work/dialogs
 export XDG_DATA_HOME=$work/data HOME=$work/home
 mkdir -p "$FLATLAB_E2E_DIALOG_DIR" "$HOME/.ssh"
-"${netns[@]}" tauri-driver --port "$port" --native-port "$native_port" >"$artifacts/tauri-driver.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do "${netns[@]}" curl -sf "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.1; done
+start_driver "$artifacts/tauri-driver.log" "${netns[@]}"
 
-E2E_APP=$root/target/debug/flatlab-desktop E2E_DRIVER=http://127.0.0.1:$port E2E_ARTIFACTS=$artifacts \
+E2E_APP=$root/target/debug/flatlab-desktop E2E_DRIVER=$driver E2E_ARTIFACTS=$artifacts \
   E2E_WORK=$work "${netns[@]}" node "${E2E_SCRIPT:-tests/e2e/app.e2e.mjs}" "$@"

@@ -156,18 +156,12 @@ check "the packaged flatlab --version says 'flatlab $version ($revision)' (got '
 # The packaged app (with the bundler's patch) starts under Xvfb, and its About box, read through
 # tauri-driver, shows the same version and revision as the CLI.
 if command -v Xvfb >/dev/null && command -v tauri-driver >/dev/null && command -v WebKitWebDriver >/dev/null; then
-  display=:$((200 + RANDOM % 100))
-  Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
+  source tests/e2e/driver.sh
+  start_display "$work/xvfb.log"
   app=$work/app
   mkdir -p "$app/home" "$app/data"
-  port=$((5000 + RANDOM % 400))
-  DISPLAY=$display WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1 HOME=$app/home XDG_DATA_HOME=$app/data \
-    tauri-driver --port "$port" --native-port $((port + 1)) >"$work/tauri-driver.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.1; done
-  about=$(PACKAGE_APP=$x/usr/bin/flatlab-desktop PACKAGE_DRIVER=http://127.0.0.1:$port \
+  HOME=$app/home XDG_DATA_HOME=$app/data start_driver "$work/tauri-driver.log"
+  about=$(PACKAGE_APP=$x/usr/bin/flatlab-desktop PACKAGE_DRIVER=$driver \
     timeout 90 node tests/package/about.mjs 2>"$work/about.err") || { cat "$work/about.err" >&2; about=""; }
   check "the packaged app's About box shows version $version (got '$about')" \
     test "$(node -p 'JSON.parse(process.argv[1]).version' "$about" 2>/dev/null)" = "$version"
