@@ -55,9 +55,17 @@ async function click(s, id) {
 }
 
 async function fill(s, id, text) {
-  const el = await s.waitFor(testid(id));
-  await el.clear();
-  if (text) await el.type(text);
+  // WebKitWebDriver's clear can land while React re-renders the controlled field, which then
+  // keeps its old text and the typing is appended: check what the field holds, and do it again.
+  for (let attempt = 0; ; attempt++) {
+    const el = await s.waitFor(testid(id));
+    await el.clear();
+    if (text) await el.type(text);
+    const value = await el.property("value");
+    if (value === text) return;
+    if (attempt >= 3) throw new Error(`${id} holds ${JSON.stringify(value)}, not ${JSON.stringify(text)}`);
+    await sleep(200);
+  }
 }
 
 async function select(s, id, value) {
