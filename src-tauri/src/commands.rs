@@ -3,14 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use flatlab_api::export::Drive;
+use flatlab_api::export::{Drive, ExportProgress, GitExportOptions, GitOutcome};
 use flatlab_api::{
     AppInfo, ErrorBody, Flatlab, ImportPolicy, NetInterface, PLACEHOLDER_BASE_URL, PlanListing, PlanView, PreviewFile,
-    SaveOutcome, Sighting, SshPublicKey,
+    RevisionInfo, SaveOutcome, Saved, Sighting, SshPublicKey,
 };
-use flatlab_model::{Finding, Plan, validate};
-use flatlab_store::{RevisionInfo, Saved};
-use serde::{Deserialize, Serialize};
+use flatlab_model::{Finding, Plan};
 use tauri::{AppHandle, Emitter, State};
 
 pub type CmdResult<T> = Result<T, ErrorBody>;
@@ -37,7 +35,7 @@ pub async fn show_plan(app: State<'_, Flatlab>, name: String, revision: Option<i
 
 #[tauri::command]
 pub fn validate_plan(plan: Plan) -> Vec<Finding> {
-    validate(&plan).findings
+    flatlab_api::validate_plan(&plan)
 }
 
 #[tauri::command]
@@ -133,15 +131,8 @@ pub async fn eject_drive(target: String) -> CmdResult<flatlab_api::export::Eject
 }
 
 /// Progress of an export, as the `export-progress` event.
-#[derive(Clone, Serialize)]
-struct ExportProgress {
-    step: u32,
-    total: u32,
-    message: String,
-}
-
-fn progress(app: &AppHandle, step: u32, total: u32, message: impl Into<String>) {
-    let _ = app.emit("export-progress", ExportProgress { step, total, message: message.into() });
+fn progress(app: &AppHandle) -> impl Fn(ExportProgress) + '_ {
+    move |p| drop(app.emit("export-progress", p))
 }
 
 #[tauri::command]
@@ -151,20 +142,7 @@ pub async fn export_usb(
     name: String,
     mountpoint: PathBuf,
 ) -> CmdResult<PathBuf> {
-    progress(&handle, 1, 2, format!("rendering plan {name} and writing it to {}", mountpoint.display()));
-    let folder = app.export_usb(&name, &mountpoint, PLACEHOLDER_BASE_URL, &mut os_rng()).await?;
-    progress(&handle, 2, 2, format!("written and read back: {}", folder.display()));
-    Ok(folder)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GitExportOptions {
-    name: String,
-    repo: PathBuf,
-    branch: Option<String>,
-    push: Option<String>,
-    encrypt_to: Vec<String>,
+    Ok(app.export_usb_with_progress(&name, &mountpoint, PLACEHOLDER_BASE_URL, progress(&handle), &mut os_rng()).await?)
 }
 
 #[tauri::command]
@@ -172,19 +150,6 @@ pub async fn export_git(
     handle: AppHandle,
     app: State<'_, Flatlab>,
     options: GitExportOptions,
-) -> CmdResult<flatlab_export::GitOutcome> {
-    let GitExportOptions { name, repo, branch, push, encrypt_to } = options;
-    let branch = branch.filter(|b| !b.trim().is_empty());
-    let push = push.filter(|p| !p.trim().is_empty());
-    let encrypt_to: Vec<String> =
-        encrypt_to.into_iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
-    let total = if push.is_some() { 3 } else { 2 };
-    progress(&handle, 1, total, format!("rendering plan {name} and committing it to {}", repo.display()));
-    let outcome =
-        app.export_git(&name, &repo, branch, push.clone(), encrypt_to, PLACEHOLDER_BASE_URL, &mut os_rng()).await?;
-    if let Some(remote) = push.filter(|_| outcome.pushed) {
-        progress(&handle, 2, total, format!("pushed to {remote}"));
-    }
-    progress(&handle, total, total, if outcome.commit.is_some() { "committed" } else { "unchanged: no new commit" });
-    Ok(outcome)
+) -> CmdResult<GitOutcome> {
+    Ok(app.export_git_with_progress(options, PLACEHOLDER_BASE_URL, progress(&handle), &mut os_rng()).await?)
 }

@@ -43,7 +43,7 @@ fn main() {
                 }
                 anyhow::Ok(flatlab)
             })?;
-            app.manage(sidecar::BootServer::new(path));
+            app.manage(sidecar::supervisor(app.handle().clone(), path));
             app.manage(flatlab);
             Ok(())
         })
@@ -91,7 +91,7 @@ fn main() {
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             // The boot server also stops by itself when its stdin closes with this process.
-            handle.state::<sidecar::BootServer>().kill();
+            handle.state::<flatlab_api::sidecar::Supervisor>().kill();
         }
     });
 }

@@ -233,7 +233,7 @@ echo "$json" > "$work/machines.log"
 
 failures=()
 [[ $stage == installed ]] || failures+=("machine stage is '$stage', not installed, after ${elapsed}s")
-history=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]=="node1"][0]; print(" ".join(h["stage"] for h in m["history"]))' 2>/dev/null || true)
+history=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]=="node1"][0]; print(" ".join(h["stage"] for h in m["history"] if h.get("kind", "stage") == "stage"))' 2>/dev/null || true)
 for s in dhcp ipxe kernel initrd ignition installing installed; do
   [[ " $history " == *" $s "* ]] || failures+=("history lacks '$s': $history")
 done

@@ -13,12 +13,12 @@ import {
   type Position,
   type RevisionInfo,
   type Sighting,
-  type SidecarMessage,
+  type SidecarLine,
 } from "./lib/ipc";
-import { inspectorField, parseFindingPath, severityByKey } from "./lib/findings";
+import { inspectorField, severityByIndex } from "./lib/findings";
 import { canRedo, canUndo, createHistory, push, redo, undo, type History } from "./lib/history";
-import { addNode, addSwitch, hostnameToNodeName, nodeIndexByKey, normalizeMac, planMacs, removeItems, switchIndexByKey } from "./lib/plan";
-import { emptyBoot, foldMessage, foldMessages, mergeSightings, nodeStage, sightingFromBoot, sightingsFromMessages, type BootState, type MachineView } from "./lib/boot";
+import { addNode, addSwitch, hostnameToNodeName, normalizeMac, planMacs, removeItems } from "./lib/plan";
+import { emptyBoot, foldMessage, foldMessages, mergeSightings, nodeStage, sightingFromBoot, sightingsFromMessages, startCursor, unseen, type BootState, type MachineView } from "./lib/boot";
 import { clearDraft, loadDraft, samePlan, storeDraft } from "./lib/drafts";
 import { Canvas, type Decorations } from "./components/Canvas";
 import { Inspector, type InspectorTarget } from "./components/Inspector";
@@ -220,9 +220,13 @@ export function App() {
 
   useEffect(() => {
     let live = true;
-    // Live messages wait here until the status (with every message so far) has arrived.
-    let buffer: SidecarMessage[] | null = [];
-    const apply = (msgs: SidecarMessage[]) => {
+    // Live lines wait here until the status (with every line so far) has arrived; then each
+    // line is applied once, by its run and number.
+    let buffer: SidecarLine[] | null = [];
+    let cursor = startCursor;
+    const apply = (lines: SidecarLine[]) => {
+      const [msgs, next] = unseen(cursor, lines);
+      cursor = next;
       setBoot((b) => msgs.reduce(foldMessage, b));
       setSightings((list) => mergeSightings(list, sightingsFromMessages(msgs)));
       for (const msg of msgs) {
@@ -246,9 +250,9 @@ export function App() {
       .then(() => backend.bootStatus())
       .then((status) => {
         if (!live) return;
-        const seen = new Set(status.messages.slice(-500).map((m) => JSON.stringify(m)));
-        const later = (buffer ?? []).filter((m) => !seen.has(JSON.stringify(m)));
+        const later = buffer ?? [];
         buffer = null;
+        [, cursor] = unseen(startCursor, status.messages);
         setBoot(foldMessages(status.messages));
         setSightings((s) => mergeSightings(s, sightingsFromMessages(status.messages)));
         setBootRunning(status.running);
@@ -349,22 +353,20 @@ export function App() {
   }, [selected]);
 
   const decorations: Decorations = useMemo(() => {
-    const sev = severityByKey(findings);
+    const sev = severityByIndex(findings);
     return { nodeFindings: sev.nodes, switchFindings: sev.switches, stages: (plan?.nodes ?? []).map((n) => nodeStage(boot, n) ?? "") };
   }, [findings, boot, plan]);
 
-  const onFinding = useCallback((path: string) => {
+  const onFinding = useCallback((finding: Finding) => {
     const current = latest.current.editor?.hist.present;
     if (!current) return;
-    const t = parseFindingPath(path);
+    const t = finding.target;
     let field = inspectorField(t);
-    if (t.list === "nodes" && t.key !== null) {
-      const i = nodeIndexByKey(current, t.key);
-      setSelected(i >= 0 ? [`n${i}`] : []);
+    if (t.kind === "node") {
+      setSelected(t.index < current.nodes.length ? [`n${t.index}`] : []);
       field = field || "name";
-    } else if (t.list === "switches" && t.key !== null) {
-      const i = switchIndexByKey(current, t.key);
-      setSelected(i >= 0 ? [`s${i}`] : []);
+    } else if (t.kind === "switch") {
+      setSelected(t.index < (current.switches ?? []).length ? [`s${t.index}`] : []);
       field = "name";
     } else {
       setSelected([]);

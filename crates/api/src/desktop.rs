@@ -1,13 +1,10 @@
 //! What the desktop app needs besides plans: build identity, the host's network interfaces and
-//! public SSH keys, previews of rendered files, and the boot-server sidecar's line protocol.
+//! public SSH keys.
 
 use std::path::{Path, PathBuf};
 
-use flatlab_bootd::{Event, MachineStatus};
 use serde::Serialize;
 use ts_rs::TS;
-
-use crate::ErrorBody;
 
 /// The package version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,8 +34,7 @@ impl AppInfo {
 
 /// The first file called `name` in the folders of `PATH`, as a shell would find the program.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    which::which(name).ok()
 }
 
 /// A network interface machines could network-boot on.
@@ -107,34 +103,4 @@ pub fn ssh_public_keys(dir: &Path) -> Vec<SshPublicKey> {
         }
     }
     out
-}
-
-/// One line the boot-server sidecar (`flatlab serve --json`) writes on stdout.
-///
-/// The desktop app runs the boot server as a separate process, so that only that process needs
-/// the privilege for ports 67 and 69; these lines are how it hears what happens. On stdin the
-/// sidecar reads `arm NODE` lines; it stops when stdin closes, so it never outlives the app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-#[ts(export)]
-pub enum SidecarMessage {
-    /// Listening; the first line.
-    Ready { plan: String, interface: String, http: String, tftp: Option<String>, admin: String, warnings: Vec<String> },
-    /// Every machine the server knows, right after `ready`.
-    Machines { machines: Vec<MachineStatus> },
-    /// Something happened to a machine.
-    Event { event: Event },
-    /// A node was armed for reinstall on request.
-    Armed { node: String },
-    /// A request or the server failed; when the server itself failed, it exits after this line.
-    Error { error: ErrorBody },
-}
-
-impl SidecarMessage {
-    /// The message as one line of JSON (no newline).
-    pub fn to_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(r#"{{"type":"error","error":{{"code":"internal","message":"cannot encode a message: {e}"}}}}"#)
-        })
-    }
 }

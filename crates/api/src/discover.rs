@@ -107,17 +107,7 @@ impl Flatlab {
         let Ok(view) = self.show_plan(plan, None).await else { return };
         let Ok(valid) = validate(&view.plan).into_validated() else { return };
         let Some(n) = valid.nodes().iter().find(|n| n.name == node) else { return };
-        let Ok(rows) = self.store().machines(plan).await else { return };
-        let Some(mut row) = rows.into_iter().find(|r| r.mac == n.mac.to_string()) else { return };
-        if row.stage != "installed" {
-            return;
-        }
-        let mut history: Vec<serde_json::Value> = serde_json::from_str(&row.history).unwrap_or_default();
-        history.push(serde_json::json!({ "stage": "booted", "at": self.now(), "detail": "announced over mDNS" }));
-        row.stage = "booted".into();
-        row.history = serde_json::to_string(&history).unwrap_or_else(|_| "[]".into());
-        row.updated_at = self.now();
-        if let Err(e) = self.store().save_machine(plan, &row).await {
+        if let Err(e) = self.record_announced(plan, n.mac).await {
             tracing::warn!(plan, node, error = %e, "cannot record that the node booted");
         }
     }

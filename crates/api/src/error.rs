@@ -17,6 +17,14 @@ pub enum ApiError {
     ReadFile { path: PathBuf, io: std::io::Error },
     #[error("{} is not a text file; a plan file is YAML text", path.display())]
     NotText { path: PathBuf },
+    #[error("the boot server already runs for plan {plan}; stop it first")]
+    AlreadyRunning { plan: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(
+        "cannot find the `flatlab` program that runs the boot server: install the Flatlab package, or build it with `cargo build -p flatlab-cli`"
+    )]
+    NoSidecar,
 }
 
 fn summary(findings: &[Finding]) -> String {
@@ -44,6 +52,20 @@ pub enum ErrorCode {
     NeedsPrivilege,
     /// Another server holds a port the boot server needs.
     AddressInUse,
+    /// The boot server runs already (stop it first).
+    AlreadyRunning,
+    /// A request the receiver does not understand (such as a bad sidecar request line).
+    BadRequest,
+    /// The drive an export writes to is full.
+    DriveFull,
+    /// The drive an export writes to is read-only.
+    DriveReadOnly,
+    /// The `git` program is not installed.
+    GitMissing,
+    /// A download's signature or checksum does not check out; nothing of it was kept.
+    BadSignature,
+    /// A server could not be reached, or the network is not there.
+    Network,
     Io,
     /// Also what a code this build does not know reads back as.
     #[serde(other)]
@@ -58,7 +80,9 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
             return match e {
                 ApiError::InvalidPlan { .. } => ErrorCode::InvalidPlan,
                 ApiError::Parse(_) | ApiError::NotText { .. } => ErrorCode::ParseError,
-                ApiError::ReadFile { .. } => ErrorCode::Io,
+                ApiError::ReadFile { .. } | ApiError::NoSidecar => ErrorCode::Io,
+                ApiError::AlreadyRunning { .. } => ErrorCode::AlreadyRunning,
+                ApiError::BadRequest(_) => ErrorCode::BadRequest,
             };
         }
         if let Some(e) = cause.downcast_ref::<S>() {
@@ -83,6 +107,28 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
                 B::Bind { source, .. } if source.kind() == ErrorKind::AddrInUse => return ErrorCode::AddressInUse,
                 _ => return ErrorCode::Io,
             }
+        }
+        if let Some(e) = cause.downcast_ref::<flatlab_export::Error>() {
+            use flatlab_export::Error as X;
+            return match e {
+                X::Full { .. } => ErrorCode::DriveFull,
+                X::ReadOnly { .. } => ErrorCode::DriveReadOnly,
+                X::NoGit => ErrorCode::GitMissing,
+                X::BadRecipient(_) => ErrorCode::BadRequest,
+                _ => ErrorCode::Io,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<flatlab_mirror::Error>() {
+            use flatlab_mirror::Error as M;
+            return match e {
+                M::BadSignature(_) | M::Refused { .. } => ErrorCode::BadSignature,
+                M::Download { .. } | M::NotFound { .. } => ErrorCode::Network,
+                M::Key(_) | M::Other(_) => ErrorCode::Internal,
+                M::Io { .. } => ErrorCode::Io,
+            };
+        }
+        if cause.downcast_ref::<flatlab_discovery::Error>().is_some() {
+            return ErrorCode::Network;
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ErrorCode::Io;

@@ -1,13 +1,40 @@
 //! Exporting a stored plan's rendered bundle to Git or a USB drive.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use flatlab_export::{File, GitExport, GitOutcome, SecretPolicy};
+use flatlab_export::{File, GitExport, SecretPolicy};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::Flatlab;
+use crate::render::BootTokens;
 
-pub use flatlab_export::{Drive, DriveSource, EjectAction, Ejection, list_drives, mountpoint_of};
+pub use flatlab_export::{Drive, DriveSource, EjectAction, Ejection, GitOutcome, list_drives, mountpoint_of};
+
+/// How far an export is: `step` of `total`, with what is being done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct ExportProgress {
+    pub step: u32,
+    pub total: u32,
+    pub message: String,
+}
+
+/// A Git export as the app asks for it. Blank branch and remote mean none; blank recipients
+/// are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct GitExportOptions {
+    pub name: String,
+    #[ts(type = "string")]
+    pub repo: PathBuf,
+    pub branch: Option<String>,
+    pub push: Option<String>,
+    /// age recipients (`age1...`); none leaves files with secrets out of the repository.
+    pub encrypt_to: Vec<String>,
+}
 
 /// Mounts a drive by its device (`/dev/sdb1`, or a `/dev/disk/by-label/...` link) through UDisks2
 /// when it is not mounted yet; returns its mount point. Without UDisks2 it must be mounted.
@@ -22,9 +49,15 @@ pub async fn eject_drive(device_or_mountpoint: &str) -> anyhow::Result<Ejection>
 }
 
 impl Flatlab {
-    async fn bundle_files(&self, name: &str, base_url: &str, rng: &mut impl Rng) -> anyhow::Result<(Vec<File>, i64)> {
+    async fn bundle_files(
+        &self,
+        name: &str,
+        base_url: &str,
+        tokens: BootTokens,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<(Vec<File>, i64)> {
         let revision = self.show_plan(name, None).await?.revision;
-        let bundle = self.render_plan(name, base_url, rng).await?;
+        let bundle = self.render_stored(name, base_url, tokens, rng).await?;
         let files = bundle
             .files()
             .into_iter()
@@ -33,7 +66,8 @@ impl Flatlab {
         Ok((files, revision))
     }
 
-    /// Commits the plan file and its rendered bundle to `<repo>/<plan>/`; pushes if asked.
+    /// Commits the plan file and its rendered bundle to `<repo>/<plan>/`; pushes if asked. Boot
+    /// scripts and install configs carry a placeholder instead of the machines' boot tokens.
     #[allow(clippy::too_many_arguments)]
     pub async fn export_git(
         &self,
@@ -45,7 +79,7 @@ impl Flatlab {
         base_url: &str,
         rng: &mut impl Rng,
     ) -> anyhow::Result<GitOutcome> {
-        let (files, revision) = self.bundle_files(name, base_url, rng).await?;
+        let (files, revision) = self.bundle_files(name, base_url, BootTokens::Placeholder, rng).await?;
         let export = GitExport {
             repo: repo.to_owned(),
             folder: name.to_owned(),
@@ -59,6 +93,46 @@ impl Flatlab {
         Ok(outcome)
     }
 
+    /// [`Flatlab::export_git`] for the app: options as the form gives them, with progress.
+    pub async fn export_git_with_progress(
+        &self,
+        options: GitExportOptions,
+        base_url: &str,
+        progress: impl Fn(ExportProgress),
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<GitOutcome> {
+        let GitExportOptions { name, repo, branch, push, encrypt_to } = options;
+        let branch = branch.filter(|b| !b.trim().is_empty());
+        let push = push.filter(|p| !p.trim().is_empty());
+        let encrypt_to: Vec<String> =
+            encrypt_to.into_iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
+        let total = if push.is_some() { 3 } else { 2 };
+        let step = |step, message: String| progress(ExportProgress { step, total, message });
+        step(1, format!("rendering plan {name} and committing it to {}", repo.display()));
+        let outcome = self.export_git(&name, &repo, branch, push.clone(), encrypt_to, base_url, rng).await?;
+        if let Some(remote) = push.filter(|_| outcome.pushed) {
+            step(2, format!("pushed to {remote}"));
+        }
+        step(total, if outcome.commit.is_some() { "committed".into() } else { "unchanged: no new commit".into() });
+        Ok(outcome)
+    }
+
+    /// [`Flatlab::export_usb`] for the app, with progress.
+    pub async fn export_usb_with_progress(
+        &self,
+        name: &str,
+        mountpoint: &Path,
+        base_url: &str,
+        progress: impl Fn(ExportProgress),
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<PathBuf> {
+        let step = |step, message: String| progress(ExportProgress { step, total: 2, message });
+        step(1, format!("rendering plan {name} and writing it to {}", mountpoint.display()));
+        let folder = self.export_usb(name, mountpoint, base_url, rng).await?;
+        step(2, format!("written and read back: {}", folder.display()));
+        Ok(folder)
+    }
+
     /// Writes the rendered bundle (secrets included: a stick is carried to the machines) to
     /// `<mountpoint>/flatlab/<plan>/`.
     pub async fn export_usb(
@@ -68,7 +142,7 @@ impl Flatlab {
         base_url: &str,
         rng: &mut impl Rng,
     ) -> anyhow::Result<std::path::PathBuf> {
-        let (files, _) = self.bundle_files(name, base_url, rng).await?;
+        let (files, _) = self.bundle_files(name, base_url, BootTokens::Live, rng).await?;
         let mountpoint = mountpoint.to_owned();
         let folder = name.to_owned();
         Ok(tokio::task::spawn_blocking(move || flatlab_export::export_usb(&files, &mountpoint, &folder)).await??)

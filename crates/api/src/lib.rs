@@ -15,28 +15,30 @@ pub mod mirror;
 mod preview;
 mod render;
 mod secrets;
+pub mod sidecar;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use flatlab_model::{DEMO_PLAN, Finding, Plan, Report, ValidatedPlan, parse_plan, to_yaml, validate, validate_parsed};
-use flatlab_store::{PlanSummary, RevisionInfo, Saved, Store};
+use flatlab_store::Store;
+pub use flatlab_store::{PlanSummary, RevisionInfo, Saved};
 use serde::Serialize;
 use ts_rs::TS;
 
-pub use boot::{BootSession, DhcpChoice, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
+pub use boot::{BootSession, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
 pub use desktop::{
-    AppInfo, GIT_REVISION, NetInterface, SidecarMessage, SshPublicKey, VERSION, VERSION_LINE, find_on_path,
-    list_interfaces, ssh_public_keys,
+    AppInfo, GIT_REVISION, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path, list_interfaces,
+    ssh_public_keys,
 };
 pub use discover::Sighting;
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
-pub use flatlab_bootd::{Event as BootEvent, EventKind as BootEventKind, Stage};
+pub use flatlab_bootd::{DhcpMode, Event as BootEvent, EventKind as BootEventKind, HistoryEntry, Stage};
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
 pub use preview::{EmbeddedFile, PREVIEW_BOOT_TOKEN, PREVIEW_K3S_TOKEN, PreviewFile, Verdict, preview_plan};
-pub use render::{boot_token_key, write_bundle};
+pub use render::{PLACEHOLDER_BOOT_TOKEN, write_bundle};
 pub use secrets::{K3S_TOKEN, generate_boot_token, generate_k3s_token};
 
 /// The first line of every exported plan file.
@@ -108,6 +110,11 @@ pub enum ImportPolicy {
     /// Store a plan with validation errors so that it can be fixed in the app. Unknown fields
     /// still refuse the import, since they would be lost.
     KeepErrors,
+}
+
+/// Every finding of a plan (as edited, saved or not).
+pub fn validate_plan(plan: &Plan) -> Vec<Finding> {
+    validate(plan).findings
 }
 
 /// Reads and validates a plan file without storing anything.

@@ -112,6 +112,27 @@ pub fn fetch(request: &MirrorRequest, progress: &mut dyn FnMut(Progress)) -> any
     Ok(Mirrored { version, files, k3s })
 }
 
+/// The releases in the mirror at `dir`.
+pub fn list(dir: &Path) -> anyhow::Result<Vec<MirroredRelease>> {
+    flatlab_mirror::list(dir).with_context(|| format!("listing the mirror {}", dir.display()))
+}
+
+/// One file's verdict from [`verify`]: None when it checked out, else why not.
+pub type FileVerdict = (PathBuf, Option<String>);
+
+/// Checks every mirrored file again against its signature (with `key`, else the Flatcar key)
+/// or its recorded SHA-256.
+pub fn verify(dir: &Path, key: Option<&Path>) -> anyhow::Result<Vec<FileVerdict>> {
+    let keyring = keyring(key)?;
+    let report = flatlab_mirror::verify_all(dir, &keyring).with_context(|| format!("verifying {}", dir.display()))?;
+    Ok(report.into_iter().map(|(file, result)| (file, result.err().map(|e| e.to_string()))).collect())
+}
+
+/// Keeps the newest `keep` releases of each channel and architecture; returns what was removed.
+pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
+    flatlab_mirror::prune(dir, keep).with_context(|| format!("pruning {}", dir.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

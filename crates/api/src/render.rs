@@ -7,28 +7,47 @@ use anyhow::{Context, bail};
 use flatlab_render::{Bundle, Inputs, K3sSource, render};
 use rand::Rng;
 
-use crate::{Flatlab, generate_boot_token};
+use crate::Flatlab;
 
-/// The store's name for node `name`'s boot token in rendered bundles.
-pub fn boot_token_key(node: &str) -> String {
-    format!("boot-token/{node}")
+/// The boot token that exported boot scripts and install configs carry instead of a machine's
+/// live one: a Git repository must not hold a key to the boot server's configs.
+pub const PLACEHOLDER_BOOT_TOKEN: &str = "BootTokenNotInThisExport";
+
+/// Which boot tokens a rendered bundle carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BootTokens {
+    /// Each machine's install token, the one the boot server answers (`flatlab render`, USB).
+    Live,
+    /// [`PLACEHOLDER_BOOT_TOKEN`] (Git exports).
+    Placeholder,
 }
 
 impl Flatlab {
-    /// Renders the newest revision of a stored plan. Secrets (the K3s token, each node's boot
-    /// token) are generated on first use and stored, so rendering again gives identical files.
+    /// Renders the newest revision of a stored plan, with each machine's install token (the
+    /// one `flatlab serve` answers). Secrets are generated on first use and stored, so
+    /// rendering again gives identical files.
     pub async fn render_plan(&self, name: &str, base_url: &str, rng: &mut impl Rng) -> anyhow::Result<Bundle> {
+        self.render_stored(name, base_url, BootTokens::Live, rng).await
+    }
+
+    pub(crate) async fn render_stored(
+        &self,
+        name: &str,
+        base_url: &str,
+        tokens: BootTokens,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<Bundle> {
         let plan =
             self.validated_plan(name, "fix the plan's errors before rendering (`flatlab plan validate`)").await?;
         let k3s_token = self.k3s_token(name, rng).await?;
-        let mut node_tokens = BTreeMap::new();
-        for node in plan.nodes() {
-            let token = self
-                .store()
-                .ensure_secret(name, &boot_token_key(&node.name), self.now(), || generate_boot_token(rng))
-                .await?;
-            node_tokens.insert(node.name.clone(), token);
-        }
+        let node_tokens: BTreeMap<String, String> = match tokens {
+            BootTokens::Live => {
+                self.machine_states(name, &plan, rng).await?.into_iter().map(|s| (s.node, s.token)).collect()
+            }
+            BootTokens::Placeholder => {
+                plan.nodes().iter().map(|n| (n.name.clone(), PLACEHOLDER_BOOT_TOKEN.to_owned())).collect()
+            }
+        };
         let p = plan.plan();
         let k3s = K3sSource::upstream(&p.kubernetes.k3s_version, p.os.arch, p.kubernetes.k3s_sha256.clone());
         let inputs = Inputs { base_url, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s };

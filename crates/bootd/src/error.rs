@@ -10,6 +10,8 @@ pub enum Error {
         if source.kind() == std::io::ErrorKind::PermissionDenied { " (needs CAP_NET_RAW: sudo setcap cap_net_bind_service,cap_net_raw+ep $(command -v flatlab))" } else { "" }
     )]
     Device { device: String, source: std::io::Error },
+    #[error("full DHCP needs its address settings (and only full DHCP has them)")]
+    FullDhcpSettings,
     #[error("the admin API must listen on loopback (such as 127.0.0.1:7070), not {addr}: it has no authentication")]
     AdminNotLoopback { addr: SocketAddr },
 }

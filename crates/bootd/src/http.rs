@@ -18,7 +18,9 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tower_http::services::ServeFile;
 
-use crate::state::{BootAnswer, Mac, Registry, Stage};
+use crate::mac::Mac;
+use crate::registry::Registry;
+use crate::stage::Stage;
 use crate::tftp::AllowList;
 
 #[derive(Clone)]
@@ -53,32 +55,13 @@ pub(crate) fn client_ip(addr: SocketAddr) -> Ipv4Addr {
     }
 }
 
-/// The first-stage script: make sure DHCP gave us a boot file (a slow proxy reply can be
-/// missed), then chain to this machine's own script.
+/// The first-stage script: the booter's, the same for every machine.
 async fn first_stage(State(api): State<NodeApi>) -> Response {
-    ipxe(format!(
-        "#!ipxe
-# Flatlab boot server: first stage.
-set attempt:int32 0
-:dhcp
-isset ${{filename}} && goto chain ||
-inc attempt
-iseq ${{attempt}} 10 && goto chain ||
-echo Flatlab: waiting for the boot server's DHCP answer (attempt ${{attempt}})
-dhcp || sleep 2
-goto dhcp
-:chain
-chain --autofree {base}/v1/boot/${{net0/mac:hexhyp}}.ipxe?uuid=${{uuid}}&arch=${{buildarch}}&platform=${{platform}} || goto retry
-:retry
-echo Flatlab: the boot server did not answer; retrying in 5 seconds
-sleep 5
-goto chain
-",
-        base = api.http_base
-    ))
+    ipxe(api.registry.booter().first_stage(&api.http_base))
 }
 
-/// A machine's own script: its install, "boot from disk", or a note that it is not planned.
+/// A machine's own script: what the booter says for it (its install, "boot from disk", or what
+/// a machine that is not planned should do).
 async fn machine_script(
     State(api): State<NodeApi>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -87,27 +70,7 @@ async fn machine_script(
     let Some(mac) = file.strip_suffix(".ipxe").and_then(|m| m.parse::<Mac>().ok()) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    match api.registry.boot_script(mac, client_ip(peer)) {
-        BootAnswer::Install(script) => ipxe(script),
-        BootAnswer::LocalDisk => ipxe(format!(
-            "#!ipxe
-# Flatlab: {mac} is installed; booting from its disk. Arm it again in Flatlab to reinstall.
-echo Flatlab: this machine is installed, booting from disk
-iseq ${{platform}} efi && exit ||
-sanboot --no-describe --drive 0x80 || exit
-"
-        )),
-        BootAnswer::Unknown => ipxe(format!(
-            "#!ipxe
-echo
-echo Flatlab: this machine ({mac}) is not in the plan.
-echo Add it to the plan in the Flatlab app (it is listed under discovered machines),
-echo then restart it. Continuing with the next boot device in 30 seconds.
-sleep 30
-exit
-"
-        )),
-    }
+    ipxe(api.registry.script(mac, client_ip(peer)).await)
 }
 
 async fn install_ignition(
@@ -115,7 +78,7 @@ async fn install_ignition(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     UrlPath(token): UrlPath<String>,
 ) -> Response {
-    ignition(&api, &token, client_ip(peer), false)
+    ignition(&api, &token, client_ip(peer), false).await
 }
 
 async fn final_ignition(
@@ -123,14 +86,14 @@ async fn final_ignition(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     UrlPath(token): UrlPath<String>,
 ) -> Response {
-    ignition(&api, &token, client_ip(peer), true)
+    ignition(&api, &token, client_ip(peer), true).await
 }
 
-fn ignition(api: &NodeApi, token: &str, ip: Ipv4Addr, final_config: bool) -> Response {
-    match api.registry.ignition(token, ip, final_config) {
+async fn ignition(api: &NodeApi, token: &str, ip: Ipv4Addr, final_config: bool) -> Response {
+    match api.registry.ignition(token, ip, final_config).await {
         Ok(config) => ([(header::CONTENT_TYPE, "application/vnd.coreos.ignition+json")], config).into_response(),
         Err(why) => {
-            tracing::warn!(peer = %ip, why, "refused an Ignition request");
+            tracing::warn!(peer = %ip, why = why.as_str(), "refused an Ignition request");
             (StatusCode::FORBIDDEN, "forbidden\n").into_response()
         }
     }
@@ -148,48 +111,34 @@ async fn report(
     Query(q): Query<ReportQuery>,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(stage) = Stage::from_report(&q.stage) else {
+    let Some(stage) = Stage::parse(&q.stage).filter(|s| s.is_reported()) else {
         return (StatusCode::BAD_REQUEST, "unknown stage\n").into_response();
     };
-    // The body is an optional form `reason=...` (curl --data-urlencode).
-    let reason = form_value(&body, "reason").filter(|r| !r.is_empty()).map(|r| r.chars().take(500).collect());
-    match api.registry.report(&token, stage, reason) {
+    let reason = report_reason(&body);
+    match api.registry.report(&token, stage, reason).await {
         Ok(()) => (StatusCode::NO_CONTENT, "").into_response(),
         Err(why) => {
-            tracing::warn!(peer = %peer, why, "refused a report");
+            tracing::warn!(peer = %peer, why = why.as_str(), "refused a report");
             (StatusCode::FORBIDDEN, "forbidden\n").into_response()
         }
     }
 }
 
-fn form_value(body: &[u8], key: &str) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    text.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == key).then(|| {
-            let spaced = v.replace('+', " ");
-            // A malformed escape is kept as sent rather than dropping the reason.
-            percent_decode(&spaced).unwrap_or(spaced)
-        })
-    })
+/// The optional body of a report: `reason=...`, form-encoded (curl --data-urlencode).
+#[derive(serde::Deserialize)]
+struct ReportForm {
+    reason: Option<String>,
 }
 
-/// Decodes `%XX` escapes; None for a malformed escape or a result that is not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+fn report_reason(body: &[u8]) -> Option<String> {
+    let form: ReportForm = serde_urlencoded::from_bytes(body).ok()?;
+    form.reason.filter(|r| !r.is_empty()).map(|r| r.chars().take(500).collect())
+}
+
+/// Decodes the `%XX` escapes of a URL path. None when the result is not UTF-8; a malformed
+/// escape stays as written, and the mirror's name rules refuse its `%`.
+pub(crate) fn decode_path(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|p| p.into_owned())
 }
 
 /// A mirror path is plain names only: no `.`/`..`, no empty parts, no backslashes or NULs,
@@ -232,7 +181,7 @@ async fn mirror_file(
     };
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let ip = client_ip(peer);
-    api.registry.saw_download(ip, &name);
+    api.registry.saw_download(ip, &name).await;
     let response = serve_file(file, request).await;
     with_progress(response, api.registry.clone(), ip, name)
 }
@@ -339,13 +288,23 @@ mod tests {
 
     #[test]
     fn report_reasons_are_decoded() {
-        assert_eq!(form_value(b"reason=disk+%2Fdev%2Fsda+missing", "reason").as_deref(), Some("disk /dev/sda missing"));
-        assert_eq!(form_value(b"other=1", "reason"), None);
-        assert_eq!(form_value(&[0xff, 0xfe], "reason"), None);
-        assert_eq!(form_value(b"reason=%zz%4", "reason").as_deref(), Some("%zz%4"));
-        assert_eq!(percent_decode("k3s/v1.32.2%2Bk3s1/k3s").as_deref(), Some("k3s/v1.32.2+k3s1/k3s"));
-        assert_eq!(percent_decode("%2e%2e/x").as_deref(), Some("../x"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(report_reason(b"reason=disk+%2Fdev%2Fsda+missing").as_deref(), Some("disk /dev/sda missing"));
+        assert_eq!(report_reason(b"other=1"), None);
+        assert_eq!(report_reason(b"reason="), None);
+        assert_eq!(report_reason(&[0xff, 0xfe]), None);
+        assert_eq!(report_reason(b"reason=%zz%4").as_deref(), Some("%zz%4"));
+        assert_eq!(report_reason(format!("reason={}", "x".repeat(900)).as_bytes()).map(|r| r.len()), Some(500));
+    }
+
+    #[test]
+    fn paths_are_decoded_and_odd_escapes_cannot_reach_the_mirror() {
+        assert_eq!(decode_path("k3s/v1.32.2%2Bk3s1/k3s").as_deref(), Some("k3s/v1.32.2+k3s1/k3s"));
+        assert_eq!(decode_path("%2e%2e/x").as_deref(), Some("../x"));
+        assert_eq!(decode_path("%ff"), None);
+        let dir = tempfile::tempdir().expect("tmp");
+        for odd in ["%zz", "a%2", "%"] {
+            let decoded = decode_path(odd).expect("UTF-8");
+            assert!(resolve_mirror_path(dir.path(), &decoded).is_none(), "{odd}");
+        }
     }
 }

@@ -2,14 +2,19 @@
 //! node. Proxy or full DHCP, TFTP for the iPXE binaries, HTTP for scripts, Ignition configs and
 //! the image mirror, and the install state of every machine, with live events.
 //!
-//! Policy stays outside: the caller (`api`) knows plans, renders each machine's files and hands
-//! them over as [`MachineSpec`]s, persists the [`Event`]s it receives, and arms machines again.
-//! This crate knows nothing of plans, the store or rendering.
+//! Policy stays outside, behind the [`Booter`] trait (as pixiecore's): the caller (`api`) says
+//! which boot file a firmware gets, what each iPXE script says, which download is which stage,
+//! and keeps each machine's state durable; it renders each machine's files and hands them over
+//! as [`MachineSpec`]s, and arms machines again. This crate holds the protocols and the install
+//! state machine, and knows nothing of plans, the store or rendering.
 
 pub mod dhcp;
 mod error;
 mod http;
-mod state;
+mod mac;
+mod policy;
+mod registry;
+mod stage;
 pub mod tftp;
 mod zerocopy;
 
@@ -20,9 +25,15 @@ use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
-pub use dhcp::{BootFiles, DhcpMode, FullDhcp};
+pub use dhcp::{DhcpMode, Firmware, FullDhcp, ParseDhcpModeError};
 pub use error::{Error, Result};
-pub use state::{Clock, Event, EventKind, HistoryEntry, Mac, MachineSpec, MachineStatus, Millis, Registry, Stage};
+pub use mac::{Mac, ParseMacError};
+pub use policy::{BootClient, BootFile, Booter, SaveFuture, Script, ScriptRequest};
+pub use registry::Registry;
+pub use stage::{
+    Alert, Clock, Diagnosis, Event, EventKind, HistoryEntry, MachineRecord, MachineSpec, MachineStatus, Millis, Stage,
+    StrangerRecord,
+};
 pub use tftp::AllowList;
 
 /// Where the boot server listens and what it serves.
@@ -35,6 +46,8 @@ pub struct Config {
     pub http_port: u16,
     pub tftp_port: u16,
     pub dhcp: DhcpMode,
+    /// Full DHCP's address settings: needed exactly when `dhcp` is full.
+    pub full_dhcp: Option<FullDhcp>,
     /// DHCP server port (67) and PXE port (4011), on `dhcp_bind` (0.0.0.0); others for tests.
     pub dhcp_bind: Ipv4Addr,
     pub dhcp_port: u16,
@@ -58,6 +71,7 @@ impl Config {
             http_port: 8080,
             tftp_port: 69,
             dhcp: DhcpMode::Proxy,
+            full_dhcp: None,
             dhcp_bind: Ipv4Addr::UNSPECIFIED,
             dhcp_port: 67,
             pxe_port: 4011,
@@ -84,12 +98,21 @@ pub struct BootServer {
 }
 
 impl BootServer {
-    /// Binds every socket (failing with a clear message if one cannot be had), then serves.
-    pub async fn start(config: Config, machines: Vec<MachineSpec>, clock: Clock) -> Result<BootServer> {
+    /// Binds every socket (failing with a clear message if one cannot be had), then serves,
+    /// asking `booter` what to answer.
+    pub async fn start(
+        config: Config,
+        machines: Vec<MachineSpec>,
+        clock: Clock,
+        booter: Arc<dyn Booter>,
+    ) -> Result<BootServer> {
         if !config.admin.ip().is_loopback() {
             return Err(Error::AdminNotLoopback { addr: config.admin });
         }
-        let registry = Registry::new(machines, clock);
+        if (config.dhcp == DhcpMode::Full) != config.full_dhcp.is_some() {
+            return Err(Error::FullDhcpSettings);
+        }
+        let registry = Registry::new(machines, clock, booter);
         let binaries = Arc::new(config.binaries.clone());
         let mut tasks = Vec::new();
 
@@ -130,28 +153,22 @@ impl BootServer {
         };
         let mut dhcp_addrs = Vec::new();
         if !dhcp_sockets.is_empty() {
-            let files = Arc::new(BootFiles {
-                bios: pick(&binaries, &["undionly.kpxe"]),
-                uefi_x64: pick(&binaries, &["ipxe.efi", "snponly.efi"]),
-                uefi_arm64: pick(&binaries, &["ipxe-arm64.efi", "snp-arm64.efi"]),
+            let leases = match &config.full_dhcp {
+                Some(full) => dhcp::Leases::load(full),
+                None => dhcp::Leases::default(),
+            };
+            let server = Arc::new(dhcp::DhcpServer {
+                mode: config.dhcp,
+                full: config.full_dhcp.clone(),
+                address: config.address,
+                registry: registry.clone(),
+                leases: Mutex::new(leases),
+                broadcast_to: config.dhcp_broadcast,
                 http_base: http_base.clone(),
             });
-            let leases = Arc::new(Mutex::new(match &config.dhcp {
-                DhcpMode::Full(full) => dhcp::Leases::load(full),
-                _ => dhcp::Leases::default(),
-            }));
             for (socket, pxe_port, addr) in dhcp_sockets {
                 dhcp_addrs.push(socket.local_addr().map_err(|e| Error::bind("DHCP", addr, e))?);
-                tasks.push(tokio::spawn(dhcp::serve(
-                    socket,
-                    pxe_port,
-                    config.dhcp.clone(),
-                    config.address,
-                    files.clone(),
-                    registry.clone(),
-                    leases.clone(),
-                    config.dhcp_broadcast,
-                )));
+                tasks.push(tokio::spawn(server.clone().serve(socket, pxe_port)));
             }
         }
 
@@ -201,10 +218,6 @@ impl BootServer {
             let _ = t.await;
         }
     }
-}
-
-fn pick(files: &AllowList, names: &[&str]) -> Option<String> {
-    names.iter().find(|n| files.contains(n)).map(|n| (*n).to_owned())
 }
 
 async fn bind_tcp(addr: SocketAddr, what: &'static str) -> Result<TcpListener> {

@@ -2,30 +2,36 @@
 //! sendfile(2), straight from the page cache to the socket, as nginx does; everything else is
 //! handed to the axum router.
 //!
-//! A connection is routed by peeking at its first request line. Later requests on a kept-alive
-//! connection (iPXE fetches its script, then the kernel, on one connection) go through hyper, so
-//! the axum router keeps a streaming mirror route of its own (`http::mirror_file`).
-//!
-//! A connection is routed by peeking at its request line. Mirror responses close the connection
-//! afterwards (iPXE and curl reconnect), which keeps this path a few dozen lines of HTTP/1.1.
+//! The listener reads each connection's first request head itself (parsed with `httparse`). A
+//! `GET`/`HEAD` of `/mirror/...` is answered here and the connection closed afterwards (iPXE and
+//! curl reconnect); any other request goes to hyper together with the bytes already read, so
+//! hyper sees the connection from its first byte. Later requests on a kept-alive connection (iPXE
+//! fetches its script, then the kernel, on one connection) go through hyper, so the axum router
+//! keeps a streaming mirror route of its own (`http::mirror_file`).
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::http::{client_ip, percent_decode, resolve_mirror_path};
-use crate::state::Registry;
+use crate::http::{client_ip, decode_path, resolve_mirror_path};
+use crate::registry::Registry;
 
 const PROGRESS_STEP: u64 = 16 << 20;
+/// A request head larger than this is refused; nodes send a few hundred bytes.
+pub(crate) const MAX_HEAD: usize = 16 << 10;
+/// How long a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections until the task is dropped.
 pub(crate) async fn serve(listener: TcpListener, router: Router, mirror: Option<PathBuf>, registry: Registry) {
@@ -41,78 +47,157 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, mirror: Option<
         let router = router.clone();
         let mirror = mirror.clone();
         let registry = registry.clone();
-        tokio::spawn(async move {
-            match request_target(&stream).await {
-                Some(Target::Mirror) if mirror.is_some() => {
-                    let root = mirror.expect("checked above");
-                    if let Err(e) = mirror_file(stream, peer, &root, &registry).await {
-                        tracing::debug!(peer = %peer, error = %e, "mirror download ended early");
-                    }
-                }
-                Some(_) => {
-                    let service = tower::ServiceExt::map_request(
-                        router,
-                        move |mut req: hyper::Request<hyper::body::Incoming>| {
-                            req.extensions_mut().insert(ConnectInfo(peer));
-                            req
-                        },
-                    );
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-                    if let Err(e) = conn.await {
-                        tracing::debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
-                    }
-                }
-                None => {}
+        tokio::spawn(async move { connection(stream, peer, router, mirror.as_deref(), &registry).await });
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    mirror: Option<&Path>,
+    registry: &Registry,
+) {
+    let (head, buffered) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %peer, error = %e, "dropping an HTTP connection");
+            if e.kind() == io::ErrorKind::InvalidData {
+                let _ = respond(&mut stream, "400 Bad Request", "", "bad request\n").await;
             }
-        });
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(peer = %peer, "an HTTP client sent no request head in time");
+            return;
+        }
+    };
+    if let (Some(root), true) = (mirror, head.is_mirror()) {
+        if let Err(e) = mirror_file(stream, peer, root, &head, registry).await {
+            tracing::debug!(peer = %peer, error = %e, "mirror download ended early");
+        }
+        return;
+    }
+    let service = tower::ServiceExt::map_request(router, move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    });
+    let io = TokioIo::new(Rewind { prefix: buffered, pos: 0, inner: stream });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .serve_connection(io, TowerToHyperService::new(service));
+    if let Err(e) = conn.await {
+        tracing::debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
     }
 }
 
-enum Target {
-    Mirror,
-    Other,
+/// The parts of a request head the mirror path needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub method: String,
+    /// The request target as sent, query included.
+    pub target: String,
+    pub range: Option<String>,
 }
 
-/// Peeks at the request line without consuming it. None: the client sent nothing usable.
-async fn request_target(stream: &TcpStream) -> Option<Target> {
-    let mut buf = [0u8; 512];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await.ok()?.ok()?;
-        if n == 0 {
-            return None;
+impl Head {
+    fn is_mirror(&self) -> bool {
+        (self.method == "GET" || self.method == "HEAD") && self.target.starts_with("/mirror/")
+    }
+
+    /// Parses a complete request head; None while it is incomplete, an error when it is not HTTP.
+    pub(crate) fn parse(buf: &[u8]) -> io::Result<Option<(Head, usize)>> {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let range = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("range"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .map(|v| v.trim().to_owned());
+                let head = Head {
+                    method: req.method.unwrap_or_default().to_owned(),
+                    target: req.path.unwrap_or_default().to_owned(),
+                    range,
+                };
+                Ok(Some((head, len)))
+            }
+            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"))
+            }
+            Ok(httparse::Status::Partial) => Ok(None),
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
         }
-        let seen = &buf[..n];
-        let is_mirror = seen.starts_with(b"GET /mirror/") || seen.starts_with(b"HEAD /mirror/");
-        if seen.contains(&b'\n') || n == buf.len() || is_mirror {
-            return Some(if is_mirror { Target::Mirror } else { Target::Other });
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Some(Target::Other);
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
-/// Reads the request head (at most 16 KiB).
-async fn read_head(stream: &mut TcpStream) -> io::Result<String> {
-    let mut head = Vec::with_capacity(1024);
-    let mut byte = [0u8; 1024];
+/// Reads until the first request head is complete. Returns it with every byte read so far
+/// (the head and whatever followed it), for hyper to read again.
+async fn read_head(stream: &mut TcpStream) -> io::Result<(Head, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
     loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request head timed out"))??;
+        let n = stream.read(&mut chunk).await?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the request head ended"));
         }
-        head.extend_from_slice(&byte[..n]);
-        if head.windows(4).any(|w| w == b"\r\n\r\n") {
-            return String::from_utf8(head).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"));
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((head, _)) = Head::parse(&buf)? {
+            return Ok((head, buf));
         }
-        if head.len() > 16 << 10 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
+    }
+}
+
+/// A stream that first yields bytes already read from it.
+struct Rewind {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.pos < this.prefix.len() {
+            let n = (this.prefix.len() - this.pos).min(out.remaining());
+            out.put_slice(&this.prefix[this.pos..this.pos + n]);
+            this.pos += n;
+            if this.pos == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
         }
+        Pin::new(&mut this.inner).poll_read(cx, out)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 
@@ -129,30 +214,22 @@ async fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) 
 async fn mirror_file(
     mut stream: TcpStream,
     peer: SocketAddr,
-    root: &std::path::Path,
+    root: &Path,
+    head: &Head,
     registry: &Registry,
 ) -> io::Result<()> {
-    let head = read_head(&mut stream).await?;
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("").strip_prefix("/mirror/").unwrap_or("");
-    let Some(path) = percent_decode(path) else {
+    let path = head.target.split('?').next().unwrap_or("").strip_prefix("/mirror/").unwrap_or("");
+    let Some(path) = decode_path(path) else {
         return respond(&mut stream, "400 Bad Request", "", "bad request\n").await;
     };
     let Some(file) = resolve_mirror_path(root, &path) else {
         tracing::warn!(peer = %peer, path = %path.escape_debug(), "refused a mirror request");
         return respond(&mut stream, "404 Not Found", "", "not found\n").await;
     };
-    let range = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("range"))
-        .map(|(_, v)| v.trim().to_owned());
 
     let f = std::fs::File::open(&file)?;
     let len = f.metadata()?.len();
-    let (status, start, end) = match range.as_deref().and_then(|r| parse_range(r, len)) {
+    let (status, start, end) = match head.range.as_deref().and_then(|r| byte_range(r, len)) {
         Some(Ok((a, b))) => ("206 Partial Content", a, b),
         Some(Err(())) => {
             return respond(&mut stream, "416 Range Not Satisfiable", &format!("Content-Range: bytes */{len}\r\n"), "")
@@ -162,18 +239,18 @@ async fn mirror_file(
     };
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let ip = client_ip(peer);
-    registry.saw_download(ip, &name);
+    registry.saw_download(ip, &name).await;
 
-    let mut head = format!(
+    let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n",
         end - start
     );
     if status.starts_with("206") {
-        head.push_str(&format!("Content-Range: bytes {start}-{}/{len}\r\n", end.saturating_sub(1)));
+        out.push_str(&format!("Content-Range: bytes {start}-{}/{len}\r\n", end.saturating_sub(1)));
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    if method == "HEAD" {
+    out.push_str("\r\n");
+    stream.write_all(out.as_bytes()).await?;
+    if head.method == "HEAD" {
         return stream.shutdown().await;
     }
 
@@ -200,34 +277,17 @@ async fn mirror_file(
     stream.shutdown().await
 }
 
-/// `bytes=a-b`, `bytes=a-` or `bytes=-n` as a half-open range within `len`. None: ignore the
-/// header (several ranges, other units); Err: not satisfiable.
-fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
-    let spec = header.strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
+/// A `Range` header as a half-open range within `len` (`http-range-header` parses it). None:
+/// serve the whole file (a header that does not parse, or several ranges); Err: not satisfiable.
+fn byte_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let parsed = http_range_header::parse_range_header(header).ok()?;
+    match parsed.validate(len) {
+        Ok(ranges) => match ranges.as_slice() {
+            [one] => Some(Ok((*one.start(), one.end() + 1))),
+            _ => None,
+        },
+        Err(_) => Some(Err(())),
     }
-    let (a, b) = spec.split_once('-')?;
-    let (a, b) = (a.trim(), b.trim());
-    let range = match (a.is_empty(), b.is_empty()) {
-        (true, false) => {
-            let n: u64 = b.parse().ok()?;
-            if n == 0 {
-                return Some(Err(()));
-            }
-            (len.saturating_sub(n), len)
-        }
-        (false, _) => {
-            let start: u64 = a.parse().ok()?;
-            let end = if b.is_empty() { len } else { b.parse::<u64>().ok()?.saturating_add(1).min(len) };
-            if start >= len || start >= end {
-                return Some(Err(()));
-            }
-            (start, end)
-        }
-        (true, true) => return None,
-    };
-    Some(Ok(range))
 }
 
 #[cfg(test)]
@@ -236,14 +296,32 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range("bytes=0-99", 1000), Some(Ok((0, 100))));
-        assert_eq!(parse_range("bytes=900-", 1000), Some(Ok((900, 1000))));
-        assert_eq!(parse_range("bytes=-100", 1000), Some(Ok((900, 1000))));
-        assert_eq!(parse_range("bytes=990-5000", 1000), Some(Ok((990, 1000))));
-        assert_eq!(parse_range("bytes=1000-", 1000), Some(Err(())));
-        assert_eq!(parse_range("bytes=5-1", 1000), Some(Err(())));
-        assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
-        assert_eq!(parse_range("items=0-1", 1000), None);
-        assert_eq!(parse_range("bytes=x-1", 1000), None);
+        assert_eq!(byte_range("bytes=0-99", 1000), Some(Ok((0, 100))));
+        assert_eq!(byte_range("bytes=900-", 1000), Some(Ok((900, 1000))));
+        assert_eq!(byte_range("bytes=-100", 1000), Some(Ok((900, 1000))));
+        assert_eq!(byte_range("bytes=990-5000", 1000), Some(Ok((990, 1000))));
+        assert_eq!(byte_range("bytes=1000-", 1000), Some(Err(())));
+        assert_eq!(byte_range("bytes=5-1", 1000), Some(Err(())));
+        assert_eq!(byte_range("bytes=0-1,5-6", 1000), None);
+        assert_eq!(byte_range("items=0-1", 1000), None);
+        assert_eq!(byte_range("bytes=x-1", 1000), None);
+    }
+
+    #[test]
+    fn request_heads() {
+        let (head, len) = Head::parse(b"GET /mirror/a/b HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\nrest")
+            .expect("http")
+            .expect("complete");
+        assert_eq!(
+            (head.method.as_str(), head.target.as_str(), head.range.as_deref()),
+            ("GET", "/mirror/a/b", Some("bytes=0-9"))
+        );
+        assert_eq!(len, 55);
+        assert!(head.is_mirror());
+        assert_eq!(Head::parse(b"GET /mirror/a HTTP/1.1\r\nHost").expect("http"), None);
+        assert!(Head::parse(b"\x16\x03\x01 not http\r\n\r\n").is_err());
+        assert!(Head::parse(&vec![b'a'; MAX_HEAD]).is_err());
+        let (post, _) = Head::parse(b"POST /mirror/x HTTP/1.1\r\n\r\n").expect("http").expect("complete");
+        assert!(!post.is_mirror());
     }
 }

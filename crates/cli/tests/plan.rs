@@ -89,10 +89,14 @@ fn validate_json_has_the_documented_shape() {
         env.flatlab().args(["plan", "validate", "--json"]).arg(&file).assert().code(1).get_output().stdout.clone();
     let json: serde_json::Value = serde_json::from_slice(&out).expect("json");
     let findings = json["findings"].as_array().expect("findings array");
-    assert!(findings.iter().any(|f| f["severity"] == "error" && f["path"] == "nodes[worker1].rol"));
+    let rol = findings.iter().find(|f| f["path"] == "nodes[worker1].rol").expect("the unknown field");
+    assert_eq!(rol["severity"], "error");
+    // The documented fields, and since the findings gained a structured target, that too.
+    let index = rol["target"]["index"].as_u64().expect("a node target");
+    assert_eq!(rol["target"], serde_json::json!({"kind": "node", "index": index, "field": "rol"}));
     for f in findings {
         let keys: Vec<&str> = f.as_object().expect("object").keys().map(String::as_str).collect();
-        assert_eq!(keys, ["message", "path", "severity"]);
+        assert_eq!(keys, ["message", "path", "severity", "target"]);
     }
 }
 
@@ -460,16 +464,30 @@ fn serve_json_speaks_the_sidecar_protocol() {
 
     let ready = next();
     assert_eq!(ready["type"], "ready", "{ready}");
+    assert_eq!(ready["seq"], 1, "{ready}");
+    let run = ready["run"].as_str().expect("a run id").to_owned();
+    assert_eq!(run.len(), 16, "{ready}");
     assert_eq!(ready["plan"], "demo-lab");
     assert!(ready["http"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{ready}");
     let machines = next();
-    assert_eq!(machines["type"], "machines");
+    assert_eq!(
+        (machines["type"].as_str(), machines["seq"].as_u64(), machines["run"].as_str()),
+        (Some("machines"), Some(2), Some(run.as_str()))
+    );
     assert_eq!(machines["machines"].as_array().map(Vec::len), Some(5), "{machines}");
     assert!(machines["machines"].as_array().into_iter().flatten().all(|m| m["stage"] == "armed"));
 
     writeln!(stdin, "arm cp2").expect("write");
     let armed = next();
-    assert_eq!(armed, serde_json::json!({"type": "armed", "node": "cp2"}));
+    assert_eq!(armed, serde_json::json!({"run": run, "seq": 3, "type": "armed", "node": "cp2"}));
+    writeln!(stdin, "reboot everything").expect("write");
+    let bad = loop {
+        let m = next();
+        if m["type"] == "error" {
+            break m;
+        }
+    };
+    assert_eq!(bad["error"]["code"], "bad_request", "{bad}");
     writeln!(stdin, "arm nosuch").expect("write");
     let error = loop {
         let m = next();

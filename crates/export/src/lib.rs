@@ -72,9 +72,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
-    move |source| match source.raw_os_error() {
-        Some(28) => Error::Full { path, needed: 0 },
-        Some(30) => Error::ReadOnly { path },
+    move |source| match source.kind() {
+        std::io::ErrorKind::StorageFull => Error::Full { path, needed: 0 },
+        std::io::ErrorKind::ReadOnlyFilesystem => Error::ReadOnly { path },
         _ => Error::Io { path, source },
     }
 }

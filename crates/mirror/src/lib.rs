@@ -299,7 +299,10 @@ pub fn fetch_k3s_asset(
     binary: &str,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<PathBuf> {
-    let remote = format!("{base}/{}", version.replace('+', "%2B"));
+    // `v1.32.2+k3s1` as one path segment: a `+` in a path reaches some servers as a space.
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    let remote = format!("{base}/{}", percent_encoding::utf8_percent_encode(version, SEGMENT));
     let sums = fetcher.get_text(&format!("{remote}/sha256sum-{arch}.txt"))?;
     let want = sums
         .lines()

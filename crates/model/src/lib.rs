@@ -10,7 +10,7 @@ mod parse;
 mod plan;
 mod validate;
 
-pub use finding::{Finding, Severity, count};
+pub use finding::{Finding, Severity, Target, count};
 pub use mac::{MacAddr, ParseMacError};
 pub use parse::{ParseError, ParsedPlan, parse_plan, to_yaml};
 pub use plan::{Arch, Channel, FORMAT_VERSION, Kubernetes, Network, Node, Os, Plan, Position, Role, Switch};

@@ -7,7 +7,7 @@
 
 use serde_yaml_ng::Value;
 
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity, Target};
 use crate::plan::{FORMAT_VERSION, Plan, node_path, switch_path};
 
 /// A plan read from a file, with the unknown fields it contained.
@@ -32,14 +32,19 @@ pub enum ParseError {
     )]
     NewerFormat { found: u64 },
     #[error("{path}: {message}")]
-    Shape { path: String, message: String },
+    Shape { path: String, message: String, target: Target },
 }
 
 impl ParseError {
     /// The error as a finding, for callers that report everything as findings (`--json`).
     pub fn to_finding(&self) -> Finding {
         match self {
-            ParseError::Shape { path, message } => Finding::error(path.clone(), message.clone()),
+            ParseError::Shape { path, message, target } => Finding {
+                severity: Severity::Error,
+                path: path.clone(),
+                message: message.clone(),
+                target: target.clone(),
+            },
             other => Finding::error("", other.to_string()),
         }
     }
@@ -72,7 +77,11 @@ pub fn parse_plan(text: &str) -> Result<ParsedPlan, ParseError> {
     let plan: Plan = serde_path_to_error::deserialize(de).map_err(|e| {
         let segments = segments_of_error(e.path());
         let message = e.into_inner().to_string();
-        ParseError::Shape { path: names.render(&segments), message: tidy_serde_message(&message) }
+        ParseError::Shape {
+            path: names.render(&segments),
+            message: tidy_serde_message(&message),
+            target: target_of(&segments),
+        }
     })?;
 
     let unknown_fields = unknown
@@ -88,7 +97,7 @@ pub fn parse_plan(text: &str) -> Result<ParsedPlan, ParseError> {
             } else {
                 message.push_str("; remove it (see docs/plan-format.md for the fields a plan has)");
             }
-            Finding::error(names.render(&segments), message)
+            Finding { severity: Severity::Error, path: names.render(&segments), message, target: target_of(&segments) }
         })
         .collect();
     Ok(ParsedPlan { plan, unknown_fields })
@@ -145,6 +154,30 @@ fn segments_of_error(path: &serde_path_to_error::Path) -> Vec<Segment> {
             S::Enum { .. } | S::Unknown => None,
         })
         .collect()
+}
+
+/// The target of a field path: the node or switch it is in, by index, and the rest as the field.
+fn target_of(segments: &[Segment]) -> Target {
+    let field = |rest: &[Segment]| {
+        let mut out = String::new();
+        for seg in rest {
+            match seg {
+                Segment::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    };
+    match segments {
+        [Segment::Key(list), Segment::Index(i), rest @ ..] if list == "nodes" => Target::node(*i, field(rest)),
+        [Segment::Key(list), Segment::Index(i), rest @ ..] if list == "switches" => Target::switch(*i, field(rest)),
+        all => Target::plan(field(all)),
+    }
 }
 
 /// Node and switch names as written, to turn `nodes.2` into `nodes[cp3]`.
@@ -227,25 +260,10 @@ fn suggest(segments: &[Segment]) -> Option<&'static str> {
     let field = field.to_ascii_lowercase();
     known_fields(parent)
         .iter()
-        .map(|k| (edit_distance(&field, k), *k))
+        .map(|k| (strsim::levenshtein(&field, k), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(row[j + 1]) };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// serde's messages speak of "variant" and "struct"; speak of values and fields instead.
@@ -279,6 +297,10 @@ mod tests {
             found.contains(&("nodes[cp1].macc".into(), "unknown field `macc`; did you mean `mac`?".into())),
             "{found:?}"
         );
+        let macc = parsed.unknown_fields.iter().find(|f| f.path == "nodes[cp1].macc").expect("macc");
+        assert_eq!(macc.target, Target::node(0, "macc"));
+        let extra = parsed.unknown_fields.iter().find(|f| f.path == "extra").expect("extra");
+        assert_eq!(extra.target, Target::plan("extra"));
         assert!(found.iter().any(|(p, m)| p == "nodes[cp1].colour" && m.contains("remove it")), "{found:?}");
         assert!(found.iter().any(|(p, _)| p == "extra"), "{found:?}");
         assert!(found.iter().any(|(p, _)| p == "os_typo"), "{found:?}");
@@ -297,6 +319,7 @@ mod tests {
     fn wrong_types_name_the_field() {
         let err = parse_plan(&MINIMAL.replace("role: server", "role: srever")).expect_err("bad role");
         assert_eq!(err.to_finding().path, "nodes[cp1].role");
+        assert_eq!(err.to_finding().target, Target::node(0, "role"));
         assert!(err.to_string().contains("unknown value `srever`"), "{err}");
     }
 

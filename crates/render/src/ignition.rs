@@ -6,6 +6,7 @@
 
 use flatlab_model::ValidatedPlan;
 use ignition_config::v3_3 as ign;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::error::{Error, Result};
 
@@ -137,38 +138,19 @@ fn strip_nulls(v: &mut serde_json::Value) {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded in a data URL.
+const DATA_URL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// An RFC 2397 data URL with everything but unreserved characters percent-encoded.
 pub(crate) fn data_url(contents: &str) -> String {
-    let mut out = String::with_capacity(contents.len() * 2 + 6);
-    out.push_str("data:,");
-    for b in contents.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("data:,{}", utf8_percent_encode(contents, DATA_URL))
 }
 
 /// Decodes a `data:,` URL made by this crate (and plain percent-encoded ones); for tests and
-/// previews.
+/// previews. None when it is not such a URL or its contents are not UTF-8.
 pub fn data_url_decode(url: &str) -> Option<String> {
     let encoded = url.strip_prefix("data:,")?;
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_decode_str(encoded).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 #[cfg(test)]

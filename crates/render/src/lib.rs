@@ -38,13 +38,13 @@ pub struct K3sSource {
 impl K3sSource {
     /// The binary as published on the K3s release page.
     pub fn upstream(version: &str, arch: Arch, sha256: Option<String>) -> Self {
-        let version = version.replace('+', "%2B");
+        let version = path_segment(version);
         Self { url: format!("https://github.com/k3s-io/k3s/releases/download/{version}/{}", k3s_binary(arch)), sha256 }
     }
 
     /// The binary as served from a Flatlab mirror: `<base>/mirror/k3s/<version>/<binary>`.
     pub fn mirror(base_url: &str, version: &str, arch: Arch, sha256: Option<String>) -> Self {
-        let version = version.replace('+', "%2B");
+        let version = path_segment(version);
         Self { url: format!("{}/mirror/k3s/{version}/{}", base_url.trim_end_matches('/'), k3s_binary(arch)), sha256 }
     }
 
@@ -53,6 +53,14 @@ impl K3sSource {
         let dir = self.url.rsplit_once('/').map(|(d, _)| d).unwrap_or(&self.url);
         format!("{dir}/sha256sum-{}.txt", arch.as_str())
     }
+}
+
+/// A K3s version as one URL path segment: `v1.32.2+k3s1` is `v1.32.2%2Bk3s1` (a `+` in a path
+/// reaches some servers as a space).
+fn path_segment(version: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(version, SEGMENT).to_string()
 }
 
 /// The K3s release asset name for an architecture.

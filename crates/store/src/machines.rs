@@ -12,8 +12,10 @@ pub struct MachineRow {
     pub node: String,
     pub stage: String,
     pub token: String,
-    /// JSON array of `{stage, at, detail}`.
+    /// JSON array of history entries (`api` reads and writes them).
     pub history: String,
+    /// The address the install is bound to.
+    pub ip: Option<String>,
     pub updated_at: Millis,
 }
 
@@ -36,7 +38,7 @@ impl Store {
         let id = self.plan_id(name).await?;
         let rows = sqlx::query_as!(
             MachineRow,
-            "SELECT mac, node, stage, token, history, updated_at FROM machines WHERE plan_id = ? ORDER BY mac",
+            "SELECT mac, node, stage, token, history, ip, updated_at FROM machines WHERE plan_id = ? ORDER BY mac",
             id
         )
         .fetch_all(&self.pool)
@@ -48,15 +50,16 @@ impl Store {
     pub async fn save_machine(&self, name: &str, row: &MachineRow) -> Result<()> {
         let id = self.plan_id(name).await?;
         sqlx::query!(
-            "INSERT INTO machines (plan_id, mac, node, stage, token, history, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO machines (plan_id, mac, node, stage, token, history, ip, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (plan_id, mac) DO UPDATE SET node = excluded.node, stage = excluded.stage,
-               token = excluded.token, history = excluded.history, updated_at = excluded.updated_at",
+               token = excluded.token, history = excluded.history, ip = excluded.ip, updated_at = excluded.updated_at",
             id,
             row.mac,
             row.node,
             row.stage,
             row.token,
             row.history,
+            row.ip,
             row.updated_at
         )
         .execute(&self.pool)

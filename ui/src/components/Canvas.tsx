@@ -20,7 +20,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import type { Plan, Position as XY, Role, Stage } from "../lib/ipc";
 import { moveItems, removeItems, updateNode } from "../lib/plan";
-import { nodeKey } from "../lib/findings";
+import type { Tally } from "../lib/findings";
 import { autoLayout } from "../lib/layout";
 
 export type Severity = "error" | "warning" | "";
@@ -48,8 +48,10 @@ type AnyNode = MachineNode | SwitchNode;
 
 export interface Decorations {
   /** Per node index: worst severity and count of findings. */
-  nodeFindings: Map<string, { severity: Severity; count: number }>;
-  switchFindings: Map<string, { severity: Severity; count: number }>;
+  /** By node index. */
+  nodeFindings: Map<number, Tally>;
+  /** By switch index. */
+  switchFindings: Map<number, Tally>;
   /** Per node index: install stage, or "". */
   stages: (Stage | "")[];
 }
@@ -136,8 +138,7 @@ function describe(plan: Plan, deco: Decorations): Descriptor[] {
   const counts = new Map<string, number>();
   for (const n of plan.nodes) if (n.switch) counts.set(n.switch, (counts.get(n.switch) ?? 0) + 1);
   switches.forEach((s, i) => {
-    const key = s.name.trim() || String(i);
-    const f = deco.switchFindings.get(key);
+    const f = deco.switchFindings.get(i);
     out.push({
       id: `s${i}`,
       type: "switch",
@@ -146,7 +147,7 @@ function describe(plan: Plan, deco: Decorations): Descriptor[] {
     });
   });
   plan.nodes.forEach((n, i) => {
-    const f = deco.nodeFindings.get(nodeKey(plan, i));
+    const f = deco.nodeFindings.get(i);
     out.push({
       id: `n${i}`,
       type: "machine",

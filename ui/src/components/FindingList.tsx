@@ -4,7 +4,7 @@ import type { Finding } from "../lib/ipc";
 interface Props {
   findings: Finding[];
   focused?: string | null;
-  onSelect: (path: string) => void;
+  onSelect: (finding: Finding) => void;
 }
 
 /** The plan's findings; choosing one selects the node and field it concerns. */
@@ -22,7 +22,7 @@ export const FindingList = memo(function FindingList({ findings, focused = null,
         <li key={`${f.path}-${i}`}>
           <button
             className={`finding ${f.severity}${focused && f.path.startsWith(focused) ? " focused" : ""}`}
-            onClick={() => onSelect(f.path)}
+            onClick={() => onSelect(f)}
             data-testid="finding"
             data-path={f.path}
             data-severity={f.severity}

@@ -1,6 +1,6 @@
 import { memo, useEffect, useRef, useState, type ReactNode } from "react";
 import { backend, type Finding, type Plan, type SshPublicKey } from "../lib/ipc";
-import { inspectorField, nodeKey, parseFindingPath } from "../lib/findings";
+import { findingsByField } from "../lib/findings";
 import { setClusterField, updateNode, updateSwitch } from "../lib/plan";
 import { FindingList } from "./FindingList";
 
@@ -13,7 +13,7 @@ interface Props {
   target: InspectorTarget;
   findings: Finding[];
   onEdit: Edit;
-  onFinding: (path: string) => void;
+  onFinding: (finding: Finding) => void;
   /** A field to focus (after a finding was clicked); `seq` changes on every request. */
   focus: { field: string; seq: number } | null;
   onError: (e: unknown) => void;
@@ -167,21 +167,9 @@ function ListField({
 
 const K3S_COMPONENTS = ["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"];
 
-/** Findings grouped by the field they concern, for a node, a switch, or the plan. */
-function byField(findings: Finding[], list: "nodes" | "switches" | null, key: string | null) {
-  const out = new Map<string, Finding[]>();
-  for (const f of findings) {
-    const t = parseFindingPath(f.path);
-    if (t.list !== list || t.key !== key) continue;
-    const name = inspectorField(t);
-    out.set(name, [...(out.get(name) ?? []), f]);
-  }
-  return out;
-}
-
 function NodeInspector({ plan, index, findings, onEdit }: { plan: Plan; index: number; findings: Finding[]; onEdit: Edit }) {
   const node = plan.nodes[index];
-  const errs = byField(findings, "nodes", nodeKey(plan, index));
+  const errs = findingsByField(findings, { kind: "node", index });
   const set = (field: string) => (value: string, key?: string) => onEdit((p) => updateNode(p, index, { [field]: value }), key);
   return (
     <section className="inspector-section">
@@ -242,8 +230,7 @@ function NodeInspector({ plan, index, findings, onEdit }: { plan: Plan; index: n
 
 function SwitchInspector({ plan, index, findings, onEdit }: { plan: Plan; index: number; findings: Finding[]; onEdit: Edit }) {
   const sw = (plan.switches ?? [])[index];
-  const key = sw.name.trim() || String(index);
-  const errs = byField(findings, "switches", key);
+  const errs = findingsByField(findings, { kind: "switch", index });
   return (
     <section className="inspector-section">
       <h2>Switch</h2>
@@ -304,7 +291,7 @@ function SshKeys({ plan, onEdit, onError }: { plan: Plan; onEdit: Edit; onError:
 }
 
 function ClusterInspector({ plan, findings, onEdit, onError }: { plan: Plan; findings: Finding[]; onEdit: Edit; onError: (e: unknown) => void }) {
-  const errs = byField(findings, null, null);
+  const errs = findingsByField(findings, { kind: "plan" });
   const text = (path: string) => (value: string, key?: string) => onEdit((p) => setClusterField(p, path, value), key);
   const list = (path: string) => (value: string[], key?: string) => onEdit((p) => setClusterField(p, path, value), key);
   const disabled = plan.kubernetes.disable ?? [];

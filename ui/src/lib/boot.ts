@@ -1,20 +1,10 @@
 // Folds the boot server's messages into one view per machine, for the Install view and the
 // canvas cards' install state.
-import type { BootEvent, ErrorBody, MachineStatus, SidecarMessage, Sighting, Stage } from "./ipc";
+import { STAGES as ALL_STAGES, type Alert, type BootEvent, type Diagnosis, type ErrorBody, type HistoryEntry, type MachineStatus, type SidecarLine, type SidecarMessage, type Sighting, type Stage } from "./ipc";
 import { normalizeMac } from "./plan";
 
-export const STAGES: Stage[] = [
-  "armed",
-  "dhcp",
-  "ipxe",
-  "kernel",
-  "initrd",
-  "ignition",
-  "installing",
-  "installed",
-  "booted",
-  "k3s-ready",
-];
+/** The stages of the timeline, in order (the generated list without `failed`, which marks a step instead). */
+export const STAGES: Stage[] = ALL_STAGES.filter((s) => s !== "failed");
 
 export interface StageStep {
   stage: Stage;
@@ -28,6 +18,15 @@ export interface Progress {
   total: number;
 }
 
+/** Something the boot server refused, or its idea of why a machine is stuck. */
+export interface Notice {
+  kind: "alert" | "diagnosis";
+  code: Alert | Diagnosis;
+  at: number;
+  message: string;
+  from: string | null;
+}
+
 export interface MachineView {
   mac: string;
   node: string | null;
@@ -35,6 +34,7 @@ export interface MachineView {
   ip: string | null;
   firmware: string | null;
   history: StageStep[];
+  notices: Notice[];
   progress: Progress | null;
   lastSeen: number;
 }
@@ -50,21 +50,35 @@ export interface BootState {
 
 export const emptyBoot: BootState = { ready: null, machines: {}, armed: [], errors: [] };
 
+function notice(h: HistoryEntry): Notice | null {
+  if (h.kind === "alert") return { kind: "alert", code: h.alert, at: h.at, message: h.message, from: h.from ?? null };
+  if (h.kind === "diagnosis") return { kind: "diagnosis", code: h.diagnosis, at: h.at, message: h.message, from: null };
+  return null;
+}
+
 function fromStatus(m: MachineStatus): MachineView {
+  const steps: StageStep[] = [];
+  const notices: Notice[] = [];
+  for (const h of m.history) {
+    if (h.kind === "stage") steps.push({ stage: h.stage, at: h.at, detail: h.detail ?? null });
+    const n = notice(h);
+    if (n) notices.push(n);
+  }
   return {
     mac: normalizeMac(m.mac),
     node: m.node,
     stage: m.stage,
     ip: m.ip,
     firmware: m.firmware,
-    history: m.history.map((h) => ({ stage: h.stage, at: h.at, detail: h.detail ?? null })),
+    history: steps,
+    notices,
     progress: null,
     lastSeen: m.history.length ? m.history[m.history.length - 1].at : 0,
   };
 }
 
 function blank(mac: string, node: string | null): MachineView {
-  return { mac, node, stage: null, ip: null, firmware: null, history: [], progress: null, lastSeen: 0 };
+  return { mac, node, stage: null, ip: null, firmware: null, history: [], notices: [], progress: null, lastSeen: 0 };
 }
 
 function foldEvent(state: BootState, e: BootEvent): BootState {
@@ -74,7 +88,7 @@ function foldEvent(state: BootState, e: BootEvent): BootState {
   switch (e.type) {
     case "stage":
       m.stage = e.stage;
-      m.history = [...old.history, { stage: e.stage, at: e.at, detail: e.detail }];
+      m.history = [...old.history, { stage: e.stage, at: e.at, detail: e.detail ?? null }];
       if (e.stage !== "kernel" && e.stage !== "initrd") m.progress = null;
       break;
     case "progress":
@@ -82,6 +96,12 @@ function foldEvent(state: BootState, e: BootEvent): BootState {
       break;
     case "discovered":
       m.firmware = e.firmware ?? old.firmware;
+      break;
+    case "alert":
+      m.notices = [...old.notices, { kind: "alert", code: e.alert, at: e.at, message: e.message, from: e.from }];
+      break;
+    case "diagnosis":
+      m.notices = [...old.notices, { kind: "diagnosis", code: e.diagnosis, at: e.at, message: e.message, from: null }];
       break;
   }
   return { ...state, machines: { ...state.machines, [mac]: m } };
@@ -112,6 +132,33 @@ export function foldMessage(state: BootState, msg: SidecarMessage): BootState {
 
 export function foldMessages(messages: SidecarMessage[], state: BootState = emptyBoot): BootState {
   return messages.reduce(foldMessage, state);
+}
+
+/**
+ * Where the app is in the boot server's output: the run heard last and its last line. A line
+ * of another run (a restarted server) starts over; a line already heard is dropped.
+ */
+export interface LineCursor {
+  run: string | null;
+  seq: number;
+}
+
+export const startCursor: LineCursor = { run: null, seq: 0 };
+
+/** The lines not heard yet, and the cursor after them. */
+export function unseen(cursor: LineCursor, lines: SidecarLine[]): [SidecarLine[], LineCursor] {
+  const fresh: SidecarLine[] = [];
+  let { run, seq } = cursor;
+  for (const line of lines) {
+    if (line.run !== run) {
+      run = line.run;
+      seq = 0;
+    }
+    if (line.seq <= seq) continue;
+    seq = line.seq;
+    fresh.push(line);
+  }
+  return [fresh, { run, seq }];
 }
 
 /** The machine a planned node is: by node name, else by MAC. */

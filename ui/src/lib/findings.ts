@@ -1,52 +1,48 @@
-import type { Finding, Plan } from "./ipc";
+import type { Finding, Target } from "./ipc";
 
-/** Where a finding points: a node or switch (by name or index) and a field, or the plan itself. */
-export interface FindingTarget {
-  list: "nodes" | "switches" | null;
-  key: string | null;
-  field: string;
+/** The inspector field a target belongs to: `mac` for a node's `mac`, `network.dns` for `network.dns[1]`. */
+export function inspectorField(target: Target): string {
+  if (target.kind !== "plan") return target.field.split(/[.[]/)[0];
+  return target.field.replace(/\[\d+\].*$/, "");
 }
 
-/** Splits a finding path such as `nodes[cp2].mac` or `network.subnet`. */
-export function parseFindingPath(path: string): FindingTarget {
-  const m = /^(nodes|switches)\[([^\]]*)\](?:\.(.*))?$/.exec(path);
-  if (m) return { list: m[1] as "nodes" | "switches", key: m[2], field: m[3] ?? "" };
-  return { list: null, key: null, field: path };
-}
-
-/** The key a node has in finding paths: its name, or its index while it has none. */
-export function nodeKey(plan: Plan, index: number): string {
-  const name = plan.nodes[index]?.name.trim();
-  return name ? name : String(index);
-}
-
-/** Findings grouped by node key, for badges on the canvas. */
-export function findingsByNode(findings: Finding[]): Map<string, Finding[]> {
-  const out = new Map<string, Finding[]>();
+/** Findings grouped by node index, for badges on the canvas. */
+export function findingsByNode(findings: Finding[]): Map<number, Finding[]> {
+  const out = new Map<number, Finding[]>();
   for (const f of findings) {
-    const t = parseFindingPath(f.path);
-    if (t.list !== "nodes" || t.key === null) continue;
-    out.set(t.key, [...(out.get(t.key) ?? []), f]);
+    if (f.target.kind !== "node") continue;
+    out.set(f.target.index, [...(out.get(f.target.index) ?? []), f]);
   }
   return out;
 }
 
-/** The inspector field a finding belongs to: `mac` for `nodes[cp1].mac`, `network.dns` for `network.dns[1]`. */
-export function inspectorField(target: FindingTarget): string {
-  if (target.list) return target.field.split(/[.[]/)[0];
-  return target.field.replace(/\[\d+\].*$/, "");
+/** Findings grouped by the inspector field they concern, for one node, one switch, or the plan. */
+export function findingsByField(findings: Finding[], item: { kind: "plan" } | { kind: "node" | "switch"; index: number }): Map<string, Finding[]> {
+  const out = new Map<string, Finding[]>();
+  for (const f of findings) {
+    const t = f.target;
+    if (t.kind !== item.kind || ("index" in item && "index" in t && t.index !== item.index)) continue;
+    const name = inspectorField(t);
+    out.set(name, [...(out.get(name) ?? []), f]);
+  }
+  return out;
 }
 
-/** Worst severity and count of findings per node key and per switch key, for the canvas. */
-export function severityByKey(findings: Finding[]) {
-  const nodes = new Map<string, { severity: "error" | "warning"; count: number }>();
-  const switches = new Map<string, { severity: "error" | "warning"; count: number }>();
+export interface Tally {
+  severity: "error" | "warning";
+  count: number;
+}
+
+/** Worst severity and count of findings per node index and per switch index, for the canvas. */
+export function severityByIndex(findings: Finding[]): { nodes: Map<number, Tally>; switches: Map<number, Tally> } {
+  const nodes = new Map<number, Tally>();
+  const switches = new Map<number, Tally>();
   for (const f of findings) {
-    const t = parseFindingPath(f.path);
-    if (t.list === null || t.key === null) continue;
-    const map = t.list === "nodes" ? nodes : switches;
-    const old = map.get(t.key);
-    map.set(t.key, {
+    const t = f.target;
+    if (t.kind === "plan") continue;
+    const map = t.kind === "node" ? nodes : switches;
+    const old = map.get(t.index);
+    map.set(t.index, {
       severity: old?.severity === "error" || f.severity === "error" ? "error" : "warning",
       count: (old?.count ?? 0) + 1,
     });

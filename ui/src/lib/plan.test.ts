@@ -6,7 +6,6 @@ import {
   hostnameToNodeName,
   isLabel,
   moveItems,
-  nodeIndexByKey,
   removeItems,
   setClusterField,
   uniqueName,
@@ -73,13 +72,6 @@ describe("plan edits", () => {
     expect(moved.nodes[0].position).toEqual({ x: 10, y: 21 });
     expect(moved.switches?.[0].position).toEqual({ x: 1, y: 2 });
     expect(moveItems(base, new Map([[0, { x: NaN, y: 1 }]]), new Map()).nodes[0].position).toEqual({ x: 40, y: 200 });
-  });
-
-  it("finds nodes by finding key", () => {
-    const plan = updateNode(addNode(base, "agent").plan, 1, { name: "" });
-    expect(nodeIndexByKey(plan, "cp1")).toBe(0);
-    expect(nodeIndexByKey(plan, "1")).toBe(1);
-    expect(nodeIndexByKey(plan, "nope")).toBe(-1);
   });
 
   it("sets cluster fields and drops empty optional ones", () => {

@@ -160,28 +160,6 @@ export function planMacs(plan: Plan): Set<string> {
   return new Set(plan.nodes.map((n) => normalizeMac(n.mac)).filter(Boolean));
 }
 
-/** Index of the node with this finding key (its name, or its index while unnamed). */
-export function nodeIndexByKey(plan: Plan, key: string): number {
-  const byName = plan.nodes.findIndex((n) => n.name.trim() === key);
-  if (byName >= 0) return byName;
-  if (/^\d+$/.test(key)) {
-    const i = Number(key);
-    if (i < plan.nodes.length && !plan.nodes[i].name.trim()) return i;
-  }
-  return -1;
-}
-
-export function switchIndexByKey(plan: Plan, key: string): number {
-  const list = plan.switches ?? [];
-  const byName = list.findIndex((s) => s.name.trim() === key);
-  if (byName >= 0) return byName;
-  if (/^\d+$/.test(key)) {
-    const i = Number(key);
-    if (i < list.length && !list[i].name.trim()) return i;
-  }
-  return -1;
-}
-
 /** Sets a dotted cluster field such as `os.version` or `network.subnet` (empty removes optional ones). */
 export function setClusterField(plan: Plan, path: string, value: unknown): Plan {
   const [section, field] = path.split(".") as [string, string | undefined];

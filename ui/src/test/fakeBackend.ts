@@ -1,7 +1,7 @@
 // An in-memory Flatlab backend answering the app's commands through @tauri-apps/api/mocks.
 import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import type { Drive, Finding, Plan, PreviewFile, RevisionInfo, SidecarMessage } from "../lib/ipc";
+import type { Drive, Finding, Plan, PreviewFile, RevisionInfo, SidecarLine, SidecarMessage } from "../lib/ipc";
 
 export const demoPlan = (): Plan => ({
   version: 1,
@@ -29,16 +29,17 @@ const emptyPlan = (name: string): Plan => ({
 /** A small stand-in for the real validator: missing MACs, bad names, no server. */
 export function fakeValidate(plan: Plan): Finding[] {
   const out: Finding[] = [];
-  if (plan.nodes.length === 0) out.push({ severity: "error", path: "nodes", message: "the plan has no nodes; add at least one server" });
+  const atPlan = (severity: Finding["severity"], field: string, message: string): Finding => ({ severity, path: field, message, target: { kind: "plan", field } });
+  if (plan.nodes.length === 0) out.push(atPlan("error", "nodes", "the plan has no nodes; add at least one server"));
   plan.nodes.forEach((n, i) => {
     const key = n.name.trim() || String(i);
-    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(n.name)) out.push({ severity: "error", path: `nodes[${key}].name`, message: "not a label" });
-    if (!n.mac) out.push({ severity: "error", path: `nodes[${key}].mac`, message: "missing; set the MAC address of the network card" });
-    else if (!/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(n.mac)) out.push({ severity: "error", path: `nodes[${key}].mac`, message: `\`${n.mac}\` is not a MAC address` });
+    const atNode = (field: string, message: string): Finding => ({ severity: "error", path: `nodes[${key}].${field}`, message, target: { kind: "node", index: i, field } });
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(n.name)) out.push(atNode("name", "not a label"));
+    if (!n.mac) out.push(atNode("mac", "missing; set the MAC address of the network card"));
+    else if (!/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(n.mac)) out.push(atNode("mac", `\`${n.mac}\` is not a MAC address`));
   });
-  if (plan.nodes.length && !plan.nodes.some((n) => n.role === "server"))
-    out.push({ severity: "error", path: "nodes", message: "no node is a K3s server" });
-  if (plan.ssh_authorized_keys.length === 0) out.push({ severity: "warning", path: "ssh_authorized_keys", message: "no SSH key" });
+  if (plan.nodes.length && !plan.nodes.some((n) => n.role === "server")) out.push(atPlan("error", "nodes", "no node is a K3s server"));
+  if (plan.ssh_authorized_keys.length === 0) out.push(atPlan("warning", "ssh_authorized_keys", "no SSH key"));
   return out;
 }
 
@@ -53,7 +54,7 @@ export class FakeBackend {
   plans = new Map<string, { revisions: { plan: Plan; message: string; at: number }[] }>();
   calls: Call[] = [];
   overrides = new Map<string, Handler>();
-  bootMessages: SidecarMessage[] = [];
+  bootMessages: (SidecarMessage | SidecarLine)[] = [];
   bootRunning = false;
 
   constructor(plans: Plan[] = [demoPlan()]) {
@@ -191,7 +192,7 @@ export class FakeBackend {
         this.bootRunning = false;
         return null;
       case "boot_status":
-        return { running: this.bootRunning, messages: this.bootMessages, error: null, sidecar: "/usr/bin/flatlab" };
+        return { running: this.bootRunning, messages: this.bootMessages.map(asLine), error: null, sidecar: "/usr/bin/flatlab" };
       case "boot_arm":
       case "grant_boot_privilege":
         return null;
@@ -267,7 +268,21 @@ export function previewFiles(plan: Plan): PreviewFile[] {
   return files;
 }
 
-export const sendBootMessage = (message: SidecarMessage) => emit("boot-message", message);
+// Messages become lines of one run of the sidecar, numbered in the order first seen: the same
+// message object is the same line, in the status and as a live event alike.
+const lineNumbers = new WeakMap<object, number>();
+let lastSeq = 0;
+export function asLine(message: SidecarMessage | SidecarLine): SidecarLine {
+  if ("seq" in message) return message;
+  let seq = lineNumbers.get(message);
+  if (seq === undefined) {
+    seq = ++lastSeq;
+    lineNumbers.set(message, seq);
+  }
+  return { run: "test-run", seq, ...message };
+}
+
+export const sendBootMessage = (message: SidecarMessage | SidecarLine) => emit("boot-message", asLine(message));
 export const sendBootStopped = (error: { code: string; message: string } | null) => emit("boot-stopped", { error });
 export const sendExportProgress = (step: number, total: number, message: string) => emit("export-progress", { step, total, message });
 

@@ -6,7 +6,7 @@ import { FindingList } from "../components/FindingList";
 interface Props {
   plan: Plan;
   findings: Finding[];
-  onFinding: (path: string) => void;
+  onFinding: (finding: Finding) => void;
 }
 
 const baseName = (path: string) => path.split("/").pop() ?? path;

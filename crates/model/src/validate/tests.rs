@@ -461,3 +461,30 @@ fn api_endpoint_defaults_to_the_first_servers_address_or_mdns_name() {
     plan.kubernetes.api_endpoint = Some("k8s.lab".into());
     assert_eq!(validate(&plan).into_validated().expect("valid").api_endpoint(), "k8s.lab");
 }
+
+#[test]
+fn findings_name_their_node_by_index_so_a_node_called_3_is_not_the_unnamed_fourth() {
+    let mut plan = base();
+    plan.nodes[0].name = "3".into();
+    plan.nodes[0].mac = "bad".into();
+    plan.nodes[3].name = String::new();
+    let all = findings(&plan);
+    let bad_mac = all.iter().find(|f| f.message.contains("`bad`")).expect("the MAC finding");
+    assert_eq!(bad_mac.path, "nodes[3].mac", "the path is written with the node's name");
+    assert_eq!(bad_mac.target, Target::node(0, "mac"), "the target is the first node");
+    let unnamed = all.iter().find(|f| f.target == Target::node(3, "name")).expect("the unnamed node's finding");
+    assert_eq!(unnamed.path, "nodes[3].name", "the same path, another node");
+    let plan_level = all.iter().find(|f| f.path == "ssh_authorized_keys" || f.path == "nodes");
+    if let Some(f) = plan_level {
+        assert_eq!(f.target, Target::plan(f.path.clone()));
+    }
+}
+
+#[test]
+fn switch_findings_point_at_the_switch() {
+    let mut plan = base();
+    plan.switches = vec![Switch { name: "Rack".into(), position: None }];
+    let all = findings(&plan);
+    let f = all.iter().find(|f| f.path == "switches[Rack].name").expect("switch finding");
+    assert_eq!(f.target, Target::switch(0, "name"));
+}

@@ -21,6 +21,13 @@ import type { RevisionInfo } from "./bindings/RevisionInfo";
 import type { SaveOutcome } from "./bindings/SaveOutcome";
 import type { Saved } from "./bindings/Saved";
 import type { SidecarMessage } from "./bindings/SidecarMessage";
+import type { SidecarLine } from "./bindings/SidecarLine";
+import type { BootStatus } from "./bindings/BootStatus";
+import type { BootStopped } from "./bindings/BootStopped";
+import type { StartOptions } from "./bindings/StartOptions";
+import type { ExportProgress } from "./bindings/ExportProgress";
+import type { GitExportOptions } from "./bindings/GitExportOptions";
+import type { DhcpMode } from "./bindings/DhcpMode";
 import type { Sighting } from "./bindings/Sighting";
 import type { SshPublicKey } from "./bindings/SshPublicKey";
 
@@ -41,9 +48,20 @@ export type {
   SaveOutcome,
   Saved,
   SidecarMessage,
+  SidecarLine,
   Sighting,
   SshPublicKey,
+  BootStatus,
+  BootStopped,
+  StartOptions,
+  ExportProgress,
+  GitExportOptions,
+  DhcpMode,
 };
+export { STAGES } from "./bindings/stages";
+export type { Alert } from "./bindings/Alert";
+export type { Diagnosis } from "./bindings/Diagnosis";
+export type { Target } from "./bindings/Target";
 export type { Arch } from "./bindings/Arch";
 export type { Channel } from "./bindings/Channel";
 export type { EmbeddedFile } from "./bindings/EmbeddedFile";
@@ -87,49 +105,6 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
   }
 }
 
-/** DHCP mode of the boot server: next to the home router, the only DHCP server, or none. */
-export type DhcpMode = "proxy" | "full" | "off";
-
-export interface BootStartOptions {
-  plan: string;
-  interface: string;
-  dhcp: DhcpMode;
-  /** A mirror folder (`flatlab mirror fetch`); null for the default mirror folder. */
-  mirror: string | null;
-}
-
-/** The boot server as the app last heard of it. */
-export interface BootStatus {
-  running: boolean;
-  /** Every line the running (or last) boot server sent, oldest first. */
-  messages: SidecarMessage[];
-  /** Why the last boot server stopped, when it failed. */
-  error: ErrorBody | null;
-  /** The `flatlab` binary the app runs as its boot server. */
-  sidecar: string;
-}
-
-/** Sent when the boot server process exits. */
-export interface BootStopped {
-  error: ErrorBody | null;
-}
-
-/** Progress of an export: `step` of `total`, with what is being done. */
-export interface ExportProgress {
-  step: number;
-  total: number;
-  message: string;
-}
-
-export interface GitExportOptions {
-  name: string;
-  repo: string;
-  branch: string | null;
-  push: string | null;
-  /** age recipients (`age1...`); empty leaves files with secrets out of the repository. */
-  encryptTo: string[];
-}
-
 export const backend = {
   appInfo: () => call<AppInfo>("app_info"),
 
@@ -160,7 +135,7 @@ export const backend = {
 
   // Install.
   listInterfaces: () => call<NetInterface[]>("list_interfaces"),
-  bootStart: (options: BootStartOptions) => call<void>("boot_start", { options }),
+  bootStart: (options: StartOptions) => call<void>("boot_start", { options }),
   bootStop: () => call<void>("boot_stop"),
   bootStatus: () => call<BootStatus>("boot_status"),
   /** Arms a node for reinstall: at once when the boot server runs, else at its next start. */
@@ -181,8 +156,8 @@ export const backend = {
 
 /** Backend events. Each returns a function that stops listening. */
 export const events = {
-  onBootMessage: (handler: (message: SidecarMessage) => void): Promise<UnlistenFn> =>
-    listen<SidecarMessage>("boot-message", (e) => handler(e.payload)),
+  onBootMessage: (handler: (line: SidecarLine) => void): Promise<UnlistenFn> =>
+    listen<SidecarLine>("boot-message", (e) => handler(e.payload)),
   onBootStopped: (handler: (stopped: BootStopped) => void): Promise<UnlistenFn> =>
     listen<BootStopped>("boot-stopped", (e) => handler(e.payload)),
   onExportProgress: (handler: (progress: ExportProgress) => void): Promise<UnlistenFn> =>

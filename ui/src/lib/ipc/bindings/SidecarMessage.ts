@@ -4,10 +4,6 @@ import type { Event } from "./Event";
 import type { MachineStatus } from "./MachineStatus";
 
 /**
- * One line the boot-server sidecar (`flatlab serve --json`) writes on stdout.
- *
- * The desktop app runs the boot server as a separate process, so that only that process needs
- * the privilege for ports 67 and 69; these lines are how it hears what happens. On stdin the
- * sidecar reads `arm NODE` lines; it stops when stdin closes, so it never outlives the app.
+ * What the sidecar tells the app.
  */
 export type SidecarMessage = { "type": "ready", plan: string, interface: string, http: string, tftp: string | null, admin: string, warnings: Array<string>, } | { "type": "machines", machines: Array<MachineStatus>, } | { "type": "event", event: Event, } | { "type": "armed", node: string, } | { "type": "error", error: ErrorBody, };

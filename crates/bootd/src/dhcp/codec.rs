@@ -1,49 +1,16 @@
-//! DHCP for network boot: proxy mode (the home router keeps handing out addresses; we only add
-//! boot information for PXE clients) and full mode (an isolated switch: we hand out addresses
-//! too, with leases kept on disk).
-//!
-//! Decoding and answering are pure functions over bytes, so they are tested with captured
-//! packets; the socket loop around them logs and drops anything it cannot use.
+//! DHCP packets: decoding what clients send (keeping only the options a boot server reads)
+//! and building replies. Pure functions over bytes, tested with packets captured from real
+//! firmware (`tests/fixtures/dhcp/`).
 
-use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::Ipv4Addr;
 
 pub use dhcproto::v4::MessageType;
 use dhcproto::v4::{self, DhcpOption, Message, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
-use serde::{Deserialize, Serialize};
-use tokio::net::UdpSocket;
 
-use crate::state::{Mac, Registry};
-
-/// How the boot server takes part in DHCP.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DhcpMode {
-    /// No DHCP at all: the router's options 66/67 point machines here.
-    Off,
-    /// Boot information only, next to the router's DHCP (the default).
-    Proxy,
-    /// Addresses and boot information, for a switch with no other DHCP server.
-    Full(FullDhcp),
-}
-
-/// Address settings for full DHCP mode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FullDhcp {
-    pub range_start: Ipv4Addr,
-    pub range_end: Ipv4Addr,
-    pub netmask: Ipv4Addr,
-    pub router: Option<Ipv4Addr>,
-    pub dns: Vec<Ipv4Addr>,
-    pub lease_secs: u32,
-    /// Where leases are kept across restarts (JSON).
-    pub leases_file: PathBuf,
-    /// Addresses never handed out: this server's, the gateway, the nodes' static addresses.
-    pub reserved: Vec<Ipv4Addr>,
-}
+use super::leases::Lease;
+use crate::mac::Mac;
+use crate::policy::BootFile;
 
 /// A client's firmware, from DHCP option 93 (and option 77 for iPXE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +25,7 @@ pub enum Firmware {
 }
 
 impl Firmware {
+    /// How the firmware is shown: `bios`, `uefi-x64`, ..., `arch-N`.
     pub fn as_str(self) -> String {
         match self {
             Firmware::Bios => "bios".into(),
@@ -68,19 +36,6 @@ impl Firmware {
             Firmware::Other(n) => format!("arch-{n}"),
         }
     }
-}
-
-/// What the boot server hands each kind of firmware.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootFiles {
-    /// TFTP name of the BIOS iPXE (`undionly.kpxe`).
-    pub bios: Option<String>,
-    /// TFTP name of the x64 UEFI iPXE (`ipxe.efi` or `snponly.efi`).
-    pub uefi_x64: Option<String>,
-    /// TFTP name of the arm64 UEFI iPXE.
-    pub uefi_arm64: Option<String>,
-    /// `http://<address>:<port>`: iPXE gets `<http>/boot.ipxe`, HTTP boot `<http>/ipxe/<file>`.
-    pub http_base: String,
 }
 
 /// A decoded request worth looking at.
@@ -188,33 +143,14 @@ pub fn decode(packet: &[u8]) -> Result<Request, String> {
     Ok(Request { message, mac, kind, pxe, ipxe, firmware, arch, vendor_class })
 }
 
-/// The boot file for a request: a URL for iPXE and HTTP boot, a TFTP name otherwise.
-pub fn boot_file(req: &Request, files: &BootFiles) -> Option<String> {
-    if req.ipxe {
-        return Some(format!("{}/boot.ipxe", files.http_base));
-    }
-    match req.firmware? {
-        Firmware::Bios => files.bios.clone(),
-        Firmware::UefiX64 => files.uefi_x64.clone(),
-        Firmware::UefiArm64 => files.uefi_arm64.clone(),
-        // HTTP boot: x64 (16) or arm64 (19) wants a URL to a binary of its own architecture.
-        Firmware::UefiHttp => {
-            let arm = req.arch == Some(19);
-            let file = if arm { files.uefi_arm64.as_ref() } else { files.uefi_x64.as_ref() };
-            file.map(|f| format!("{}/ipxe/{f}", files.http_base))
-        }
-        // 32-bit UEFI cannot run the 64-bit iPXE.
-        Firmware::UefiIa32 | Firmware::Other(_) => None,
-    }
-}
-
 /// Builds a reply to `req` of type `kind`, with boot information when the client network-boots.
-/// `yiaddr` is the address handed out (full mode) or unspecified (proxy mode).
+/// `lease` is the address handed out (full mode); none in proxy mode. `boot` is what the
+/// booter said the client should load.
 pub fn reply(
     req: &Request,
     kind: MessageType,
     server: Ipv4Addr,
-    files: &BootFiles,
+    boot: Option<&BootFile>,
     lease: Option<&Lease<'_>>,
 ) -> Message {
     let m = &req.message;
@@ -242,9 +178,12 @@ pub fn reply(
         }
     }
     if (req.pxe || req.ipxe)
-        && let Some(file) = boot_file(req, files)
+        && let Some(file) = boot
     {
         {
+            let file = match file {
+                BootFile::Tftp(name) | BootFile::Url(name) => name.clone(),
+            };
             out.set_fname_str(&file);
             let opts = out.opts_mut();
             opts.insert(DhcpOption::BootfileName(file.into_bytes()));
@@ -270,167 +209,6 @@ pub fn encode(m: &Message) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// An address lease in full mode.
-pub struct Lease<'a> {
-    pub ip: Ipv4Addr,
-    pub config: &'a FullDhcp,
-}
-
-/// Leases of full mode, by MAC, kept in a JSON file.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Leases {
-    leases: BTreeMap<String, Ipv4Addr>,
-}
-
-impl Leases {
-    pub fn load(config: &FullDhcp) -> Leases {
-        std::fs::read(&config.leases_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
-    }
-
-    fn save(&self, config: &FullDhcp) {
-        let tmp = config.leases_file.with_extension("tmp");
-        let result = serde_json::to_vec_pretty(self)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &config.leases_file));
-        if let Err(e) = result {
-            tracing::warn!(file = %config.leases_file.display(), error = %e, "cannot save DHCP leases");
-        }
-    }
-
-    /// The address for `mac`: its lease, else the first free one in the range.
-    pub fn allocate(&mut self, mac: Mac, config: &FullDhcp) -> Option<Ipv4Addr> {
-        let key = mac.to_string();
-        if let Some(ip) = self.leases.get(&key) {
-            return Some(*ip);
-        }
-        let mut taken: std::collections::HashSet<Ipv4Addr> = self.leases.values().copied().collect();
-        taken.extend(config.reserved.iter().copied());
-        let (start, end) = (u32::from(config.range_start), u32::from(config.range_end));
-        let ip = (start..=end).map(Ipv4Addr::from).find(|ip| !taken.contains(ip))?;
-        self.leases.insert(key, ip);
-        self.save(config);
-        Some(ip)
-    }
-}
-
-/// Serves DHCP on `socket` (port 67 or 4011) until the task is dropped.
-#[allow(clippy::too_many_arguments)]
-pub async fn serve(
-    socket: UdpSocket,
-    pxe_port: bool,
-    mode: DhcpMode,
-    server: Ipv4Addr,
-    files: Arc<BootFiles>,
-    registry: Registry,
-    leases: Arc<Mutex<Leases>>,
-    broadcast_to: SocketAddr,
-) {
-    let mut buf = vec![0u8; 1500];
-    loop {
-        let (len, peer) = match socket.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "DHCP receive failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Defence in depth: a panic in a decoder must cost one packet, never the server.
-        let decoded =
-            std::panic::catch_unwind(|| decode(&buf[..len])).unwrap_or_else(|_| Err("decoder panicked".into()));
-        let req = match decoded {
-            Ok(r) => r,
-            Err(why) => {
-                tracing::debug!(peer = %peer, why = %why, "dropping DHCP packet");
-                continue;
-            }
-        };
-        let Some((reply, to)) = answer(&req, pxe_port, &mode, server, &files, &registry, &leases, peer, broadcast_to)
-        else {
-            continue;
-        };
-        match encode(&reply) {
-            Ok(bytes) => {
-                if let Err(e) = socket.send_to(&bytes, to).await {
-                    tracing::warn!(mac = %req.mac, to = %to, error = %e, "cannot send DHCP reply");
-                }
-            }
-            Err(e) => tracing::warn!(mac = %req.mac, error = %e, "cannot encode DHCP reply"),
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn answer(
-    req: &Request,
-    from_4011: bool,
-    mode: &DhcpMode,
-    server: Ipv4Addr,
-    files: &BootFiles,
-    registry: &Registry,
-    leases: &Mutex<Leases>,
-    peer: SocketAddr,
-    broadcast_to: SocketAddr,
-) -> Option<(Message, SocketAddr)> {
-    let firmware = req.firmware.map(Firmware::as_str);
-    let ciaddr = req.message.ciaddr();
-    // Replies go back where a unicast request came from, else to the broadcast address.
-    let to = if from_4011 || !ciaddr.is_unspecified() {
-        if from_4011 { peer } else { SocketAddr::V4(SocketAddrV4::new(ciaddr, 68)) }
-    } else {
-        broadcast_to
-    };
-    let server_id = match req.message.opts().get(OptionCode::ServerIdentifier) {
-        Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
-        _ => None,
-    };
-    match mode {
-        DhcpMode::Off => None,
-        DhcpMode::Proxy => {
-            if !(req.pxe || req.ipxe) {
-                return None;
-            }
-            let ip = (!ciaddr.is_unspecified()).then_some(ciaddr);
-            registry.saw_dhcp(req.mac, firmware.as_deref(), req.vendor_class.as_deref(), ip);
-            match req.kind {
-                MessageType::Discover if !from_4011 => Some((reply(req, MessageType::Offer, server, files, None), to)),
-                MessageType::Request if from_4011 || server_id == Some(server) => {
-                    Some((reply(req, MessageType::Ack, server, files, None), to))
-                }
-                _ => None,
-            }
-        }
-        DhcpMode::Full(config) => {
-            let mut leases = leases.lock().unwrap_or_else(|e| e.into_inner());
-            match req.kind {
-                MessageType::Discover => {
-                    let ip = leases.allocate(req.mac, config)?;
-                    registry.saw_dhcp(req.mac, firmware.as_deref(), req.vendor_class.as_deref(), Some(ip));
-                    let lease = Lease { ip, config };
-                    Some((reply(req, MessageType::Offer, server, files, Some(&lease)), broadcast_to))
-                }
-                MessageType::Request if server_id.is_none() || server_id == Some(server) => {
-                    let ip = leases.allocate(req.mac, config)?;
-                    let requested = match req.message.opts().get(OptionCode::RequestedIpAddress) {
-                        Some(DhcpOption::RequestedIpAddress(r)) => Some(*r),
-                        _ => (!ciaddr.is_unspecified()).then_some(ciaddr),
-                    };
-                    if requested.is_some_and(|r| r != ip) {
-                        let mut nak = reply(req, MessageType::Nak, server, files, None);
-                        nak.set_fname_str("");
-                        return Some((nak, broadcast_to));
-                    }
-                    registry.saw_dhcp(req.mac, firmware.as_deref(), req.vendor_class.as_deref(), Some(ip));
-                    let lease = Lease { ip, config };
-                    Some((reply(req, MessageType::Ack, server, files, Some(&lease)), to))
-                }
-                _ => None,
-            }
-        }
-    }
-}
-
 /// Builds a request as a PXE client would send it; for tests and fuzz seeds.
 pub fn client_packet(mac: [u8; 6], kind: MessageType, arch: Option<u16>, ipxe: bool, vendor: &str) -> Vec<u8> {
     let mut m = Message::default();
@@ -453,15 +231,6 @@ pub fn client_packet(mac: [u8; 6], kind: MessageType, arch: Option<u16>, ipxe: b
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn files() -> BootFiles {
-        BootFiles {
-            bios: Some("undionly.kpxe".into()),
-            uefi_x64: Some("ipxe.efi".into()),
-            uefi_arm64: None,
-            http_base: "http://10.0.0.2:8080".into(),
-        }
-    }
 
     const MAC: [u8; 6] = [0x52, 0x54, 0, 0, 0, 1];
 
@@ -493,30 +262,11 @@ mod tests {
     }
 
     #[test]
-    fn firmware_kinds_get_their_boot_file() {
-        let cases = [
-            (Some(0), false, "PXEClient:Arch:00000:UNDI:002001", Some("undionly.kpxe")),
-            (Some(7), false, "PXEClient:Arch:00007:UNDI:003000", Some("ipxe.efi")),
-            (Some(9), false, "PXEClient:Arch:00009:UNDI:003000", Some("ipxe.efi")),
-            (Some(16), false, "HTTPClient:Arch:00016:UNDI:003001", Some("http://10.0.0.2:8080/ipxe/ipxe.efi")),
-            (Some(19), false, "HTTPClient:Arch:00019:UNDI:003001", None),
-            (Some(6), false, "PXEClient:Arch:00006:UNDI:003000", None),
-            (Some(11), false, "PXEClient:Arch:00011:UNDI:003000", None),
-            (Some(0), true, "PXEClient:Arch:00000:UNDI:002001", Some("http://10.0.0.2:8080/boot.ipxe")),
-            (Some(7), true, "PXEClient:Arch:00007:UNDI:003000", Some("http://10.0.0.2:8080/boot.ipxe")),
-        ];
-        for (arch, ipxe, vendor, want) in cases {
-            let req = decode(&client_packet(MAC, MessageType::Discover, arch, ipxe, vendor)).expect("decodes");
-            assert_eq!(boot_file(&req, &files()).as_deref(), want, "{vendor} ipxe={ipxe}");
-        }
-    }
-
-    #[test]
     fn proxy_offers_carry_boot_information_but_no_address() {
         let req = decode(&client_packet(MAC, MessageType::Discover, Some(0), false, "PXEClient:Arch:00000"))
             .expect("decodes");
         let server = Ipv4Addr::new(10, 0, 0, 2);
-        let offer = reply(&req, MessageType::Offer, server, &files(), None);
+        let offer = reply(&req, MessageType::Offer, server, Some(&BootFile::Tftp("undionly.kpxe".into())), None);
         let wire = encode(&offer).expect("encodes");
         let back = Message::decode(&mut Decoder::new(&wire)).expect("re-decodes");
         assert_eq!(back.opcode(), Opcode::BootReply);
@@ -561,28 +311,5 @@ mod tests {
         assert_eq!(decode(&packet).err().as_deref(), Some("not an Ethernet client"));
         packet[2] = 255;
         assert!(decode(&packet).is_err());
-    }
-
-    #[test]
-    fn full_mode_leases_are_stable_and_bounded() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let config = FullDhcp {
-            range_start: Ipv4Addr::new(10, 0, 0, 100),
-            range_end: Ipv4Addr::new(10, 0, 0, 101),
-            netmask: Ipv4Addr::new(255, 255, 255, 0),
-            router: None,
-            dns: vec![],
-            lease_secs: 3600,
-            leases_file: dir.path().join("leases.json"),
-            reserved: vec![],
-        };
-        let mut leases = Leases::default();
-        let a = leases.allocate(Mac([1, 0, 0, 0, 0, 1]), &config);
-        let b = leases.allocate(Mac([1, 0, 0, 0, 0, 2]), &config);
-        assert_eq!((a, b), (Some(Ipv4Addr::new(10, 0, 0, 100)), Some(Ipv4Addr::new(10, 0, 0, 101))));
-        assert_eq!(leases.allocate(Mac([1, 0, 0, 0, 0, 3]), &config), None, "range exhausted");
-        let reloaded = Leases::load(&config);
-        let mut reloaded = reloaded;
-        assert_eq!(reloaded.allocate(Mac([1, 0, 0, 0, 0, 2]), &config), b, "kept across restarts");
     }
 }

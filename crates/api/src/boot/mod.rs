@@ -1,5 +1,9 @@
 //! Running the boot server for a plan: turns the plan into per-machine boot material for
-//! `bootd`, and keeps the store up to date with what `bootd` reports.
+//! `bootd`, answers its questions (`policy`), and keeps the store up to date with what it
+//! reports (`machines`, the one conversion between its types and store rows).
+
+mod machines;
+mod policy;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -7,16 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use flatlab_bootd::{
-    AllowList, BootServer, Config, DhcpMode, EventKind, FullDhcp, HistoryEntry, Mac, MachineSpec, Stage,
-};
+use flatlab_bootd::{AllowList, BootServer, Config, DhcpMode, FullDhcp, MachineSpec};
 use flatlab_model::ValidatedPlan;
 use flatlab_render::{Bundle, Inputs, K3sSource, k3s_binary, render};
-use flatlab_store::MachineRow;
 use rand::Rng;
-use tokio::task::JoinHandle;
 
-use crate::{Flatlab, generate_boot_token};
+pub(crate) use machines::MachineState;
+use policy::PlanBooter;
+
+use crate::Flatlab;
 
 /// The iPXE binaries the boot server offers, in the order it looks for them.
 pub const IPXE_BINARIES: &[&str] = &["undionly.kpxe", "ipxe.efi", "snponly.efi", "ipxe-arm64.efi", "snp-arm64.efi"];
@@ -29,17 +32,6 @@ pub fn default_ipxe_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// How the boot server takes part in DHCP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DhcpChoice {
-    Off,
-    Proxy,
-    /// Hand out addresses too; the range defaults to the top quarter of the plan's subnet.
-    Full {
-        range: Option<(Ipv4Addr, Ipv4Addr)>,
-    },
-}
-
 /// What `flatlab serve` was asked for.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -47,7 +39,9 @@ pub struct ServeOptions {
     pub address: Option<Ipv4Addr>,
     pub http_port: u16,
     pub tftp_port: u16,
-    pub dhcp: DhcpChoice,
+    pub dhcp: DhcpMode,
+    /// With full DHCP: the addresses to hand out; default the top quarter of the plan's subnet.
+    pub dhcp_range: Option<(Ipv4Addr, Ipv4Addr)>,
     pub mirror: Option<PathBuf>,
     pub admin: SocketAddr,
     pub ipxe_dirs: Vec<PathBuf>,
@@ -60,7 +54,8 @@ impl Default for ServeOptions {
             address: None,
             http_port: 8080,
             tftp_port: 69,
-            dhcp: DhcpChoice::Proxy,
+            dhcp: DhcpMode::Proxy,
+            dhcp_range: None,
             mirror: None,
             admin: SocketAddr::from(([127, 0, 0, 1], 7070)),
             ipxe_dirs: default_ipxe_dirs(),
@@ -71,7 +66,6 @@ impl Default for ServeOptions {
 /// A running boot server for one plan.
 pub struct BootSession {
     server: BootServer,
-    persist: JoinHandle<()>,
     /// Things the user should know (no iPXE binaries found, no mirror, ...).
     pub warnings: Vec<String>,
     pub http_base: String,
@@ -87,8 +81,6 @@ impl BootSession {
 
     pub async fn stop(self) {
         self.server.shutdown().await;
-        self.persist.abort();
-        let _ = self.persist.await;
     }
 }
 
@@ -107,30 +99,9 @@ impl Flatlab {
         let mut warnings = Vec::new();
 
         // Each machine keeps its token across restarts of the server until it is armed again.
-        let stored: BTreeMap<String, MachineRow> =
-            self.store().machines(name).await?.into_iter().map(|r| (r.mac.clone(), r)).collect();
-        let mut rows = Vec::new();
-        for node in plan.nodes() {
-            let mac = node.mac.to_string();
-            let row = match stored.get(&mac) {
-                Some(r) if r.node == node.name => r.clone(),
-                _ => {
-                    let row = MachineRow {
-                        mac: mac.clone(),
-                        node: node.name.clone(),
-                        stage: Stage::Armed.as_str().into(),
-                        token: generate_boot_token(rng),
-                        history: "[]".into(),
-                        updated_at: self.now(),
-                    };
-                    self.store().save_machine(name, &row).await?;
-                    row
-                }
-            };
-            rows.push(row);
-        }
+        let states = self.machine_states(name, &plan, rng).await?;
         let specs =
-            self.boot_specs(name, &plan, &rows, &http_base, options.mirror.as_deref(), &mut warnings, rng).await?;
+            self.boot_specs(name, &plan, &states, &http_base, options.mirror.as_deref(), &mut warnings, rng).await?;
         let binaries = find_ipxe(&options.ipxe_dirs, &mut warnings);
         let mut config = Config::new(address);
         config.interface = options.interface.clone();
@@ -138,12 +109,15 @@ impl Flatlab {
         config.tftp_port = options.tftp_port;
         config.admin = options.admin;
         config.mirror = options.mirror.clone();
+        let booter = Arc::new(PlanBooter::new(self.clone(), name, &binaries));
         config.binaries = binaries;
-        config.dhcp = match &options.dhcp {
-            DhcpChoice::Off => DhcpMode::Off,
-            DhcpChoice::Proxy => DhcpMode::Proxy,
-            DhcpChoice::Full { range } => DhcpMode::Full(full_dhcp(&plan, *range, self.db_path(), name, address)?),
-        };
+        config.dhcp = options.dhcp;
+        if options.dhcp_range.is_some() && options.dhcp != DhcpMode::Full {
+            bail!("a DHCP range only applies to full DHCP (--dhcp full)");
+        }
+        if options.dhcp == DhcpMode::Full {
+            config.full_dhcp = Some(full_dhcp(&plan, options.dhcp_range, self.db_path(), name, address)?);
+        }
         if options.mirror.is_none() {
             warnings.push(
                 "no image mirror: machines cannot load Flatcar from this server; fetch a release with `flatlab mirror fetch` (into ~/.local/share/flatlab/mirror, which the app uses) and pass it with --mirror DIR"
@@ -168,8 +142,7 @@ impl Flatlab {
         }
 
         let clock = self.clock_fn();
-        let server = BootServer::start(config, specs, clock).await.context("starting the boot server")?;
-        let persist = spawn_persistence(self.clone(), name.to_owned(), &server, rows);
+        let server = BootServer::start(config, specs, clock, booter).await.context("starting the boot server")?;
         // Other Flatlab apps on the LAN find this boot server over mDNS.
         let port = server.http_addr().port();
         let announcement = match flatlab_discovery::Announcement::boot_server(
@@ -186,7 +159,6 @@ impl Flatlab {
         };
         Ok(BootSession {
             server,
-            persist,
             warnings,
             http_base,
             plan: name.to_owned(),
@@ -208,30 +180,19 @@ impl Flatlab {
         let Some(n) = plan.nodes().iter().find(|n| n.name == node) else {
             bail!("plan {name} has no node called `{node}`");
         };
-        let mac = n.mac.to_string();
-        self.store().forget_machine(name, &mac).await?;
+        let armed = self.rearm(name, n.mac, node, rng).await?;
         if let Some(session) = session {
-            let token = generate_boot_token(rng);
-            let mut rows: Vec<MachineRow> = self.store().machines(name).await?;
-            let row = MachineRow {
-                mac: mac.clone(),
-                node: node.to_owned(),
-                stage: Stage::Armed.as_str().into(),
-                token: token.clone(),
-                history: "[]".into(),
-                updated_at: self.now(),
-            };
-            self.store().save_machine(name, &row).await?;
-            rows.retain(|r| r.mac != mac);
-            rows.push(row);
+            let mut states = self.machine_states(name, &plan, rng).await?;
+            states.retain(|s| s.mac != armed.mac);
+            states.push(armed);
             let mut ignored = Vec::new();
             let spec = self
-                .boot_specs(name, &plan, &rows, &session.http_base, session.mirror.as_deref(), &mut ignored, rng)
+                .boot_specs(name, &plan, &states, &session.http_base, session.mirror.as_deref(), &mut ignored, rng)
                 .await?
                 .into_iter()
                 .find(|s| s.node == node)
                 .context("re-rendered node")?;
-            session.server.registry().arm(spec);
+            session.server.registry().arm(spec).await;
         }
         Ok(())
     }
@@ -242,18 +203,18 @@ impl Flatlab {
         &self,
         name: &str,
         plan: &ValidatedPlan,
-        rows: &[MachineRow],
+        states: &[MachineState],
         http_base: &str,
         mirror: Option<&Path>,
         warnings: &mut Vec<String>,
         rng: &mut impl Rng,
     ) -> anyhow::Result<Vec<MachineSpec>> {
-        let node_tokens: BTreeMap<String, String> = rows.iter().map(|r| (r.node.clone(), r.token.clone())).collect();
+        let node_tokens: BTreeMap<String, String> = states.iter().map(|s| (s.node.clone(), s.token.clone())).collect();
         let k3s_token = self.k3s_token(name, rng).await?;
         let k3s = k3s_source(plan, mirror, http_base, warnings);
         let inputs = Inputs { base_url: http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s };
         let bundle = render(plan, &inputs).with_context(|| format!("rendering plan {name}"))?;
-        machine_specs(plan, &bundle, rows)
+        machine_specs(plan, &bundle, states)
     }
 
     fn clock_fn(&self) -> flatlab_bootd::Clock {
@@ -262,16 +223,17 @@ impl Flatlab {
     }
 }
 
-fn machine_specs(plan: &ValidatedPlan, bundle: &Bundle, rows: &[MachineRow]) -> anyhow::Result<Vec<MachineSpec>> {
+fn machine_specs(plan: &ValidatedPlan, bundle: &Bundle, states: &[MachineState]) -> anyhow::Result<Vec<MachineSpec>> {
     let mut specs = Vec::new();
     for (node, files) in plan.nodes().iter().zip(&bundle.nodes) {
-        let row = rows.iter().find(|r| r.node == node.name).context("every node has a machine row")?;
+        let state = states.iter().find(|s| s.node == node.name).context("every node has a machine row")?;
         specs.push(MachineSpec {
-            mac: Mac(node.mac.0),
+            mac: state.mac,
             node: node.name.clone(),
-            token: row.token.clone(),
-            stage: Stage::parse(&row.stage).unwrap_or(Stage::Armed),
-            history: serde_json::from_str::<Vec<HistoryEntry>>(&row.history).unwrap_or_default(),
+            token: state.token.clone(),
+            stage: state.stage,
+            history: state.history.clone(),
+            ip: state.ip,
             ipxe_script: files.ipxe.clone(),
             install_ignition: files.install.clone(),
             final_ignition: files.config.clone(),
@@ -382,56 +344,5 @@ fn full_dhcp(
             .chain(plan.gateway())
             .chain(plan.nodes().iter().filter_map(|n| n.address.map(|a| a.addr())))
             .collect(),
-    })
-}
-
-/// Persists every change the boot server reports.
-fn spawn_persistence(app: Flatlab, plan: String, server: &BootServer, rows: Vec<MachineRow>) -> JoinHandle<()> {
-    let registry = server.registry().clone();
-    let mut events = registry.subscribe();
-    let mut tokens: BTreeMap<String, String> = rows.into_iter().map(|r| (r.mac, r.token)).collect();
-    tokio::spawn(async move {
-        loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "boot server events came faster than they could be saved");
-                    continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let result = match &event.kind {
-                EventKind::Stage { stage, .. } => {
-                    let status = registry.machines().into_iter().find(|m| m.mac == event.mac);
-                    let (Some(status), Some(node)) = (status, event.node.clone()) else { continue };
-                    if *stage == Stage::Armed {
-                        // Re-armed with a new token: the row was saved by arm_machine.
-                        if let Ok(rows) = app.store().machines(&plan).await
-                            && let Some(r) = rows.iter().find(|r| r.mac == event.mac)
-                        {
-                            tokens.insert(r.mac.clone(), r.token.clone());
-                        }
-                    }
-                    let row = MachineRow {
-                        mac: event.mac.clone(),
-                        node,
-                        stage: stage.as_str().into(),
-                        token: tokens.get(&event.mac).cloned().unwrap_or_default(),
-                        history: serde_json::to_string(&status.history).unwrap_or_else(|_| "[]".into()),
-                        updated_at: event.at,
-                    };
-                    app.store().save_machine(&plan, &row).await
-                }
-                EventKind::Discovered { firmware, vendor_class } => {
-                    app.store()
-                        .record_discovered(&event.mac, firmware.as_deref(), vendor_class.as_deref(), event.at)
-                        .await
-                }
-                EventKind::Progress { .. } => Ok(()),
-            };
-            if let Err(e) = result {
-                tracing::warn!(mac = %event.mac, error = %e, "cannot save the boot server's progress");
-            }
-        }
     })
 }

@@ -1,0 +1,123 @@
+//! K3s: release, API endpoint (alone and against the nodes), pinned checksum, disabled parts.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::Ipv4Net;
+
+use super::names::{check_dns_name, is_k3s_version};
+use super::{DISABLABLE_COMPONENTS, ValidatedNode, Validator};
+use crate::plan::Role;
+
+impl Validator<'_> {
+    pub(super) fn kubernetes(&mut self, subnet: Option<Ipv4Net>, gateway: Option<Ipv4Addr>) {
+        let k = &self.plan.kubernetes;
+        let version = k.k3s_version.trim();
+        if version.is_empty() {
+            self.error("kubernetes.k3s_version", "missing; set a K3s release such as `v1.32.2+k3s1`");
+        } else if !is_k3s_version(version) {
+            self.error(
+                "kubernetes.k3s_version",
+                format!(
+                    "`{version}` is not a K3s release; write it as on the K3s release page, such as `v1.32.2+k3s1`"
+                ),
+            );
+        }
+
+        if let Some(endpoint) = k.api_endpoint.as_deref().map(str::trim) {
+            let path = "kubernetes.api_endpoint";
+            if endpoint.is_empty() {
+                self.error(path, "empty; remove the field to use the first server, or set a virtual IP or DNS name");
+            } else if let Ok(ip) = endpoint.parse::<IpAddr>() {
+                if let (IpAddr::V4(ip), Some(s)) = (ip, subnet) {
+                    if s.contains(&ip) && (ip == s.network() || ip == s.broadcast()) {
+                        self.error(
+                            path,
+                            format!("`{ip}` is the subnet's network or broadcast address; use a free address"),
+                        );
+                    }
+                    if Some(ip) == gateway {
+                        self.error(path, format!("`{ip}` is the gateway; use a free address or a server's address"));
+                    }
+                }
+            } else if endpoint.contains("://") || endpoint.contains(':') || endpoint.contains('/') {
+                self.error(path, format!("`{endpoint}` should be a bare IP address or DNS name, without scheme or port; Flatlab adds https:// and :6443"));
+            } else if endpoint.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+                self.error(
+                    path,
+                    format!(
+                        "`{endpoint}` is not a valid IP address; write four numbers from 0 to 255, such as `10.0.0.10`"
+                    ),
+                );
+            } else if let Err(why) = check_dns_name(endpoint) {
+                self.error(path, format!("`{endpoint}` is not an IP address or DNS name: {why}"));
+            }
+        }
+
+        if let Some(sha) = k.k3s_sha256.as_deref()
+            && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            self.error(
+                "kubernetes.k3s_sha256",
+                "not a SHA-256 checksum; copy the 64 hexadecimal digits for your binary from the release's sha256sum-<arch>.txt, or remove the field",
+            );
+        }
+
+        let mut seen = HashSet::new();
+        for (i, component) in k.disable.iter().enumerate() {
+            let path = format!("kubernetes.disable[{i}]");
+            if !DISABLABLE_COMPONENTS.contains(&component.as_str()) {
+                self.error(
+                    path,
+                    format!(
+                        "`{component}` is not a K3s component that can be disabled; choose from {}",
+                        DISABLABLE_COMPONENTS.join(", ")
+                    ),
+                );
+            } else if !seen.insert(component.as_str()) {
+                self.warning(path, format!("`{component}` is listed twice; remove one"));
+            }
+        }
+    }
+
+    pub(super) fn api_endpoint_against_nodes(&mut self, nodes: &[Option<ValidatedNode>]) {
+        let Some(endpoint) = self.plan.kubernetes.api_endpoint.as_deref().map(str::trim) else {
+            return;
+        };
+        let Ok(IpAddr::V4(ip)) = endpoint.parse::<IpAddr>() else { return };
+        let first_server = nodes.iter().flatten().find(|n| n.role == Role::Server).map(|n| n.name.clone());
+        for node in nodes.iter().flatten() {
+            if node.role == Role::Server
+                && node.address.map(|a| a.addr()) == Some(ip)
+                && Some(&node.name) != first_server.as_ref()
+            {
+                self.error(
+                    "kubernetes.api_endpoint",
+                    format!(
+                        "{ip} is the address of `{}`, which joins the cluster through this endpoint and would wait for itself; use the first server's address, a virtual IP, or leave the field out",
+                        node.name
+                    ),
+                );
+            }
+        }
+        let is_server_address =
+            nodes.iter().flatten().any(|n| n.role == Role::Server && n.address.map(|a| a.addr()) == Some(ip));
+        let is_node_address = nodes.iter().flatten().any(|n| n.address.map(|a| a.addr()) == Some(ip));
+        if !is_server_address && !is_node_address && !nodes.is_empty() {
+            self.warning(
+                "kubernetes.api_endpoint",
+                format!(
+                    "{ip} is no node's address: nodes join the cluster through it, so something must answer there (kube-vip or keepalived on the servers); Flatlab does not set that up. Leave the field out to use the first server"
+                ),
+            );
+        }
+        for node in nodes.iter().flatten() {
+            if node.address.map(|a| a.addr()) == Some(ip) && node.role == Role::Agent {
+                self.error(
+                    "kubernetes.api_endpoint",
+                    format!("{ip} is the address of agent `{}`, which does not serve the Kubernetes API; use a server's address or a free virtual IP", node.name),
+                );
+            }
+        }
+    }
+}
