@@ -17,7 +17,7 @@ packages=(
   gnupg                # the mirror tests sign files with a throwaway key
   fusefat dosfstools fuse3  # the USB export test writes to a real FAT filesystem (this kernel has no vfat)
   udisks2 e2fsprogs    # the USB export tests run a real udisksd (and udev) on a private bus with loop devices
-  desktop-file-utils libcap2-bin  # the package test: desktop-file-validate, setcap/getcap in a throwaway root
+  desktop-file-utils libcap2-bin lintian  # the package test: desktop-file-validate, setcap/getcap in a throwaway root, lintian
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# As root or in CI every test must run: one that cannot (a program missing) fails instead of
+# skipping (tests/lib/required.sh, crates/export/tests/support/required.rs).
+if [[ $(id -u) -eq 0 || -n ${CI:-} ]]; then
+  export FLATLAB_TESTS_REQUIRE_ALL=${FLATLAB_TESTS_REQUIRE_ALL:-1}
+fi
+
 step "UI build (the desktop shell embeds ui/dist)"
 npm run -s build
 

@@ -12,10 +12,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
-if [[ $(id -u) -ne 0 ]]; then
-  echo "discovery: skipped: needs root to create network namespaces"
-  exit 0
-fi
+source "$root/tests/lib/required.sh"
+[[ $(id -u) -eq 0 ]] || cannot_run discovery "needs root to create network namespaces"
 for tool in avahi-daemon avahi-publish avahi-browse dbus-daemon unshare python3 sqlite3; do
   command -v "$tool" >/dev/null || { echo "discovery: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 done

@@ -48,6 +48,8 @@ if [[ $(id -u) == 0 ]] && command -v ip >/dev/null; then
   netns=(ip netns exec "$ns")
   export E2E_BOOT_INTERFACE=e2e0 E2E_BOOT_ADDRESS=10.123.0.1
 else
+  source tests/lib/required.sh
+  must_run && { echo "e2e: FAILED: the boot-server scenario needs root and ip (a network namespace), and every test must run here" >&2; exit 1; }
   echo "e2e: not root: the boot-server scenario is skipped (it needs a network namespace)"
 fi
 

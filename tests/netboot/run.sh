@@ -29,10 +29,8 @@ flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
 timeout_secs=${NETBOOT_TIMEOUT:-300}
 mac=52:54:00:77:00:01
 
-if [[ $(id -u) -ne 0 ]]; then
-  echo "netboot: skipped: needs root to create network namespaces"
-  exit 0
-fi
+source "$root/tests/lib/required.sh"
+[[ $(id -u) -eq 0 ]] || cannot_run netboot "needs root to create network namespaces"
 for tool in qemu-system-x86_64 dnsmasq busybox cpio curl ip; do
   command -v "$tool" >/dev/null || { echo "netboot: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 done

@@ -10,7 +10,7 @@
 #   PACKAGE_DEB=path/to.deb tests/package/run.sh   check a package built already (a release one)
 #
 # Prints `package: N passed, N failed`. The throwaway root needs root (chroot); without it those
-# checks are skipped and said so.
+# checks are skipped and said so (tests/lib/required.sh: as root or in CI nothing is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -26,6 +26,11 @@ check() { # check "what" command...: one check, passes when the command succeeds
 finish() {
   echo "package: $passed passed, $failed failed"
   exit $((failed > 0))
+}
+source tests/lib/required.sh
+# A part that cannot run here: a failed check where every test must run, else a note.
+cannot_check() {
+  if must_run; then bad "cannot run here, and every test must run here (root or CI): $*"; else echo "package: skipped: $*"; fi
 }
 
 work=$(mktemp -d)
@@ -145,7 +150,7 @@ if command -v lintian >/dev/null; then
   sed 's/^/      lintian: /' "$work/lintian.log"
   check "lintian reports no errors" test -z "$(grep '^E:' "$work/lintian.log")"
 else
-  echo "package: lintian is not installed: skipped (apt install lintian)"
+  cannot_check "lintian is not installed (apt install lintian)"
 fi
 
 # --- the extracted binaries --------------------------------------------------------------------
@@ -169,7 +174,7 @@ if command -v Xvfb >/dev/null && command -v tauri-driver >/dev/null && command -
     test "$(node -p 'JSON.parse(process.argv[1]).revision' "$about" 2>/dev/null)" = "$revision"
   check "the packaged app made its database in \$XDG_DATA_HOME/flatlab" test -s "$app/data/flatlab/flatlab.db"
 else
-  echo "package: skipped the packaged app's About box: Xvfb, tauri-driver or WebKitWebDriver is missing"
+  cannot_check "the packaged app's About box: Xvfb, tauri-driver or WebKitWebDriver is missing"
 fi
 
 # --- apt, simulated on a bare system ------------------------------------------------------------
@@ -182,12 +187,12 @@ if apt-cache show ipxe libwebkit2gtk-4.1-0 >/dev/null 2>&1; then
     check "apt install ./$(basename "$deb") on a bare system installs $p" grep -q "^Inst $p " "$work/apt.log"
   done
 else
-  echo "package: skipped the simulated apt install: no package lists (apt-get update)"
+  cannot_check "the simulated apt install: no package lists (apt-get update)"
 fi
 
 # --- installed into a throwaway root -----------------------------------------------------------
 if [[ $(id -u) -ne 0 ]]; then
-  echo "package: skipped the throwaway root: needs root (dpkg --root runs the scripts chrooted)"
+  cannot_check "the throwaway root needs root (dpkg --root runs the scripts chrooted)"
   finish
 fi
 r=$work/root

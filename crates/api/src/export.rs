@@ -58,12 +58,7 @@ impl Flatlab {
     ) -> anyhow::Result<(Vec<File>, i64)> {
         let revision = self.show_plan(name, None).await?.revision;
         let bundle = self.render_stored(name, base_url, tokens, rng).await?;
-        let files = bundle
-            .files()
-            .into_iter()
-            .map(|(path, f)| File { path, contents: f.contents.as_bytes().to_vec(), secret: f.secret })
-            .collect();
-        Ok((files, revision))
+        Ok((crate::render::bundle_files(&bundle), revision))
     }
 
     /// Commits the plan file and its rendered bundle to `<repo>/<plan>/`; pushes if asked. Boot

@@ -38,7 +38,7 @@ pub use flatlab_bootd::{DhcpMode, Event as BootEvent, EventKind as BootEventKind
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
 pub use preview::{EmbeddedFile, PREVIEW_BOOT_TOKEN, PREVIEW_K3S_TOKEN, PreviewFile, Verdict, preview_plan};
-pub use render::{PLACEHOLDER_BOOT_TOKEN, write_bundle};
+pub use render::PLACEHOLDER_BOOT_TOKEN;
 pub use secrets::{K3S_TOKEN, generate_boot_token, generate_k3s_token};
 
 /// The first line of every exported plan file.

@@ -138,8 +138,7 @@ pub async fn render(app: &Flatlab, plan: &str, output: &Path, base_url: Option<&
         eprintln!("{f}");
     }
     let base_url = base_url.unwrap_or(flatlab_api::PLACEHOLDER_BASE_URL);
-    let bundle = app.render_plan(&name, base_url, &mut rand::rng()).await?;
-    let written = flatlab_api::write_bundle(&bundle, output)?;
+    let (bundle, written) = app.render_to_folder(&name, base_url, output, &mut rand::rng()).await?;
     eprintln!(
         "wrote {} for plan {name} ({}) to {}",
         plural(written.len(), "file"),

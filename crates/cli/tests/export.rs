@@ -1,6 +1,8 @@
 //! The `flatlab export usb` contract for drives: listing without D-Bus, and with a real
 //! `udisksd` on a private system bus (root only) mounting, exporting and ejecting loop devices.
 
+#[path = "../../export/tests/support/required.rs"]
+mod required;
 #[path = "../../export/tests/support/udisksd.rs"]
 mod udisksd;
 

@@ -508,3 +508,85 @@ fn serve_json_speaks_the_sidecar_protocol() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// A plain HTTP/1.1 GET on loopback: status and body.
+fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// One boot token per machine and install: a bundle from `flatlab render --base-url` points at
+/// configs that `flatlab serve` answers, and its install config is the very one served.
+#[test]
+fn a_rendered_bundles_ignition_url_is_answered_by_serve() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let base = format!("http://127.0.0.1:{port}");
+    let out = env.dir.path().join("bundle");
+    env.flatlab().args(["render", "demo-lab", "--base-url", &base, "-o"]).arg(&out).assert().success();
+    let script = std::fs::read_to_string(out.join("nodes/cp1/boot.ipxe")).expect("boot.ipxe");
+    let url = script
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ignition.config.url="))
+        .expect("the kernel line names the install config")
+        .to_owned();
+    assert!(url.starts_with(&format!("{base}/v1/ignition/")), "{url}");
+
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("flatlab"))
+        .arg("--db")
+        .arg(env.db())
+        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off"])
+        .args(["--http-port", &port.to_string(), "--tftp-port", "0", "--admin", "127.0.0.1:0", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
+    assert_eq!(ready["type"], "ready", "{ready}");
+
+    // The machine boots: iPXE fetches its script from the machine's address, then the kernel
+    // fetches the install config from the same address.
+    let (status, _) = http_get(&format!("{base}/v1/boot/52-54-00-00-00-01.ipxe"));
+    assert_eq!(status, 200);
+    let (status, config) = http_get(&url);
+    assert_eq!(status, 200, "the bundle's token is the one the boot server answers");
+    assert_eq!(config, std::fs::read_to_string(out.join("nodes/cp1/install.ign")).expect("install.ign"));
+    drop(serve.stdin.take());
+    assert!(serve.wait().expect("waits").success());
+}
+
+/// A Git export commits no live boot token: boot scripts and install configs carry a placeholder.
+#[test]
+fn a_git_export_carries_placeholders_instead_of_boot_tokens() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
+    let out = env.dir.path().join("bundle");
+    env.flatlab().args(["render", "demo-lab", "-o"]).arg(&out).assert().success();
+    let script = std::fs::read_to_string(out.join("nodes/cp1/boot.ipxe")).expect("boot.ipxe");
+    let token = script.split("/v1/ignition/").nth(1).and_then(|r| r.split_whitespace().next()).expect("token");
+    assert_eq!(token.len(), 32, "{token}");
+    let repo = env.dir.path().join("repo");
+    env.flatlab().args(["export", "git", "demo-lab", "--repo"]).arg(&repo).assert().success();
+    let log = std::process::Command::new("git").arg("-C").arg(&repo).args(["log", "-p"]).output().expect("git log");
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(log.contains("nodes/cp1/install.ign"), "the install config is committed");
+    assert!(!log.contains(token), "a live boot token is in the repository");
+    // flatlab_api::PLACEHOLDER_BOOT_TOKEN (these tests run the binary, not the library).
+    assert!(log.contains("v1/ignition/BootTokenNotInThisExport"), "the placeholder stands in for it");
+}

@@ -1,4 +1,4 @@
-//! Writes a rendered bundle somewhere the user keeps it: a Git repository (committed, and pushed
+//! Writes a rendered bundle somewhere the user keeps it: a folder of its own, a Git repository (committed, and pushed
 //! through the system `git` so the user's SSH agent and credential helpers work) or a USB drive
 //! (atomically, verified by reading back), and the drives themselves: listing, mounting and
 //! safely ejecting them through UDisks2 on the system bus, or from `/proc/mounts` and `/sys`
@@ -7,6 +7,7 @@
 //! Files that carry secrets are never written in clear text to Git unless encrypted to the user's
 //! `age` recipients; by default they are left out. Knows nothing of plans: it is handed files.
 
+mod bundle;
 mod drives;
 mod git;
 mod udisks;
@@ -14,6 +15,7 @@ mod usb;
 
 use std::path::PathBuf;
 
+pub use bundle::write_bundle;
 pub use drives::{Drive, DriveSource, EjectAction, Ejection, eject_drive, list_drives, mount_drive, mountpoint_of};
 pub use git::{GitExport, GitOutcome, SecretPolicy, export_git};
 pub use udisks::{ACTION_TIMEOUT, BUS_TIMEOUT, Udisks2};
@@ -64,6 +66,8 @@ pub enum Error {
     NotRemovable { path: PathBuf },
     #[error("could not unmount {path}: {message}; close programs using the drive, or unmount it as root")]
     Unmount { path: PathBuf, message: String },
+    #[error("{} exists and is not a Flatlab bundle; choose an empty or new folder (nothing was written)", path.display())]
+    NotABundle { path: PathBuf },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }

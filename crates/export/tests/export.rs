@@ -1,5 +1,8 @@
 //! Export to a real Git repository (with a bare remote on disk) and to a real FAT filesystem.
 
+#[path = "support/required.rs"]
+mod required;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -120,13 +123,11 @@ struct Fat {
 
 impl Fat {
     fn new(kib: u32) -> Option<Fat> {
-        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
         let tools = ["mkfs.vfat", "fusefat", "fusermount"].iter().all(|t| {
             Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success())
         });
-        if !is_root || !tools {
-            eprintln!("skipping the FAT filesystem test: needs root and fusefat, dosfstools, fuse3");
-            return None;
+        if !required::is_root() || !tools {
+            return required::cannot_run("the FAT filesystem test needs root and fusefat, dosfstools, fuse3");
         }
         let dir = tempfile::tempdir().expect("tmp");
         let img = dir.path().join("stick.img");

@@ -2,6 +2,8 @@
 //! UDisks2-shaped service served by zbus on a private bus, for what loop devices cannot show
 //! (removable USB drives, power-off, card readers, bad data); and buses that do not answer.
 
+#[path = "support/required.rs"]
+mod required;
 #[path = "support/udisksd.rs"]
 mod udisksd;
 
@@ -296,8 +298,7 @@ impl Bus {
             .stderr(Stdio::null())
             .spawn()
         else {
-            eprintln!("skipping the D-Bus protocol test: needs dbus-daemon (apt-get install dbus-daemon)");
-            return None;
+            return required::cannot_run("the D-Bus protocol test needs dbus-daemon (apt-get install dbus-daemon)");
         };
         let start = Instant::now();
         while !socket.exists() {

@@ -48,22 +48,37 @@ impl Store {
 
     /// Saves a machine's install state (insert or replace).
     pub async fn save_machine(&self, name: &str, row: &MachineRow) -> Result<()> {
-        let id = self.plan_id(name).await?;
-        sqlx::query!(
-            "INSERT INTO machines (plan_id, mac, node, stage, token, history, ip, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (plan_id, mac) DO UPDATE SET node = excluded.node, stage = excluded.stage,
-               token = excluded.token, history = excluded.history, ip = excluded.ip, updated_at = excluded.updated_at",
-            id,
-            row.mac,
-            row.node,
-            row.stage,
-            row.token,
-            row.history,
-            row.ip,
-            row.updated_at
-        )
-        .execute(&self.pool)
-        .await?;
+        self.save_machines(name, std::slice::from_ref(row)).await
+    }
+
+    /// Saves several machines' install state in one transaction (one sync for a whole plan).
+    pub async fn save_machines(&self, name: &str, rows: &[MachineRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id = sqlx::query_scalar!(r#"SELECT id AS "id!" FROM plans WHERE name = ?"#, name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::PlanNotFound { name: name.to_owned() })?;
+        for row in rows {
+            sqlx::query!(
+                "INSERT INTO machines (plan_id, mac, node, stage, token, history, ip, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (plan_id, mac) DO UPDATE SET node = excluded.node, stage = excluded.stage,
+                   token = excluded.token, history = excluded.history, ip = excluded.ip, updated_at = excluded.updated_at",
+                id,
+                row.mac,
+                row.node,
+                row.stage,
+                row.token,
+                row.history,
+                row.ip,
+                row.updated_at
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -124,18 +124,20 @@ impl Flatlab {
         let stored: Vec<MachineState> =
             self.store().machines(name).await?.iter().filter_map(MachineState::from_row).collect();
         let mut out = Vec::new();
+        let mut new_rows = Vec::new();
         for node in plan.nodes() {
             let mac = wire_mac(node.mac);
             let state = match stored.iter().find(|s| s.mac == mac) {
                 Some(s) if s.node == node.name => s.clone(),
                 _ => {
                     let s = MachineState::armed(mac, &node.name, rng);
-                    self.store().save_machine(name, &s.to_row(self.now())).await?;
+                    new_rows.push(s.to_row(self.now()));
                     s
                 }
             };
             out.push(state);
         }
+        self.store().save_machines(name, &new_rows).await?;
         Ok(out)
     }
 

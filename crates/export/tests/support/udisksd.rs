@@ -35,17 +35,16 @@ fn run(program: &str, args: &[&str]) -> String {
 impl Udisksd {
     /// Starts the bus and the daemon; `None` (with a message) when this machine cannot.
     pub fn start() -> Option<Udisksd> {
-        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+        let is_root = crate::required::is_root();
         let udisksd = ["/usr/libexec/udisks2/udisksd", "/usr/lib/udisks2/udisksd"].into_iter().find_map(found);
         let udevd = ["/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd"].into_iter().find_map(found);
         let tools = ["dbus-daemon", "dbus-send", "losetup", "mkfs.vfat", "mkfs.ext4", "debugfs", "udevadm"]
             .iter()
             .all(|t| found(t).is_some());
         let (true, Some(udisksd), Some(udevd), true) = (is_root, udisksd, udevd, tools) else {
-            eprintln!(
-                "skipping the udisksd test: needs root and udisks2, dbus-daemon, util-linux, dosfstools, e2fsprogs"
+            return crate::required::cannot_run(
+                "the udisksd test needs root and udisks2, dbus-daemon, util-linux, dosfstools, e2fsprogs",
             );
-            return None;
         };
         if std::fs::read_dir("/proc")
             .into_iter()
@@ -53,8 +52,7 @@ impl Udisksd {
             .flatten()
             .any(|p| std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim() == "udisksd"))
         {
-            eprintln!("skipping the udisksd test: a udisksd is already running (it would share /run/udisks2)");
-            return None;
+            return crate::required::cannot_run("a udisksd is already running (the test's would share /run/udisks2)");
         }
         let dir = tempfile::tempdir().expect("tmp");
         let socket = dir.path().join("system_bus");

@@ -1,0 +1,92 @@
+//! The crates keep the layering of docs/architecture.md: both front ends (the CLI and the
+//! desktop shell) go through `api` for everything, and the protocol crates know nothing of plans.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The names under `[dependencies]` (not dev- or build-dependencies) of a Cargo.toml.
+fn dependencies(crate_dir: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace().join(crate_dir).join("Cargo.toml")).expect("Cargo.toml");
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[dependencies]";
+            continue;
+        }
+        if inside && let Some((name, _)) = line.split_once(['=', '.']) {
+            let name = name.trim();
+            if !name.is_empty() && !name.starts_with('#') {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    assert!(!out.is_empty(), "{crate_dir}/Cargo.toml lists no dependencies: the check reads the wrong file");
+    out
+}
+
+fn sources(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push((path.clone(), std::fs::read_to_string(&path).expect("source")));
+        }
+    }
+}
+
+#[test]
+fn front_ends_reach_the_store_mirror_export_and_validation_only_through_api() {
+    let below_api =
+        ["flatlab-store", "flatlab-mirror", "flatlab-export", "flatlab-render", "flatlab-bootd", "flatlab-discovery"];
+    for front_end in ["crates/cli", "src-tauri"] {
+        let deps = dependencies(front_end);
+        assert!(deps.iter().any(|d| d == "flatlab-api"), "{front_end} should depend on flatlab-api: {deps:?}");
+        for d in below_api {
+            assert!(!deps.iter().any(|x| x == d), "{front_end} depends on {d}: call flatlab-api instead");
+        }
+        let mut files = Vec::new();
+        sources(&workspace().join(front_end).join("src"), &mut files);
+        assert!(!files.is_empty(), "no sources found under {front_end}/src");
+        for (path, text) in files {
+            for forbidden in
+                ["flatlab_store", "flatlab_mirror", "flatlab_export", "flatlab_model::validate", "validate_parsed"]
+            {
+                assert!(!text.contains(forbidden), "{} uses {forbidden}: call flatlab-api instead", path.display());
+            }
+            assert!(
+                !text.lines().any(|l| l.trim_start().starts_with("use flatlab_model::") && l.contains("validate")),
+                "{} imports validation from the model: call flatlab-api instead",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn protocol_crates_know_nothing_of_plans() {
+    for protocol in ["crates/bootd", "crates/discovery", "crates/mirror", "crates/export"] {
+        let deps = dependencies(protocol);
+        for d in ["flatlab-model", "flatlab-store", "flatlab-render", "flatlab-api"] {
+            assert!(!deps.iter().any(|x| x == d), "{protocol} depends on {d}: api translates between them");
+        }
+    }
+    assert!(!dependencies("crates/model").iter().any(|d| d == "tokio"), "model does no IO and no async");
+    for c in [
+        "crates/model",
+        "crates/store",
+        "crates/render",
+        "crates/bootd",
+        "crates/discovery",
+        "crates/mirror",
+        "crates/export",
+        "crates/api",
+        "crates/cli",
+    ] {
+        assert!(!dependencies(c).iter().any(|d| d == "tauri"), "only src-tauri depends on tauri, not {c}");
+    }
+}

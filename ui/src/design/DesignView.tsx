@@ -1,0 +1,83 @@
+import { useCallback, useMemo } from "react";
+import type { Finding, Plan, Position } from "../lib/ipc";
+import { nodeStage, type BootState } from "../install/boot";
+import { Canvas, type Decorations } from "./Canvas";
+import { Inspector } from "./Inspector";
+import { severityByIndex } from "./findings";
+import { addNode, addSwitch, removeItems, type Edit } from "./plan";
+import type { Selection } from "./useSelection";
+
+interface Props {
+  plan: Plan;
+  /** The open plan's name: another plan gets a fresh canvas. */
+  planName: string;
+  findings: Finding[];
+  /** For each node card's install state. */
+  boot: BootState;
+  edit: Edit;
+  selection: Selection;
+  /** A palette machine dropped on the canvas. */
+  onAddMachine: (mac: string, at?: Position) => void;
+  onFinding: (finding: Finding) => void;
+  onError: (e: unknown) => void;
+}
+
+/** The Design tab: the topology canvas and the inspector of what is selected. */
+export function DesignView({ plan, planName, findings, boot, edit, selection, onAddMachine, onFinding, onError }: Props) {
+  const { selected, select } = selection;
+
+  const decorations: Decorations = useMemo(() => {
+    const sev = severityByIndex(findings);
+    return { nodeFindings: sev.nodes, switchFindings: sev.switches, stages: plan.nodes.map((n) => nodeStage(boot, n) ?? "") };
+  }, [findings, boot, plan]);
+
+  /** Adds a node or switch from the toolbar and selects it. */
+  const onAdd = useCallback(
+    (kind: "server" | "agent" | "switch") => {
+      if (kind === "switch") {
+        edit((p) => addSwitch(p).plan);
+        select([`s${(plan.switches ?? []).length}`]);
+      } else {
+        edit((p) => addNode(p, kind).plan);
+        select([`n${plan.nodes.length}`]);
+      }
+    },
+    [plan, edit, select],
+  );
+
+  const removeSelected = useCallback(() => {
+    const nodes = selected.filter((id) => id.startsWith("n")).map((id) => Number(id.slice(1)));
+    const switches = selected.filter((id) => id.startsWith("s")).map((id) => Number(id.slice(1)));
+    edit((p) => removeItems(p, nodes, switches));
+    select([]);
+  }, [selected, edit, select]);
+
+  return (
+    <div className="design">
+      <div className="canvas-wrap">
+        <Canvas
+          key={planName}
+          plan={plan}
+          decorations={decorations}
+          selected={selected}
+          onSelectChanges={selection.onSelectChanges}
+          onEdit={edit}
+          onDropSighting={onAddMachine}
+          onAdd={onAdd}
+          onError={onError}
+          reveal={selection.focus?.seq ?? 0}
+        />
+      </div>
+      <Inspector
+        plan={plan}
+        target={selection.target}
+        findings={findings}
+        onEdit={edit}
+        onFinding={onFinding}
+        focus={selection.focus}
+        onError={onError}
+        onRemoveSelected={removeSelected}
+      />
+    </div>
+  );
+}

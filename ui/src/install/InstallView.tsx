@@ -1,0 +1,269 @@
+import { memo, useEffect, useState, type ReactNode } from "react";
+import { backend, IpcError, type DhcpMode, type ErrorBody, type NetInterface, type Plan, type Stage } from "../lib/ipc";
+import { failure, lastGoodStage, machineForNode, STAGES, stageTimes, strangers, type MachineView } from "./boot";
+import type { BootServer } from "./useBootServer";
+
+interface Props {
+  plan: Plan;
+  /** The saved plan's name: what the boot server serves. */
+  planName: string;
+  /** What the app hears of the boot server; the view tells it when it started or stopped it. */
+  server: BootServer;
+  /** Saves a dirty draft first (asking); false when the user cancelled. */
+  ensureSaved: (what: string) => Promise<boolean>;
+  confirm: (title: string, body: ReactNode, ok: string) => Promise<boolean>;
+  onReport: (e: unknown) => void;
+  /** Sends a machine the plan does not have to the palette. */
+  onAddToPalette: (m: MachineView) => void;
+}
+
+const time = (ms: number) => new Date(ms).toLocaleTimeString();
+
+const GiB = 1024 * 1024 * 1024;
+export const formatBytes = (n: number) =>
+  n >= GiB ? `${(n / GiB).toFixed(1)} GiB` : n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`;
+
+const Timeline = memo(function Timeline({ machine, armed }: { machine: MachineView | null; armed: boolean }) {
+  const times = machine ? stageTimes(machine) : new Map<Stage, number>();
+  const failedAt = machine?.stage === "failed" ? lastGoodStage(machine) : null;
+  const current: Stage | null = machine?.stage ?? (armed ? "armed" : null);
+  const reached = current === "failed" ? (failedAt ? STAGES.indexOf(failedAt) : -1) : current ? STAGES.indexOf(current) : -1;
+  return (
+    <ol className="timeline">
+      {STAGES.map((s, i) => {
+        const cls =
+          i === reached && current === "failed" ? "failed" : i === reached ? "current" : i < reached ? "done" : "todo";
+        const at = times.get(s);
+        return (
+          <li key={s} className={cls} title={at ? time(at) : undefined}>
+            <span className="dot" />
+            <span className="stage-name">{s}</span>
+            {at !== undefined && <span className="stage-time">{time(at)}</span>}
+          </li>
+        );
+      })}
+    </ol>
+  );
+});
+
+function explain(error: ErrorBody) {
+  switch (error.code) {
+    case "needs_privilege":
+      return "The boot server answers DHCP and TFTP on ports 67 and 69, which needs a one-time permission. Grant it (your password is asked once), then start again.";
+    case "address_in_use":
+      return "Another DHCP or TFTP server already runs on this machine (dnsmasq, a VM network, another Flatlab). Stop it, or choose DHCP mode “off”, then start again.";
+    default:
+      return null;
+  }
+}
+
+/** Serves the saved plan to network-booting machines and shows how far each has come. */
+export function InstallView({ plan, planName, server, ensureSaved, confirm, onReport, onAddToPalette }: Props) {
+  const { state: boot, running, error } = server;
+  const [interfaces, setInterfaces] = useState<NetInterface[] | null>(null);
+  const [iface, setIface] = useState("");
+  const [dhcp, setDhcp] = useState<DhcpMode>("proxy");
+  const [busy, setBusy] = useState<string | null>(null);
+
+  useEffect(() => {
+    backend
+      .listInterfaces()
+      .then((list) => {
+        setInterfaces(list);
+        const usable = list.find((i) => i.addresses.some((a) => !a.startsWith("127."))) ?? list[0];
+        setIface((cur) => cur || usable?.name || "");
+      })
+      .catch(onReport);
+  }, [onReport]);
+
+  const start = async () => {
+    if (!(await ensureSaved("The boot server serves the saved plan."))) return;
+    setBusy("start");
+    server.setError(null);
+    try {
+      await backend.bootStart({ plan: planName, interface: iface, dhcp, mirror: null });
+      server.started();
+    } catch (e) {
+      server.setError(e instanceof IpcError && e.code !== "ipc" ? { code: e.code, message: e.message } : { code: "internal", message: String(e instanceof Error ? e.message : e) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const stop = async () => {
+    setBusy("stop");
+    try {
+      await backend.bootStop();
+      server.stopped();
+    } catch (e) {
+      onReport(e);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const grant = async () => {
+    setBusy("grant");
+    try {
+      await backend.grantBootPrivilege();
+    } catch (e) {
+      setBusy(null);
+      onReport(e);
+      return;
+    }
+    setBusy(null);
+    await start();
+  };
+
+  const rearm = async (node: string) => {
+    const ok = await confirm(
+      `Re-arm ${node}?`,
+      <p>The next time {node} network-boots, Flatcar is installed again on its install disk, erasing it.</p>,
+      "Re-arm",
+    );
+    if (!ok) return;
+    try {
+      await backend.bootArm(planName, node);
+    } catch (e) {
+      onReport(e);
+    }
+  };
+
+  const others = strangers(boot, plan);
+
+  return (
+    <div className="install pad">
+      <section className="panel">
+        <h2>Boot server</h2>
+        <div className="form-row">
+          <label className="field">
+            <span>Network interface</span>
+            <select data-testid="boot-interface" value={iface} onChange={(e) => setIface(e.target.value)} disabled={running}>
+              {interfaces === null && <option value="">Loading…</option>}
+              {interfaces?.length === 0 && <option value="">No interfaces</option>}
+              {interfaces?.map((i) => (
+                <option key={i.name} value={i.name}>
+                  {i.name}
+                  {i.addresses.length ? ` — ${i.addresses.join(", ")}` : " — no address"}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="field">
+            <span>DHCP</span>
+            <select data-testid="boot-dhcp" value={dhcp} onChange={(e) => setDhcp(e.target.value as DhcpMode)} disabled={running}>
+              <option value="proxy">Next to my home router (recommended)</option>
+              <option value="full">Isolated switch, Flatlab is the DHCP server</option>
+              <option value="off">Off (Flatlab answers no DHCP)</option>
+            </select>
+          </label>
+          <div className="buttons">
+            <button className="primary" data-testid="boot-start" onClick={start} disabled={running || busy !== null || !iface}>
+              {busy === "start" ? "Starting…" : "Start"}
+            </button>
+            <button data-testid="boot-stop" onClick={stop} disabled={!running || busy !== null}>
+              {busy === "stop" ? "Stopping…" : "Stop"}
+            </button>
+          </div>
+        </div>
+        <p className="status">
+          {running ? (
+            <>
+              <span className="status-dot on" /> Serving plan <strong>{planName}</strong>
+              {boot.ready && (
+                <span className="muted">
+                  {" "}
+                  on {boot.ready.interface} · HTTP {boot.ready.http}
+                  {boot.ready.tftp ? ` · TFTP ${boot.ready.tftp}` : ""}
+                </span>
+              )}
+            </>
+          ) : (
+            <>
+              <span className="status-dot" /> Stopped. Start it, then switch on the machines and let them network-boot.
+            </>
+          )}
+        </p>
+        {boot.ready?.warnings.map((w, i) => (
+          <p key={i} className="warning-text small">
+            {w}
+          </p>
+        ))}
+        {error && (
+          <div className="banner error inline" data-testid="boot-error" data-code={error.code} role="alert">
+            <div>
+              <div>{error.message}</div>
+              {explain(error) && <div className="explain">{explain(error)}</div>}
+            </div>
+            {error.code === "needs_privilege" && (
+              <button className="primary" data-testid="grant-privilege" onClick={grant} disabled={busy !== null}>
+                {busy === "grant" ? "Granting…" : "Grant permission"}
+              </button>
+            )}
+          </div>
+        )}
+      </section>
+
+      <section className="panel">
+        <h2>Machines in the plan</h2>
+        <ul className="machines">
+          {plan.nodes.map((n, i) => {
+            const m = machineForNode(boot, n);
+            const armed = boot.armed.includes(n.name);
+            const stage = m?.stage ?? (armed ? "armed" : "");
+            const failed = m ? failure(m) : null;
+            return (
+              <li key={`${n.name}-${i}`} className={`machine ${stage === "failed" ? "failed" : ""}`} data-testid={`machine-${n.name}`} data-stage={stage}>
+                <div className="machine-head">
+                  <strong>{n.name || "(unnamed)"}</strong>
+                  <span className={`role ${n.role ?? "none"}`}>{n.role ?? "no role"}</span>
+                  <span className="mono small muted">{n.mac || "no MAC"}</span>
+                  {m?.ip && <span className="mono small">{m.ip}</span>}
+                  {m?.firmware && <span className="muted small">{m.firmware}</span>}
+                  <span className="spacer" />
+                  <button data-testid={`rearm-${n.name}`} onClick={() => rearm(n.name)} disabled={!n.name}>
+                    Re-arm
+                  </button>
+                </div>
+                <Timeline machine={m} armed={armed} />
+                {failed && <p className="failure">Failed: {failed}</p>}
+                {m?.progress && (
+                  <div className="progress-line">
+                    <span className="mono small">{m.progress.file}</span>
+                    <progress max={m.progress.total || 1} value={m.progress.sent} />
+                    <span className="small muted">
+                      {formatBytes(m.progress.sent)} / {formatBytes(m.progress.total)}
+                    </span>
+                  </div>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      </section>
+
+      <section className="panel">
+        <h2>Other machines that network-booted</h2>
+        {others.length === 0 ? (
+          <p className="muted small">None. Machines the plan does not have show up here when they network-boot.</p>
+        ) : (
+          <ul className="machines">
+            {others.map((m) => (
+              <li key={m.mac} className="machine stranger" data-testid={`stranger-${m.mac}`}>
+                <div className="machine-head">
+                  <span className="mono">{m.mac}</span>
+                  {m.firmware && <span className="muted small">{m.firmware}</span>}
+                  {m.lastSeen > 0 && <span className="muted small">seen {time(m.lastSeen)}</span>}
+                  <span className="spacer" />
+                  <button data-testid={`stranger-add-${m.mac}`} onClick={() => onAddToPalette(m)}>
+                    Add to plan…
+                  </button>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { act, cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
+import type { Plan, SidecarMessage } from "../lib/ipc";
+import { FakeBackend, resetMocks, sendBootMessage, sendBootStopped } from "../test/fakeBackend";
+import { click, openApp } from "../test/app";
+
+afterEach(() => {
+  cleanup();
+  resetMocks();
+});
+
+const stage = (at: number, mac: string, node: string | null, s: string, detail: string | null = null): SidecarMessage => ({
+  type: "event",
+  event: { at, mac, node, type: "stage", stage: s as never, detail },
+});
+
+describe("install view", () => {
+  it("folds the boot server's messages into a timeline per machine", async () => {
+    const fake = new FakeBackend();
+    fake.bootRunning = true;
+    fake.bootMessages = [
+      { type: "ready", plan: "demo-lab", interface: "eth0", http: "http://192.168.1.20:8080", tftp: "192.168.1.20:69", admin: "x", warnings: [] },
+      { type: "armed", node: "cp1" },
+      stage(1_000, "52:54:00:00:00:01", "cp1", "dhcp"),
+      stage(2_000, "52:54:00:00:00:01", "cp1", "ipxe"),
+    ];
+    await openApp(fake.install());
+    click("tab-install");
+    const cp1 = await screen.findByTestId("machine-cp1");
+    expect(cp1.getAttribute("data-stage")).toBe("ipxe");
+    expect(cp1.querySelector(".timeline .current")?.textContent).toContain("ipxe");
+    expect(screen.getByTestId("machine-worker1").getAttribute("data-stage")).toBe("");
+
+    await act(async () => {
+      await sendBootMessage(stage(3_000, "52:54:00:00:00:01", "cp1", "kernel"));
+      await sendBootMessage({ type: "event", event: { at: 3_100, mac: "52:54:00:00:00:01", node: "cp1", type: "progress", file: "flatcar_production_pxe.vmlinuz", sent: 512, total: 1024 } });
+      await sendBootMessage(stage(4_000, "52:54:00:00:00:04", "worker1", "dhcp"));
+      await sendBootMessage(stage(5_000, "52:54:00:00:00:04", "worker1", "failed", "install disk /dev/nvme0n1 not found"));
+      await sendBootMessage({ type: "event", event: { at: 6_000, mac: "de:ad:be:ef:00:01", node: null, type: "discovered", firmware: "bios", vendor_class: null } });
+    });
+    await waitFor(() => expect(screen.getByTestId("machine-cp1").getAttribute("data-stage")).toBe("kernel"));
+    expect(screen.getByTestId("machine-cp1").querySelector("progress")?.getAttribute("value")).toBe("512");
+    const worker = screen.getByTestId("machine-worker1");
+    expect(worker.getAttribute("data-stage")).toBe("failed");
+    expect(worker.textContent).toContain("install disk /dev/nvme0n1 not found");
+    expect(worker.querySelector(".timeline .failed")?.textContent).toContain("dhcp");
+    expect(screen.getByTestId("stranger-de:ad:be:ef:00:01")).toBeTruthy();
+
+    // Re-arm asks first.
+    click("rearm-cp1");
+    click((await screen.findByTestId("modal-ok")).dataset.testid!);
+    await waitFor(() => expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1" }]));
+
+    // The card on the canvas shows the install state too.
+    click("tab-design");
+    await waitFor(() => expect(screen.getByTestId("node-cp1").getAttribute("data-state")).toBe("kernel"));
+  });
+
+  it("folds messages that arrive while the status is loading once", async () => {
+    const fake = new FakeBackend();
+    const early = stage(1_000, "52:54:00:00:00:01", "cp1", "dhcp");
+    const later = stage(2_000, "52:54:00:00:00:01", "cp1", "ipxe");
+    let answer: (v: unknown) => void = () => {};
+    fake.bootMessages = [early];
+    fake.on("boot_status", () => new Promise((r) => (answer = r)));
+    await openApp(fake.install());
+    await act(async () => {
+      await sendBootMessage(early);
+      await sendBootMessage(later);
+    });
+    await act(async () => answer({ running: true, messages: [early], error: null, sidecar: "flatlab" }));
+    click("tab-install");
+    const cp1 = await screen.findByTestId("machine-cp1");
+    expect(cp1.getAttribute("data-stage")).toBe("ipxe");
+    expect(cp1.querySelectorAll(".timeline .done")).toHaveLength(2);
+  });
+
+  it("explains a missing port privilege and grants it", async () => {
+    let starts = 0;
+    const fake = new FakeBackend().on("boot_start", () => {
+      starts += 1;
+      if (starts === 1) throw { code: "needs_privilege", message: "binding port 67: permission denied" };
+      return null;
+    });
+    await openApp(fake.install());
+    click("tab-install");
+    await waitFor(() => expect((screen.getByTestId("boot-interface") as HTMLSelectElement).value).toBe("eth0"));
+    expect(screen.getByTestId("boot-interface").textContent).toContain("192.168.1.20/24");
+    fireEvent.change(screen.getByTestId("boot-dhcp"), { target: { value: "full" } });
+    click("boot-start");
+    const err = await screen.findByTestId("boot-error");
+    expect(err.textContent).toContain("ports 67 and 69");
+    click("grant-privilege");
+    await waitFor(() => expect(starts).toBe(2));
+    expect(fake.callsOf("grant_boot_privilege")).toHaveLength(1);
+    expect(fake.callsOf("boot_start").at(-1)).toEqual({ options: { plan: "demo-lab", interface: "eth0", dhcp: "full", mirror: null } });
+    await waitFor(() => expect(screen.queryByTestId("boot-error")).toBeNull());
+    await waitFor(() => expect((screen.getByTestId("boot-stop") as HTMLButtonElement).disabled).toBe(false));
+
+    await act(() => sendBootStopped({ code: "address_in_use", message: "port 67 is in use" }));
+    expect((await screen.findByTestId("boot-error")).textContent).toContain("Another DHCP or TFTP server");
+    expect((screen.getByTestId("boot-start") as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it("asks to save a dirty draft before serving it", async () => {
+    const fake = await openApp();
+    click("add-switch");
+    await screen.findByTestId("switch-switch-1");
+    click("tab-install");
+    await waitFor(() => expect((screen.getByTestId("boot-start") as HTMLButtonElement).disabled).toBe(false));
+    click("boot-start");
+    click((await screen.findByTestId("unsaved-save")).dataset.testid!);
+    await waitFor(() => expect(fake.callsOf("boot_start")).toHaveLength(1));
+    expect((fake.callsOf("save_plan")[0].plan as Plan).switches).toHaveLength(2);
+  });
+});
