@@ -110,3 +110,54 @@ async fn a_new_plan_starts_empty_and_its_name_must_be_free() {
     let err = app.create_plan("Not A Name").await.expect_err("bad name");
     assert_eq!(error_code(&err), ErrorCode::InvalidPlan);
 }
+
+/// The stages rendered scripts report (`?stage=...` in the report units, `report STAGE` in the
+/// installer) are stages the boot server accepts from a node: the renderer and bootd speak one
+/// vocabulary across the wire.
+#[tokio::test]
+async fn rendered_reports_name_stages_the_boot_server_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    app.ensure_demo_plan().await.expect("demo");
+    let bundle =
+        app.render_plan("demo-lab", "http://10.0.0.2:8080", &mut StdRng::seed_from_u64(1)).await.expect("renders");
+    let mut reported = std::collections::BTreeSet::new();
+    for (path, file) in bundle.files() {
+        if !path.ends_with(".ign") {
+            continue;
+        }
+        let json: serde_json::Value = serde_json::from_str(file.contents).expect("json");
+        let mut texts: Vec<String> = Vec::new();
+        for f in json.pointer("/storage/files").and_then(|f| f.as_array()).into_iter().flatten() {
+            if let Some(text) =
+                f.pointer("/contents/source").and_then(|s| s.as_str()).and_then(flatlab_render::data_url_decode)
+            {
+                texts.push(text);
+            }
+        }
+        for u in json.pointer("/systemd/units").and_then(|u| u.as_array()).into_iter().flatten() {
+            texts.extend(u.get("contents").and_then(|c| c.as_str()).map(str::to_owned));
+        }
+        for text in texts {
+            for part in text.split("?stage=").skip(1) {
+                let stage: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                if !stage.is_empty() {
+                    reported.insert(stage);
+                }
+            }
+            for line in text.lines() {
+                if let Some(rest) = line.trim().strip_prefix("report ") {
+                    reported.insert(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+            }
+        }
+    }
+    assert!(reported.len() >= 5, "found {reported:?}");
+    for name in &reported {
+        let stage = flatlab_api::Stage::parse(name);
+        assert!(
+            stage.is_some_and(|s| s.is_reported()),
+            "rendered configs report `{name}`, which the boot server refuses"
+        );
+    }
+}

@@ -4,18 +4,18 @@
 
 use std::net::Ipv4Addr;
 
-use flatlab_bootd::dhcp::{BootFiles, decode, encode, reply};
+use flatlab_bootd::BootFile;
+use flatlab_bootd::dhcp::{decode, encode, reply};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = decode(data) {
-        let files = BootFiles {
-            bios: Some("undionly.kpxe".into()),
-            uefi_x64: Some("ipxe.efi".into()),
-            uefi_arm64: None,
-            http_base: "http://10.0.0.2:8080".into(),
+        let file = if req.ipxe {
+            BootFile::Url("http://10.0.0.2:8080/boot.ipxe".into())
+        } else {
+            BootFile::Tftp("undionly.kpxe".into())
         };
-        let answer = reply(&req, dhcproto_kind(data), Ipv4Addr::new(10, 0, 0, 2), &files, None);
+        let answer = reply(&req, dhcproto_kind(data), Ipv4Addr::new(10, 0, 0, 2), Some(&file), None);
         let _ = encode(&answer);
     }
 });
