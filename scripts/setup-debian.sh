@@ -13,6 +13,7 @@ packages=(
   xvfb xauth webkit2gtk-driver imagemagick  # the desktop app's end-to-end tests (and their screenshots)
   ipxe                 # the iPXE binaries the boot server hands out
   qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio iproute2 python3  # network-boot test
+  ovmf tcpdump         # UEFI machines in the network-boot tests; recording firmware's DHCP packets
   avahi-daemon avahi-utils dbus  # mDNS interoperability test (run in a network namespace only)
   gnupg                # the mirror tests sign files with a throwaway key
   fusefat dosfstools fuse3  # the USB export test writes to a real FAT filesystem (this kernel has no vfat)

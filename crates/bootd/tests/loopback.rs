@@ -7,61 +7,17 @@ use std::time::Duration;
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder};
+#[path = "support/booter.rs"]
+mod booter;
+
+use booter::TestBooter;
 use flatlab_bootd::dhcp::client_packet;
-use flatlab_bootd::{
-    AllowList, BootClient, BootFile, BootServer, Booter, Config, DhcpMode, Firmware, HistoryEntry, Mac, MachineRecord,
-    MachineSpec, SaveFuture, Script, ScriptRequest, Stage, StrangerRecord,
-};
+use flatlab_bootd::{AllowList, BootServer, Config, DhcpMode, HistoryEntry, Mac, MachineSpec, Stage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 const TOKEN: &str = "Tok3nForTheTestMachine0123456789";
 const MAC: Mac = Mac([0x52, 0x54, 0, 0, 0, 1]);
-
-/// A policy like Flatlab's, with short scripts the tests can recognise.
-#[derive(Default)]
-struct TestBooter {
-    saved: std::sync::Mutex<Vec<MachineRecord>>,
-}
-
-impl Booter for TestBooter {
-    fn boot_file(&self, client: &BootClient, http_base: &str) -> Option<BootFile> {
-        if client.ipxe {
-            return Some(BootFile::Url(format!("{http_base}/boot.ipxe")));
-        }
-        match client.firmware? {
-            Firmware::Bios => Some(BootFile::Tftp("undionly.kpxe".into())),
-            Firmware::UefiX64 => Some(BootFile::Tftp("ipxe.efi".into())),
-            _ => None,
-        }
-    }
-    fn first_stage(&self, http_base: &str) -> String {
-        format!("#!ipxe\nchain --autofree {http_base}/v1/boot/${{net0/mac:hexhyp}}.ipxe\n")
-    }
-    fn script(&self, r: &ScriptRequest<'_>) -> Script {
-        match (r.stage, r.install_script) {
-            (Some(s), _) if s.is_installed() => Script::Other("#!ipxe\necho boot from disk\nexit\n".into()),
-            (Some(_), Some(script)) => Script::Install(script.to_owned()),
-            _ => Script::Other(format!("#!ipxe\necho {} is not in the plan\nexit\n", r.mac)),
-        }
-    }
-    fn download_stage(&self, file: &str) -> Option<Stage> {
-        if file.ends_with("_pxe.vmlinuz") {
-            Some(Stage::Kernel)
-        } else if file.ends_with("_pxe_image.cpio.gz") {
-            Some(Stage::Initrd)
-        } else {
-            None
-        }
-    }
-    fn save(&self, record: MachineRecord) -> SaveFuture {
-        self.saved.lock().expect("lock").push(record);
-        Box::pin(async { Ok(()) })
-    }
-    fn save_stranger(&self, _: StrangerRecord) -> SaveFuture {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 struct Fixture {
     server: BootServer,

@@ -251,6 +251,13 @@ mod tests {
         for (i, s) in seeds.iter().enumerate() {
             std::fs::write(dir.join(format!("dhcp/seed{i}")), s).expect("write");
         }
+        // And what real firmware sent (tests/fixtures/dhcp/).
+        let captured = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dhcp");
+        for entry in std::fs::read_dir(&captured).expect("the captured packets").flatten() {
+            if entry.path().extension().is_some_and(|e| e == "bin") {
+                std::fs::copy(entry.path(), dir.join("dhcp").join(entry.file_name())).expect("copy");
+            }
+        }
         let tftp: [&[u8]; 3] = [
             b"\x00\x01undionly.kpxe\x00octet\x00",
             b"\x00\x01ipxe.efi\x00octet\x00blksize\x001432\x00tsize\x000\x00windowsize\x008\x00",
