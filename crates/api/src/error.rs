@@ -25,6 +25,12 @@ pub enum ApiError {
         "cannot find the `flatlab` program that runs the boot server: install the Flatlab package, or build it with `cargo build -p flatlab-cli`"
     )]
     NoSidecar,
+    #[error(
+        "this cluster was installed before Flatlab made its own certificate authorities: K3s made them, and Flatlab does not have their keys, so it cannot make a kubeconfig or reach the cluster; reinstall the cluster to give it Flatlab's, or use the kubeconfig K3s writes on the first server"
+    )]
+    ForeignCa,
+    #[error("{0}")]
+    NoSecrets(String),
 }
 
 fn summary(findings: &[Finding]) -> String {
@@ -66,6 +72,8 @@ pub enum ErrorCode {
     BadSignature,
     /// A server could not be reached, or the network is not there.
     Network,
+    /// The cluster's certificate authorities are not Flatlab's (installed before Flatlab made them).
+    ForeignCa,
     Io,
     /// Also what a code this build does not know reads back as.
     #[serde(other)]
@@ -82,7 +90,8 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
                 ApiError::Parse(_) | ApiError::NotText { .. } => ErrorCode::ParseError,
                 ApiError::ReadFile { .. } | ApiError::NoSidecar => ErrorCode::Io,
                 ApiError::AlreadyRunning { .. } => ErrorCode::AlreadyRunning,
-                ApiError::BadRequest(_) => ErrorCode::BadRequest,
+                ApiError::BadRequest(_) | ApiError::NoSecrets(_) => ErrorCode::BadRequest,
+                ApiError::ForeignCa => ErrorCode::ForeignCa,
             };
         }
         if let Some(e) = cause.downcast_ref::<S>() {

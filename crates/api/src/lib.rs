@@ -7,11 +7,14 @@
 //! and no terminal output in here.
 
 mod boot;
+mod cluster;
 mod desktop;
 mod discover;
 mod error;
 pub mod export;
+pub mod kubeconfig;
 pub mod mirror;
+pub mod pki;
 mod preview;
 mod render;
 mod secrets;
@@ -37,7 +40,9 @@ pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
 pub use flatlab_bootd::{DhcpMode, Event as BootEvent, EventKind as BootEventKind, HistoryEntry, Stage};
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
-pub use preview::{EmbeddedFile, PREVIEW_BOOT_TOKEN, PREVIEW_K3S_TOKEN, PreviewFile, Verdict, preview_plan};
+pub use preview::{
+    EmbeddedFile, PREVIEW_AGENT_TOKEN, PREVIEW_BOOT_TOKEN, PREVIEW_K3S_TOKEN, PreviewFile, Verdict, preview_plan,
+};
 pub use render::PLACEHOLDER_BOOT_TOKEN;
 pub use secrets::{K3S_TOKEN, generate_boot_token, generate_k3s_token};
 
@@ -354,8 +359,18 @@ pub fn read_plan_file(path: &Path) -> anyhow::Result<String> {
     String::from_utf8(bytes).map_err(|_| ApiError::NotText { path: path.to_owned() }.into())
 }
 
+/// Writes `bytes` to `to` as [`write_atomically`] does, readable by the owner only (mode 0600,
+/// checked before the file takes its name).
+pub fn write_private(to: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_with_mode(to, bytes, 0o600)
+}
+
 /// Writes `bytes` to `to` through a temporary file in the same folder, fsynced and renamed.
 pub fn write_atomically(to: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_with_mode(to, bytes, 0o644)
+}
+
+fn write_with_mode(to: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::io::Write;
     let dir = match to.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -366,6 +381,11 @@ pub fn write_atomically(to: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(to).map_err(|e| e.error)?;
     // Make the rename itself durable.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use flatlab_model::{Plan, validate};
-use flatlab_render::{Inputs, K3sSource, PLACEHOLDER_BASE_URL, data_url_decode, render};
+use flatlab_render::{CA_FILES, ClusterSecrets, Inputs, K3sSource, PLACEHOLDER_BASE_URL, inline_contents, render};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -18,6 +18,13 @@ use crate::ApiError;
 pub const PREVIEW_K3S_TOKEN: &str = "K3sTokenHiddenInPreview";
 /// The stand-in boot token of previews.
 pub const PREVIEW_BOOT_TOKEN: &str = "BootTokenHiddenInPreview";
+/// The stand-in agent token of previews.
+pub const PREVIEW_AGENT_TOKEN: &str = "K3sAgentTokenHiddenInPreview";
+
+/// What a preview shows in place of one of the cluster's CA files (made at the first install).
+fn stand_in_ca_file(path: &str) -> String {
+    format!("(stand-in: the cluster's {path}, which Flatlab makes when the plan is first rendered or installed)\n")
+}
 
 /// One rendered file, with what the validators say about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -70,8 +77,13 @@ pub fn preview_plan(plan: &Plan) -> anyhow::Result<Vec<PreviewFile>> {
         validated.nodes().iter().map(|n| (n.name.clone(), PREVIEW_BOOT_TOKEN.to_owned())).collect();
     let p = validated.plan();
     let k3s = K3sSource::upstream(&p.kubernetes.k3s_version, p.os.arch, p.kubernetes.k3s_sha256.clone());
-    let inputs =
-        Inputs { base_url: PLACEHOLDER_BASE_URL, k3s_token: PREVIEW_K3S_TOKEN, node_tokens: &node_tokens, k3s: &k3s };
+    let cluster = ClusterSecrets {
+        server_token: PREVIEW_K3S_TOKEN.to_owned(),
+        agent_token: PREVIEW_AGENT_TOKEN.to_owned(),
+        ca_files: CA_FILES.iter().map(|f| ((*f).to_owned(), stand_in_ca_file(f))).collect(),
+        first_server_joins: None,
+    };
+    let inputs = Inputs { base_url: PLACEHOLDER_BASE_URL, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s };
     let bundle = render(&validated, &inputs)?;
     let validator = crate::find_on_path("ignition-validate");
     let scratch = tempfile::tempdir()?;
@@ -110,7 +122,8 @@ fn embedded_files(config: &str) -> Vec<EmbeddedFile> {
         .filter_map(|f| {
             let path = f.get("path")?.as_str()?.to_owned();
             let source = f.pointer("/contents/source").and_then(|s| s.as_str());
-            let contents = source.filter(|s| s.starts_with("data:")).and_then(data_url_decode);
+            let compression = f.pointer("/contents/compression").and_then(|s| s.as_str());
+            let contents = source.filter(|s| s.starts_with("data:")).and_then(|s| inline_contents(s, compression));
             let source = source.filter(|s| !s.starts_with("data:")).map(str::to_owned);
             Some(EmbeddedFile { path, contents, source })
         })

@@ -65,18 +65,17 @@ impl Flatlab {
     ) -> anyhow::Result<Bundle> {
         let plan =
             self.validated_plan(name, "fix the plan's errors before rendering (`flatlab plan validate`)").await?;
-        let k3s_token = self.k3s_token(name, rng).await?;
+        let states = self.machine_states(name, &plan, rng).await?;
+        let cluster = self.cluster_secrets(name, &plan, &states, rng).await?;
         let node_tokens: BTreeMap<String, String> = match tokens {
-            BootTokens::Live => {
-                self.machine_states(name, &plan, rng).await?.into_iter().map(|s| (s.node, s.token)).collect()
-            }
+            BootTokens::Live => states.into_iter().map(|s| (s.node, s.token)).collect(),
             BootTokens::Placeholder => {
                 plan.nodes().iter().map(|n| (n.name.clone(), PLACEHOLDER_BOOT_TOKEN.to_owned())).collect()
             }
         };
         let p = plan.plan();
         let k3s = K3sSource::upstream(&p.kubernetes.k3s_version, p.os.arch, p.kubernetes.k3s_sha256.clone());
-        let inputs = Inputs { base_url, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s };
+        let inputs = Inputs { base_url, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s };
         render(&plan, &inputs).with_context(|| format!("rendering plan {name}"))
     }
 }

@@ -1,7 +1,14 @@
-//! Secrets Flatlab generates for a plan. They live in the store, never in the plan file.
+//! Secrets Flatlab generates for a plan. They live in the store, never in the plan file; a
+//! backup the user asks for holds them encrypted to the user's `age` recipients.
 
+use std::path::Path;
+
+use anyhow::Context;
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, Flatlab};
 
 /// The store's name for a plan's K3s cluster token.
 pub const K3S_TOKEN: &str = "k3s-token";
@@ -22,6 +29,81 @@ pub fn generate_k3s_token(rng: &mut impl Rng) -> String {
 /// A boot token (in a node's Ignition and report URLs): 32 random letters and digits.
 pub fn generate_boot_token(rng: &mut impl Rng) -> String {
     (0..32).map(|_| char::from(rng.sample(Alphanumeric))).collect()
+}
+
+/// The inside of a secrets backup (JSON, then encrypted with age).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Backup {
+    /// Always `flatlab-secrets`.
+    format: String,
+    version: u32,
+    plan: String,
+    secrets: std::collections::BTreeMap<String, String>,
+}
+
+const BACKUP_FORMAT: &str = "flatlab-secrets";
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub plan: String,
+    pub secrets: usize,
+    /// False when the plan held exactly these secrets already.
+    pub changed: bool,
+}
+
+impl Flatlab {
+    /// The plan's secrets (K3s tokens, the cluster's CA keys), encrypted to `recipients`
+    /// (`age1...`): a backup of the keys to the cluster. Nothing leaves unencrypted.
+    pub async fn export_secrets(
+        &self,
+        name: &str,
+        recipients: &[String],
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<Vec<u8>> {
+        let to = flatlab_export::seal::recipients(recipients)?;
+        // Make what an install makes, so that a backup taken before the first install is whole.
+        let plan = self.validated_plan(name, "fix the plan's errors first").await?;
+        let states = self.machine_states(name, &plan, rng).await?;
+        self.cluster_secrets(name, &plan, &states, rng).await?;
+        let secrets = self.store().secrets(name).await?.into_iter().collect();
+        let backup = Backup { format: BACKUP_FORMAT.into(), version: 1, plan: name.to_owned(), secrets };
+        let json = serde_json::to_vec_pretty(&backup)?;
+        Ok(flatlab_export::seal::seal(&to, &json, "the secrets backup")?)
+    }
+
+    /// Restores a backup made by [`Flatlab::export_secrets`], opened with the `age` identity file
+    /// `identity`, into the plan it names (which must be stored). A plan that holds other
+    /// secrets already is refused unless `replace`: its nodes would no longer fit its cluster.
+    pub async fn import_secrets(&self, sealed: &[u8], identity: &Path, replace: bool) -> anyhow::Result<Restored> {
+        let json = flatlab_export::seal::open(sealed, identity)?;
+        let backup: Backup = serde_json::from_slice(&json).context("the backup is not a Flatlab secrets backup")?;
+        if backup.format != BACKUP_FORMAT || backup.version != 1 {
+            anyhow::bail!(ApiError::NoSecrets(format!(
+                "this is not a Flatlab secrets backup of a version this Flatlab reads ({} {})",
+                backup.format, backup.version
+            )));
+        }
+        let name = backup.plan.clone();
+        self.store().load_plan(&name).await.with_context(|| {
+            format!(
+                "the backup is of plan {name}: import that plan's file first (`flatlab plan import`), then its secrets"
+            )
+        })?;
+        let wanted: Vec<(String, String)> = backup.secrets.into_iter().collect();
+        let current = self.store().secrets(&name).await?;
+        if current == wanted {
+            return Ok(Restored { plan: name, secrets: wanted.len(), changed: false });
+        }
+        let clash = current.iter().any(|(k, v)| wanted.iter().any(|(wk, wv)| wk == k && wv != v));
+        if clash && !replace {
+            anyhow::bail!(ApiError::NoSecrets(format!(
+                "plan {name} already has other secrets (another cluster's CA or tokens); restoring replaces them, and nodes installed with them no longer fit: pass --replace if that is what you want"
+            )));
+        }
+        self.store().replace_secrets(&name, &wanted, self.now()).await?;
+        Ok(Restored { plan: name, secrets: wanted.len(), changed: true })
+    }
 }
 
 #[cfg(test)]

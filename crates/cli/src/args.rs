@@ -51,11 +51,49 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a kubeconfig for the plan's cluster: an admin certificate from Flatlab's cluster CA
+    Kubeconfig {
+        plan: String,
+        /// Write it to FILE (owner-only) [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Add the plan's context to ~/.kube/config ($KUBECONFIG's first file), or to FILE, keeping
+        /// every other context
+        #[arg(long)]
+        merge: bool,
+    },
+    /// Back up or restore a plan's secrets (K3s tokens, the cluster's CA keys), age-encrypted
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Arm a machine again so that its next network boot reinstalls it
     Arm {
         plan: String,
         /// The node's name in the plan
         node: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Write the plan's secrets encrypted to age recipients: the keys to the cluster, for a backup
+    Export {
+        plan: String,
+        /// An age recipient (age1...) who can open the backup; repeatable
+        #[arg(long, value_name = "RECIPIENT", required = true)]
+        encrypt_to: Vec<String>,
+        /// The backup file (owner-only)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Restore a backup into the plan it was made of (import the plan file first)
+    Import {
+        file: PathBuf,
+        /// An age identity file (age-keygen's key.txt) that opens the backup
+        #[arg(long, value_name = "KEYFILE")]
+        identity: PathBuf,
+        /// Replace secrets the plan holds already (another cluster's)
+        #[arg(long)]
+        replace: bool,
     },
 }
 

@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 failure (including a plan with errors), 2 bad usage.
 
 mod args;
+mod cluster;
 mod discover;
 mod export;
 mod mirror;
@@ -81,6 +82,8 @@ async fn with_app(app: &Flatlab, command: Command) -> anyhow::Result<ExitCode> {
         Command::Arm { plan, node } => serve::arm(app, &plan, &node).await,
         Command::Export(cmd) => export::run(app, cmd).await,
         Command::Discover { timeout, json } => discover::run(app, timeout, json).await,
+        Command::Kubeconfig { plan, output, merge } => cluster::kubeconfig(app, &plan, output.as_deref(), merge).await,
+        Command::Secrets(cmd) => cluster::secrets(app, cmd).await,
         // `run` handles it before opening a database; here too it needs none.
         Command::Mirror(cmd) => tokio::task::spawn_blocking(move || mirror::run(cmd)).await?,
     }

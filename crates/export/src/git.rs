@@ -85,13 +85,7 @@ pub fn export_git(files: &[File], export: &GitExport) -> Result<GitOutcome> {
     }
     let recipients = match &export.secrets {
         SecretPolicy::Omit => None,
-        SecretPolicy::Encrypt(list) => {
-            let parsed = list
-                .iter()
-                .map(|r| r.parse::<age::x25519::Recipient>().map_err(|_| Error::BadRecipient(r.clone())))
-                .collect::<Result<Vec<_>>>()?;
-            Some(parsed)
-        }
+        SecretPolicy::Encrypt(list) => Some(crate::seal::recipients(list)?),
     };
     let mut omitted = Vec::new();
     for f in files {
@@ -101,7 +95,7 @@ pub fn export_git(files: &[File], export: &GitExport) -> Result<GitOutcome> {
                 omitted.push(f.path.clone());
                 continue;
             }
-            (true, Some(rs)) => (format!("{}.age", f.path), encrypt(rs, &f.contents, &f.path)?),
+            (true, Some(rs)) => (format!("{}.age", f.path), crate::seal::seal(rs, &f.contents, &f.path)?),
         };
         let target = folder.join(&rel);
         if let Some(dir) = target.parent() {
@@ -180,17 +174,4 @@ fn commit_with_stdin(repo: &Path, args: &[&str], message: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn encrypt(recipients: &[age::x25519::Recipient], plaintext: &[u8], path: &str) -> Result<Vec<u8>> {
-    let err = |e: &dyn std::fmt::Display| Error::Encrypt { path: path.into(), message: e.to_string() };
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| err(&e))?;
-    let mut out = Vec::new();
-    let armored =
-        age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).map_err(|e| err(&e))?;
-    let mut writer = encryptor.wrap_output(armored).map_err(|e| err(&e))?;
-    writer.write_all(plaintext).map_err(|e| err(&e))?;
-    writer.finish().and_then(|a| a.finish()).map_err(|e| err(&e))?;
-    Ok(out)
 }

@@ -10,6 +10,7 @@
 mod bundle;
 mod drives;
 mod git;
+pub mod seal;
 mod udisks;
 mod usb;
 
@@ -42,6 +43,8 @@ pub enum Error {
     BadRecipient(String),
     #[error("encrypting {path}: {message}")]
     Encrypt { path: String, message: String },
+    #[error("decrypting with {}: {message}", path.display())]
+    Decrypt { path: PathBuf, message: String },
     #[error("{path}: the drive is full; free {needed} more bytes or use a larger drive (nothing was left behind)")]
     Full { path: PathBuf, needed: u64 },
     #[error(

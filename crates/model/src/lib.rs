@@ -13,9 +13,12 @@ mod validate;
 pub use finding::{Finding, Severity, Target, count};
 pub use mac::{MacAddr, ParseMacError};
 pub use parse::{ParseError, ParsedPlan, parse_plan, to_yaml};
-pub use plan::{Arch, Channel, FORMAT_VERSION, Kubernetes, Network, Node, Os, Plan, Position, Role, Switch};
+pub use plan::{
+    Arch, Channel, FORMAT_VERSION, Kubernetes, Network, Node, Os, Plan, Position, RebootWindow, Role, Switch,
+};
 pub use validate::{
-    DISABLABLE_COMPONENTS, IGNITION_VERSIONS, Report, ValidatedNode, ValidatedPlan, validate, validate_parsed,
+    DISABLABLE_COMPONENTS, IGNITION_VERSIONS, Report, ValidatedNode, ValidatedPlan, ValidatedRebootWindow, validate,
+    validate_parsed,
 };
 
 /// The demo plan a new user sees on first start.

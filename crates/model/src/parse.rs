@@ -245,9 +245,10 @@ fn known_fields(parent: &[Segment]) -> &'static [&'static str] {
         .collect();
     match keys.as_slice() {
         [] => &["version", "name", "os", "kubernetes", "network", "ssh_authorized_keys", "switches", "nodes"],
-        ["os"] => &["channel", "version", "arch", "ignition_version"],
+        ["os"] => &["channel", "version", "arch", "ignition_version", "reboot_window"],
+        ["os", "reboot_window"] => &["days", "start", "end", "time_zone"],
         ["kubernetes"] => &["k3s_version", "api_endpoint", "disable", "k3s_sha256"],
-        ["network"] => &["subnet", "gateway", "dns"],
+        ["network"] => &["subnet", "gateway", "dns", "ntp"],
         ["switches"] => &["name", "position"],
         ["nodes"] => &["name", "mac", "role", "install_disk", "address", "switch", "position"],
         ["nodes" | "switches", "position"] => &["x", "y"],

@@ -52,12 +52,42 @@ pub struct Os {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub ignition_version: Option<String>,
+    /// When nodes may reboot into a downloaded Flatcar update (kured's schedule); any time
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub reboot_window: Option<RebootWindow>,
 }
 
 impl Default for Os {
     fn default() -> Self {
-        Self { channel: Channel::Stable, version: String::new(), arch: Arch::Amd64, ignition_version: None }
+        Self {
+            channel: Channel::Stable,
+            version: String::new(),
+            arch: Arch::Amd64,
+            ignition_version: None,
+            reboot_window: None,
+        }
     }
+}
+
+/// When nodes may reboot for updates, in kured's own terms (`--reboot-days`, `--start-time`,
+/// `--end-time`, `--time-zone`): one node at a time, on these days, between these times.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct RebootWindow {
+    /// Days such as `mon`, `tue` (or `monday`); every day when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<String>,
+    /// Start time of day, such as `02:00`.
+    #[serde(default)]
+    pub start: String,
+    /// End time of day, such as `05:00` (may be past midnight: `22:00` to `04:00`).
+    #[serde(default)]
+    pub end: String,
+    /// The time zone of `start` and `end`, such as `Europe/Berlin`; default `UTC`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
 }
 
 /// A Flatcar release channel.
@@ -145,11 +175,15 @@ pub struct Network {
     /// DNS servers for nodes with a static address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
+    /// Time servers for the nodes (host names or addresses), for sites whose nodes cannot reach
+    /// the public NTP pool; Flatcar's defaults when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ntp: Vec<String>,
 }
 
 impl Network {
     pub fn is_empty(&self) -> bool {
-        self.subnet.is_empty() && self.gateway.is_empty() && self.dns.is_empty()
+        self.subnet.is_empty() && self.gateway.is_empty() && self.dns.is_empty() && self.ntp.is_empty()
     }
 }
 

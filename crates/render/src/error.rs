@@ -5,8 +5,14 @@ pub enum Error {
     MissingNodeToken { node: String },
     #[error("`{url}` is not a usable boot server URL; give one such as http://10.0.0.2:8080, without a trailing slash")]
     BadBaseUrl { url: String },
-    #[error("the K3s token must be at least 16 letters and digits")]
+    #[error(
+        "the K3s tokens must be at least 16 letters and digits, or K10<hash>::server:<secret> (::node: for agents)"
+    )]
     BadToken,
+    #[error(
+        "the cluster's certificate authorities are incomplete: K3s needs all of their files, or it makes a mixed PKI"
+    )]
+    IncompleteCa,
     #[error("the boot token of node `{node}` must be at least 16 letters and digits")]
     BadNodeToken { node: String },
     #[error("`{sha}` is not a SHA-256 checksum (64 hexadecimal digits)")]

@@ -3,7 +3,7 @@
 use flatlab_model::{Role, ValidatedNode, ValidatedPlan};
 
 use crate::ignition::{ConfigBuilder, IgnitionSpec, MODE_0644};
-use crate::{Inputs, PLACEHOLDER_BASE_URL, Urls, k3s};
+use crate::{Inputs, PLACEHOLDER_BASE_URL, Urls, addons, k3s};
 
 pub(crate) fn render(
     plan: &ValidatedPlan,
@@ -26,12 +26,24 @@ pub(crate) fn render(
         "/etc/flatcar/update.conf",
         MODE_0644,
         &format!(
-            "# Written by Flatlab. Locksmith's etcd lock does not work with K3s: reboots for updates\n\
-             # are left to kured (see Flatlab's docs/generated-files.md).\nGROUP={}\nREBOOT_STRATEGY=off\n",
+            "# Written by Flatlab. Locksmith's etcd lock does not work with K3s: kured (deployed by the\n\
+             # servers) reboots one node at a time into a downloaded update.\nGROUP={}\nREBOOT_STRATEGY=off\n",
             p.os.channel.as_str()
         ),
     );
+    // kured reboots into updates; locksmithd would not wait for it (Flatcar's docs say to mask it).
+    b.masked_unit("locksmithd.service");
+    let ntp = plan.ntp();
+    if !ntp.is_empty() {
+        b.directory("/etc/systemd/timesyncd.conf.d", 0o755);
+        b.file(
+            "/etc/systemd/timesyncd.conf.d/00-flatlab.conf",
+            MODE_0644,
+            &format!("# Written by Flatlab: the plan's time servers (network.ntp).\n[Time]\nNTP={}\n", ntp.join(" ")),
+        );
+    }
     k3s::add(&mut b, plan, index, node, inputs);
+    addons::add(&mut b, plan, node);
     // Progress reports only make sense when a boot server is there to receive them.
     if inputs.base_url != PLACEHOLDER_BASE_URL {
         b.unit("flatlab-report-booted.service", true, &report_unit("booted", &urls.report, None));

@@ -52,6 +52,7 @@ pub(crate) struct ConfigBuilder {
 pub(crate) const MODE_0644: i64 = 0o644;
 pub(crate) const MODE_0600: i64 = 0o600;
 pub(crate) const MODE_0755: i64 = 0o755;
+pub(crate) const MODE_0700: i64 = 0o700;
 
 impl ConfigBuilder {
     /// A file with inline contents.
@@ -60,6 +61,27 @@ impl ConfigBuilder {
         f.mode = Some(mode);
         f.overwrite = Some(true);
         f.contents = Some(ign::Resource { source: Some(data_url(contents)), ..resource() });
+        self.files.push(f);
+        self
+    }
+
+    /// A file with inline contents, gzip-compressed in the config (for large files such as
+    /// Kubernetes manifests). Compressed at level 9 with no timestamp, so the same contents
+    /// always give the same config.
+    pub fn compressed_file(&mut self, path: &str, mode: i64, contents: &str) -> &mut Self {
+        use base64::Engine;
+        use std::io::Write;
+        let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+        gz.write_all(contents.as_bytes()).expect("writing to memory cannot fail");
+        let bytes = gz.finish().expect("writing to memory cannot fail");
+        let mut f = ign::File::new(path.to_owned());
+        f.mode = Some(mode);
+        f.overwrite = Some(true);
+        f.contents = Some(ign::Resource {
+            source: Some(format!("data:;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))),
+            compression: Some("gzip".into()),
+            ..resource()
+        });
         self.files.push(f);
         self
     }
@@ -90,6 +112,14 @@ impl ConfigBuilder {
         let mut u = ign::Unit::new(name.to_owned());
         u.enabled = Some(enabled);
         u.contents = Some(contents.to_owned());
+        self.units.push(u);
+        self
+    }
+
+    /// A unit masked (linked to /dev/null): it never starts.
+    pub fn masked_unit(&mut self, name: &str) -> &mut Self {
+        let mut u = ign::Unit::new(name.to_owned());
+        u.mask = Some(true);
         self.units.push(u);
         self
     }
@@ -153,6 +183,25 @@ pub fn data_url_decode(url: &str) -> Option<String> {
     percent_decode_str(encoded).decode_utf8().ok().map(|s| s.into_owned())
 }
 
+/// The text of an inline Ignition file: a `data:` URL as this crate writes them, plain or
+/// (with `compression` `gzip`) base64 of gzip. None for a remote file or contents that are not
+/// UTF-8; for tests and previews.
+pub fn inline_contents(source: &str, compression: Option<&str>) -> Option<String> {
+    use base64::Engine;
+    use std::io::Read;
+    match compression {
+        None | Some("") => data_url_decode(source),
+        Some("gzip") => {
+            let b64 = source.strip_prefix("data:;base64,")?;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(bytes.as_slice()).read_to_string(&mut text).ok()?;
+            Some(text)
+        }
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +213,24 @@ mod tests {
         assert!(url.starts_with("data:,%23%21%2Fbin%2Fbash%0A"));
         assert!(!url.contains(' ') && !url.contains('\n'));
         assert_eq!(data_url_decode(&url).as_deref(), Some(text));
+    }
+
+    #[test]
+    fn compressed_files_read_back_and_are_the_same_every_time() {
+        let text = "apiVersion: v1\nkind: Namespace\n".repeat(200);
+        let config = |t: &str| {
+            let mut b = ConfigBuilder::default();
+            b.compressed_file("/var/lib/rancher/k3s/server/manifests/x.yaml", MODE_0644, t);
+            b.build(IgnitionSpec::V3_3)
+        };
+        let json = config(&text);
+        assert_eq!(json, config(&text), "deterministic");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        let contents = &v["storage"]["files"][0]["contents"];
+        assert_eq!(contents["compression"], "gzip");
+        let source = contents["source"].as_str().expect("source");
+        assert!(source.len() < text.len() / 4, "compressed: {} of {}", source.len(), text.len());
+        assert_eq!(inline_contents(source, Some("gzip")).as_deref(), Some(text.as_str()));
     }
 
     #[test]

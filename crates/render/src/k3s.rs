@@ -4,8 +4,11 @@
 use flatlab_model::{Role, ValidatedNode, ValidatedPlan};
 use serde::Serialize;
 
-use crate::ignition::{ConfigBuilder, MODE_0600, MODE_0755};
-use crate::{Inputs, K3sSource};
+use crate::ignition::{ConfigBuilder, MODE_0600, MODE_0644, MODE_0700, MODE_0755};
+use crate::{ClusterSecrets, Inputs, K3sSource};
+
+/// Where K3s keeps its certificates and keys.
+const TLS_DIR: &str = "/var/lib/rancher/k3s/server/tls";
 
 /// `/etc/rancher/k3s/config.yaml`, as K3s reads it (its flags, as YAML keys).
 #[derive(Serialize)]
@@ -16,6 +19,9 @@ struct K3sConfig<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<String>,
     token: &'a str,
+    /// Servers only: the token agents join with, so that agents never hold the servers' token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     node_ip: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -26,19 +32,48 @@ struct K3sConfig<'a> {
     node_label: Vec<String>,
 }
 
-/// Whether a server starts the cluster or joins it.
+/// Whether a server is the plan's first (the one that holds the CA files).
 fn is_first_server(plan: &ValidatedPlan, node: &ValidatedNode) -> bool {
     node.role == Role::Server && plan.first_server().name == node.name
 }
 
-pub(crate) fn config_yaml(plan: &ValidatedPlan, node: &ValidatedNode, token: &str) -> String {
+/// Whether a server starts the cluster: the first server, unless it is being reinstalled into
+/// a cluster that runs on.
+fn starts_cluster(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &ClusterSecrets) -> bool {
+    is_first_server(plan, node) && cluster.first_server_joins.is_none()
+}
+
+/// Where a server that joins reaches the cluster: the first server's own address (the API
+/// endpoint may be a virtual address that exists only once the cluster runs), or where a
+/// reinstalled first server is told to join.
+fn join_host(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &ClusterSecrets) -> String {
+    if is_first_server(plan, node)
+        && let Some(host) = &cluster.first_server_joins
+    {
+        return host.clone();
+    }
+    let first = plan.first_server();
+    match first.address {
+        Some(a) => a.addr().to_string(),
+        None => plan.api_endpoint(),
+    }
+}
+
+pub(crate) fn config_yaml(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &ClusterSecrets) -> String {
     let endpoint = plan.api_endpoint();
-    let first = is_first_server(plan, node);
     let server = node.role == Role::Server;
+    let first = starts_cluster(plan, node, cluster);
+    let url = |host: &str| format!("https://{}:6443", bracket_ipv6(host));
     let config = K3sConfig {
         cluster_init: first,
-        server: (!first).then(|| format!("https://{}:6443", bracket_ipv6(&endpoint))),
-        token,
+        server: match (first, server) {
+            (true, _) => None,
+            (false, true) => Some(url(&join_host(plan, node, cluster))),
+            (false, false) => Some(url(&endpoint)),
+        },
+        token: if server { &cluster.server_token } else { &cluster.agent_token },
+        // Where everyone has one token (a cluster whose CA K3s made), servers are told none.
+        agent_token: (server && cluster.agent_token != cluster.server_token).then_some(cluster.agent_token.as_str()),
         node_ip: node.address.map(|a| a.addr().to_string()),
         tls_san: if server { vec![endpoint] } else { Vec::new() },
         disable: if server { plan.plan().kubernetes.disable.clone() } else { Vec::new() },
@@ -62,7 +97,18 @@ pub(crate) fn add(
 ) {
     let arch = plan.plan().os.arch;
     b.directory("/etc/rancher/k3s", MODE_0755);
-    b.file("/etc/rancher/k3s/config.yaml", MODE_0600, &config_yaml(plan, node, inputs.k3s_token));
+    b.file("/etc/rancher/k3s/config.yaml", MODE_0600, &config_yaml(plan, node, inputs.cluster));
+    // The cluster's certificate authorities, on the server that starts the cluster only: K3s
+    // uses them when they are there before its first start. Joining servers get them from the
+    // cluster, so no other node's config holds a CA key.
+    if starts_cluster(plan, node, inputs.cluster) && !inputs.cluster.ca_files.is_empty() {
+        b.directory(TLS_DIR, MODE_0700);
+        b.directory(&format!("{TLS_DIR}/etcd"), MODE_0700);
+        for (path, contents) in &inputs.cluster.ca_files {
+            let mode = if path.ends_with(".key") { MODE_0600 } else { MODE_0644 };
+            b.file(&format!("{TLS_DIR}/{path}"), mode, contents);
+        }
+    }
 
     let install_unit = match &inputs.k3s.sha256 {
         Some(sha) => {
@@ -75,7 +121,7 @@ pub(crate) fn add(
             Some("flatlab-get-k3s.service")
         }
     };
-    b.unit("k3s.service", true, &unit(plan, index, node, install_unit));
+    b.unit("k3s.service", true, &unit(plan, index, node, inputs.cluster, install_unit));
 }
 
 const GET_K3S_UNIT: &str = "\
@@ -125,7 +171,13 @@ install -D -m 0755 "$tmp/{binary}" /opt/bin/k3s
     )
 }
 
-fn unit(plan: &ValidatedPlan, index: usize, node: &ValidatedNode, install_unit: Option<&str>) -> String {
+fn unit(
+    plan: &ValidatedPlan,
+    index: usize,
+    node: &ValidatedNode,
+    cluster: &ClusterSecrets,
+    install_unit: Option<&str>,
+) -> String {
     let mode = node.role.as_str();
     let mut after = String::from("network-online.target");
     let mut requires = String::new();
@@ -136,8 +188,8 @@ fn unit(plan: &ValidatedPlan, index: usize, node: &ValidatedNode, install_unit: 
     }
     // Servers after the first wait until the cluster answers, then join one after another: many
     // etcd learners joining at once fail with "too many learner members".
-    let wait = if node.role == Role::Server && !is_first_server(plan, node) {
-        let endpoint = bracket_ipv6(&plan.api_endpoint());
+    let wait = if node.role == Role::Server && !starts_cluster(plan, node, cluster) {
+        let endpoint = bracket_ipv6(&join_host(plan, node, cluster));
         let position = plan.nodes()[..index].iter().filter(|n| n.role == Role::Server).count();
         let stagger = match position.saturating_sub(1) * 30 {
             0 => String::new(),

@@ -6,6 +6,7 @@
 //! as values, so the same inputs always give byte-identical output. Only a [`ValidatedPlan`] can be
 //! rendered. Serving, storing and writing the files is left to `bootd`, `store` and `api`.
 
+mod addons;
 mod error;
 mod final_config;
 mod ignition;
@@ -18,8 +19,9 @@ use std::collections::BTreeMap;
 
 use flatlab_model::{Arch, ValidatedNode, ValidatedPlan, to_yaml};
 
+pub use addons::{IMAGES as ADDON_IMAGES, virtual_ip};
 pub use error::{Error, Result};
-pub use ignition::{IgnitionSpec, data_url_decode};
+pub use ignition::{IgnitionSpec, data_url_decode, inline_contents};
 
 /// Stands for the boot server's address in a bundle rendered without one.
 pub const PLACEHOLDER_BASE_URL: &str = "http://flatlab-boot.invalid:8080";
@@ -76,12 +78,48 @@ pub fn k3s_binary(arch: Arch) -> &'static str {
 pub struct Inputs<'a> {
     /// The boot server, such as `http://10.0.0.2:8080`: iPXE, Ignition, reports and the mirror.
     pub base_url: &'a str,
-    /// The cluster's shared K3s token.
-    pub k3s_token: &'a str,
+    /// How nodes join the cluster, and the certificate authorities of its first server.
+    pub cluster: &'a ClusterSecrets,
     /// Each node's boot token (by node name): its Ignition URL and report URL carry it.
     pub node_tokens: &'a BTreeMap<String, String>,
     pub k3s: &'a K3sSource,
 }
+
+/// The cluster's join tokens and certificate authorities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSecrets {
+    /// The servers' token: `K10<sha256 of server-ca.crt>::server:<secret>` with Flatlab's CAs (the
+    /// hash pins the cluster CA for joining servers), or the secret alone when K3s made its own.
+    pub server_token: String,
+    /// The agents' token, `K10<hash>::node:<secret>` (or the secret alone): agents never get
+    /// the servers' token.
+    pub agent_token: String,
+    /// The certificate authorities' files, by their path under
+    /// `/var/lib/rancher/k3s/server/tls/` (`server-ca.crt`, `etcd/peer-ca.key`, ...): written
+    /// on the first server only, before K3s first starts, so that it uses them. Empty when the
+    /// cluster's CAs were made by K3s (a cluster installed before Flatlab made them).
+    pub ca_files: Vec<(String, String)>,
+    /// The first server joins the cluster at this address instead of starting it: it is being
+    /// reinstalled while the cluster runs on the other servers.
+    pub first_server_joins: Option<String>,
+}
+
+/// The files K3s reads its certificate authorities from when they are there at its first
+/// start, by their path under `/var/lib/rancher/k3s/server/tls/`. All of them, or K3s makes
+/// the missing ones itself and the cluster has a mixed PKI.
+pub const CA_FILES: [&str; 11] = [
+    "server-ca.crt",
+    "server-ca.key",
+    "client-ca.crt",
+    "client-ca.key",
+    "request-header-ca.crt",
+    "request-header-ca.key",
+    "etcd/peer-ca.crt",
+    "etcd/peer-ca.key",
+    "etcd/server-ca.crt",
+    "etcd/server-ca.key",
+    "service.key",
+];
 
 /// The files of one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +200,23 @@ fn render_node(
     })
 }
 
+/// A K3s token: `K10<64 hex digits>::<user>:<secret>`, or the secret alone; the secret is at
+/// least 16 letters and digits.
+fn is_join_token(token: &str, user: &str) -> bool {
+    let secret = match token.strip_prefix("K10") {
+        Some(rest) => {
+            let Some((hash, rest)) = rest.split_once("::") else { return false };
+            let Some(secret) = rest.strip_prefix(user).and_then(|r| r.strip_prefix(':')) else { return false };
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return false;
+            }
+            secret
+        }
+        None => token,
+    };
+    secret.len() >= 16 && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 fn check_inputs(inputs: &Inputs<'_>) -> Result<()> {
     let base = inputs.base_url;
     let valid_base = (base.starts_with("http://") || base.starts_with("https://"))
@@ -170,8 +225,18 @@ fn check_inputs(inputs: &Inputs<'_>) -> Result<()> {
     if !valid_base {
         return Err(Error::BadBaseUrl { url: base.to_owned() });
     }
-    if inputs.k3s_token.len() < 16 || !inputs.k3s_token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    let c = inputs.cluster;
+    if !is_join_token(&c.server_token, "server") || !is_join_token(&c.agent_token, "node") {
         return Err(Error::BadToken);
+    }
+    if !c.ca_files.is_empty() {
+        let mut names: Vec<&str> = c.ca_files.iter().map(|(p, _)| p.as_str()).collect();
+        names.sort_unstable();
+        let mut wanted = CA_FILES.to_vec();
+        wanted.sort_unstable();
+        if names != wanted {
+            return Err(Error::IncompleteCa);
+        }
     }
     for (node, token) in inputs.node_tokens {
         if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {

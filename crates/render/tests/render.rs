@@ -6,11 +6,32 @@ use std::path::Path;
 use std::process::Command;
 
 use flatlab_model::{ValidatedPlan, parse_plan, validate};
-use flatlab_render::{Bundle, Inputs, K3sSource, PLACEHOLDER_BASE_URL, data_url_decode, render};
+use flatlab_render::{
+    Bundle, CA_FILES, ClusterSecrets, Inputs, K3sSource, PLACEHOLDER_BASE_URL, inline_contents, render,
+};
 use serde_json::Value;
 
 const FIXTURES: &[&str] = &["single", "ha", "dhcp", "arm64"];
 const K3S_TOKEN: &str = "TestClusterToken0123456789abcdefghijklmnopqrstuv";
+const AGENT_TOKEN: &str = "TestAgentToken0123456789abcdefghijklmnopqrstuvw";
+
+/// The test CAs of `tests/fixtures/pki/` and the tokens that pin their server CA.
+fn cluster() -> ClusterSecrets {
+    use sha2::Digest;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
+    let ca_files: Vec<(String, String)> = CA_FILES
+        .iter()
+        .map(|f| ((*f).to_owned(), std::fs::read_to_string(dir.join(f)).expect("fixture CA file")))
+        .collect();
+    let server_ca = &ca_files.iter().find(|(p, _)| p == "server-ca.crt").expect("server CA").1;
+    let hash: String = sha2::Sha256::digest(server_ca.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    ClusterSecrets {
+        server_token: format!("K10{hash}::server:{K3S_TOKEN}"),
+        agent_token: format!("K10{hash}::node:{AGENT_TOKEN}"),
+        ca_files,
+        first_server_joins: None,
+    }
+}
 const BASE: &str = "http://10.0.0.2:8080";
 
 fn plan(fixture: &str) -> ValidatedPlan {
@@ -30,7 +51,8 @@ fn render_fixture(fixture: &str, base: &str) -> (ValidatedPlan, Bundle) {
     let p = plan.plan();
     let k3s = K3sSource::upstream(&p.kubernetes.k3s_version, p.os.arch, p.kubernetes.k3s_sha256.clone());
     let node_tokens = tokens(&plan);
-    let bundle = render(&plan, &Inputs { base_url: base, k3s_token: K3S_TOKEN, node_tokens: &node_tokens, k3s: &k3s })
+    let cluster = cluster();
+    let bundle = render(&plan, &Inputs { base_url: base, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s })
         .expect("renders");
     (plan, bundle)
 }
@@ -60,12 +82,21 @@ fn decoded(ign: &str) -> String {
             f["path"].as_str().unwrap_or("?"),
             f["mode"].as_i64().unwrap_or(0)
         ));
-        match data_url_decode(source) {
+        let compression = f["contents"]["compression"].as_str();
+        match inline_contents(source, compression) {
+            // Vendored manifests are long and the same in every config: named by their size.
+            Some(text) if text.len() > 8 << 10 => {
+                out.push_str(&format!(" ({} bytes, {})\n", text.len(), compression.unwrap_or("inline")))
+            }
             Some(text) => out.push_str(&format!("\n{text}")),
             None => out.push_str(&format!(" from {source} verified by {}\n", f["contents"]["verification"]["hash"])),
         }
     }
     for u in v["systemd"]["units"].as_array().into_iter().flatten() {
+        if u["mask"] == true {
+            out.push_str(&format!("\n--- unit {} masked\n", u["name"].as_str().unwrap_or("?")));
+            continue;
+        }
         out.push_str(&format!(
             "\n--- unit {} enabled={}\n{}",
             u["name"].as_str().unwrap_or("?"),
@@ -147,7 +178,7 @@ fn files_of(ign: &str) -> BTreeMap<String, (i64, String)> {
         .into_iter()
         .flatten()
         .filter_map(|f| {
-            let text = data_url_decode(f["contents"]["source"].as_str()?)?;
+            let text = inline_contents(f["contents"]["source"].as_str()?, f["contents"]["compression"].as_str())?;
             Some((f["path"].as_str()?.to_owned(), (f["mode"].as_i64()?, text)))
         })
         .collect()
@@ -171,15 +202,26 @@ fn the_cluster_has_exactly_one_initialising_server_and_one_token() {
         let files = files_of(&node.config);
         let (mode, k3s) = files.get("/etc/rancher/k3s/config.yaml").expect("k3s config");
         assert_eq!(*mode, 0o600, "the K3s config holds the token");
-        assert!(k3s.contains(&format!("token: {K3S_TOKEN}")), "{k3s}");
+        let role = plan.nodes().iter().find(|n| n.name == node.name).expect("node").role;
+        let server = role == flatlab_model::Role::Server;
+        let c = cluster();
+        if server {
+            assert!(k3s.contains(&format!("token: {}\n", c.server_token)), "{k3s}");
+            assert!(k3s.contains(&format!("agent-token: {}\n", c.agent_token)), "{k3s}");
+        } else {
+            assert!(k3s.contains(&format!("token: {}\n", c.agent_token)), "{k3s}");
+            assert!(!k3s.contains(K3S_TOKEN), "an agent never holds the servers' token: {k3s}");
+        }
         if k3s.contains("cluster-init: true") {
             initialising.push(node.name.clone());
-            assert!(!k3s.contains("server:"), "{k3s}");
+            assert!(!k3s.contains("\nserver:"), "{k3s}");
+        } else if server {
+            // The virtual address exists once the cluster runs: joining servers go to cp1 itself.
+            assert!(k3s.contains("server: https://10.0.0.11:6443"), "{}: {k3s}", node.name);
         } else {
             assert!(k3s.contains("server: https://10.0.0.10:6443"), "{}: {k3s}", node.name);
         }
-        let role = plan.nodes().iter().find(|n| n.name == node.name).expect("node").role;
-        if role == flatlab_model::Role::Server {
+        if server {
             assert!(k3s.contains("tls-san:\n- 10.0.0.10"), "{k3s}");
             assert!(k3s.contains("disable:\n- traefik\n- servicelb"), "{k3s}");
         } else {
@@ -224,6 +266,12 @@ fn final_configs_write_the_intended_files() {
     assert!(network.contains("MACAddress=52:54:00:00:00:02\n"));
     assert!(network.contains("Address=10.0.0.12/24\nGateway=10.0.0.1\nDNS=10.0.0.1\n"));
     assert!(files["/etc/flatcar/update.conf"].1.contains("GROUP=stable\nREBOOT_STRATEGY=off\n"));
+    assert!(
+        files["/etc/systemd/timesyncd.conf.d/00-flatlab.conf"].1.contains("[Time]\nNTP=ntp.lab.example 10.0.0.1\n")
+    );
+    let v: Value = serde_json::from_str(&cp2.config).expect("json");
+    let locksmith = v["systemd"]["units"].as_array().into_iter().flatten().find(|u| u["name"] == "locksmithd.service");
+    assert_eq!(locksmith.map(|u| &u["mask"]), Some(&Value::Bool(true)), "kured reboots, not locksmithd");
     assert!(files["/etc/systemd/dnssd/flatlab.dnssd"].1.contains("Type=_flatlab._tcp\n"));
     assert!(files["/etc/systemd/dnssd/flatlab.dnssd"].1.contains("TxtText=plan=edge-lab node=cp2 role=server\n"));
     assert_eq!(files["/etc/systemd/resolved.conf.d/00-flatlab-mdns.conf"].1, "[Resolve]\nMulticastDNS=yes\n");
@@ -348,12 +396,35 @@ fn bad_inputs_are_refused() {
     let plan = plan("single");
     let k3s = K3sSource::upstream("v1.32.2+k3s1", flatlab_model::Arch::Amd64, None);
     let tokens = tokens(&plan);
-    let ok = Inputs { base_url: BASE, k3s_token: K3S_TOKEN, node_tokens: &tokens, k3s: &k3s };
+    let cluster = cluster();
+    let ok = Inputs { base_url: BASE, cluster: &cluster, node_tokens: &tokens, k3s: &k3s };
     assert!(render(&plan, &ok).is_ok());
     for base in ["10.0.0.2:8080", "http://x/", "http://x'; rm -rf /", "http://x/%2F", ""] {
         assert!(render(&plan, &Inputs { base_url: base, ..ok.clone() }).is_err(), "{base}");
     }
-    assert!(render(&plan, &Inputs { k3s_token: "short", ..ok.clone() }).is_err());
+    let bad_tokens = [
+        ClusterSecrets { server_token: "short".into(), ..cluster.clone() },
+        ClusterSecrets { agent_token: "has spaces in it 0123".into(), ..cluster.clone() },
+        ClusterSecrets { server_token: cluster.server_token.replace("::server:", "::node:"), ..cluster.clone() },
+        ClusterSecrets { agent_token: format!("K10abc::node:{AGENT_TOKEN}"), ..cluster.clone() },
+    ];
+    for bad in &bad_tokens {
+        assert!(render(&plan, &Inputs { cluster: bad, ..ok.clone() }).is_err(), "{bad:?}");
+    }
+    let plain = ClusterSecrets {
+        server_token: K3S_TOKEN.into(),
+        agent_token: K3S_TOKEN.into(),
+        ca_files: vec![],
+        first_server_joins: None,
+    };
+    assert!(
+        render(&plan, &Inputs { cluster: &plain, ..ok.clone() }).is_ok(),
+        "plain tokens for a cluster whose CA K3s made"
+    );
+    let mut partial = cluster.clone();
+    partial.ca_files.retain(|(p, _)| p != "etcd/peer-ca.key");
+    let e = render(&plan, &Inputs { cluster: &partial, ..ok.clone() }).expect_err("a mixed PKI");
+    assert!(e.to_string().contains("incomplete"), "{e}");
     let empty = BTreeMap::new();
     assert!(render(&plan, &Inputs { node_tokens: &empty, ..ok.clone() }).is_err());
     let bad_sha = K3sSource { sha256: Some("nothex".into()), ..k3s.clone() };
@@ -364,4 +435,98 @@ fn bad_inputs_are_refused() {
     let current = validate(&current).into_validated().expect("valid with a warning");
     let e = render(&current, &ok).expect_err("unpinned");
     assert!(e.to_string().contains("pinned release"), "{e}");
+}
+
+/// Only the first server carries the cluster's certificate authorities, all eleven files, keys
+/// owner-only; no other node's config holds a private key.
+#[test]
+fn only_the_first_server_carries_the_certificate_authorities() {
+    let (_, bundle) = render_fixture("ha", BASE);
+    for node in &bundle.nodes {
+        let files = files_of(&node.config);
+        let tls: Vec<(&String, &(i64, String))> =
+            files.iter().filter(|(p, _)| p.starts_with("/var/lib/rancher/k3s/server/tls/")).collect();
+        if node.name == "cp1" {
+            let names: Vec<&str> =
+                tls.iter().map(|(p, _)| p.trim_start_matches("/var/lib/rancher/k3s/server/tls/")).collect();
+            let mut wanted = CA_FILES.to_vec();
+            wanted.sort_unstable();
+            assert_eq!(names, wanted);
+            for (path, (mode, text)) in &tls {
+                let want = if path.ends_with(".key") { 0o600 } else { 0o644 };
+                assert_eq!(*mode, want, "{path}");
+                assert!(text.starts_with("-----BEGIN "), "{path}");
+            }
+        } else {
+            assert!(tls.is_empty(), "{} carries CA files", node.name);
+            assert!(!node.config.contains("PRIVATE KEY"), "{} carries a private key", node.name);
+            let decoded = decoded(&node.config);
+            assert!(!decoded.contains("PRIVATE KEY"), "{} carries a private key", node.name);
+        }
+        assert!(!node.install.contains("PRIVATE KEY") && !node.ipxe.contains("PRIVATE KEY"));
+    }
+}
+
+/// A reinstalled first server joins the cluster that runs on; it starts nothing and writes no CA.
+#[test]
+fn a_first_server_reinstalled_into_a_running_cluster_joins_it() {
+    let plan = plan("ha");
+    let p = plan.plan();
+    let k3s = K3sSource::upstream(&p.kubernetes.k3s_version, p.os.arch, p.kubernetes.k3s_sha256.clone());
+    let node_tokens = tokens(&plan);
+    let mut cluster = cluster();
+    cluster.first_server_joins = Some("10.0.0.12".into());
+    let bundle = render(&plan, &Inputs { base_url: BASE, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s })
+        .expect("renders");
+    let cp1 = &bundle.nodes[0];
+    let k3s_config = &files_of(&cp1.config)["/etc/rancher/k3s/config.yaml"].1;
+    assert!(!k3s_config.contains("cluster-init"), "{k3s_config}");
+    assert!(k3s_config.contains("server: https://10.0.0.12:6443"), "{k3s_config}");
+    assert!(!cp1.config.contains("PRIVATE KEY") && !decoded(&cp1.config).contains("PRIVATE KEY"));
+    assert!(
+        units_of(&cp1.config)["k3s.service"].contains("https://10.0.0.12:6443/cacerts"),
+        "it waits for the cluster"
+    );
+    // Joining servers now join through the others, never through cp1 mid-install.
+    let cp2_config = &files_of(&bundle.nodes[1].config)["/etc/rancher/k3s/config.yaml"].1;
+    assert!(cp2_config.contains("server: https://10.0.0.11:6443"), "{cp2_config}");
+}
+
+/// Every server deploys system-upgrade-controller and kured; kube-vip only where the API endpoint
+/// is an address no node has; agents deploy nothing.
+#[test]
+fn servers_deploy_the_upgrade_controllers_and_kube_vip_for_a_virtual_ip() {
+    let manifests = |config: &str| -> Vec<String> {
+        files_of(config)
+            .keys()
+            .filter_map(|p| p.strip_prefix("/var/lib/rancher/k3s/server/manifests/").map(str::to_owned))
+            .collect()
+    };
+    let (_, ha) = render_fixture("ha", BASE);
+    for node in &ha.nodes {
+        let found = manifests(&node.config);
+        if node.name.starts_with("cp") {
+            assert_eq!(
+                found,
+                ["flatlab-kube-vip.yaml", "flatlab-kured.yaml", "flatlab-system-upgrade-controller.yaml"]
+            );
+            let vip = &files_of(&node.config)["/var/lib/rancher/k3s/server/manifests/flatlab-kube-vip.yaml"].1;
+            assert!(vip.contains("- name: address\n          value: 10.0.0.10\n"), "{vip}");
+            let kured = &files_of(&node.config)["/var/lib/rancher/k3s/server/manifests/flatlab-kured.yaml"].1;
+            assert!(
+                kured.contains("        - --concurrency=1\n        - --period=10m\n        - --reboot-days=sa,su\n        - --start-time=02:00\n        - --end-time=05:00\n        - --time-zone=Europe/Berlin\n"),
+                "{kured}"
+            );
+        } else {
+            assert!(found.is_empty(), "{}: {found:?}", node.name);
+        }
+    }
+    let (_, single) = render_fixture("single", BASE);
+    let found = manifests(&single.nodes[0].config);
+    assert_eq!(found, ["flatlab-kured.yaml", "flatlab-system-upgrade-controller.yaml"], "no virtual IP, no kube-vip");
+    let kured = &files_of(&single.nodes[0].config)["/var/lib/rancher/k3s/server/manifests/flatlab-kured.yaml"].1;
+    assert!(
+        kured.contains("        - --reboot-sentinel=/sentinel/reboot-required\n        - --concurrency=1\n"),
+        "{kured}"
+    );
 }

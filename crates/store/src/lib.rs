@@ -342,6 +342,48 @@ impl Store {
         Ok(value)
     }
 
+    /// The secret `key` of plan `name`, if it has been made.
+    pub async fn secret(&self, name: &str, key: &str) -> Result<Option<String>> {
+        let id = self.plan_id(name).await?;
+        let value = sqlx::query_scalar!("SELECT value FROM plan_secrets WHERE plan_id = ? AND name = ?", id, key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value)
+    }
+
+    /// Every secret of plan `name`, by name: for a backup the user asked for.
+    pub async fn secrets(&self, name: &str) -> Result<Vec<(String, String)>> {
+        let id = self.plan_id(name).await?;
+        let rows = sqlx::query!("SELECT name, value FROM plan_secrets WHERE plan_id = ? ORDER BY name", id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.name, r.value)).collect())
+    }
+
+    /// Replaces every secret of plan `name` with `secrets`, in one transaction (restoring a
+    /// backup).
+    pub async fn replace_secrets(&self, name: &str, secrets: &[(String, String)], at: Millis) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id = sqlx::query_scalar!(r#"SELECT id AS "id!" FROM plans WHERE name = ?"#, name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::PlanNotFound { name: name.to_owned() })?;
+        sqlx::query!("DELETE FROM plan_secrets WHERE plan_id = ?", id).execute(&mut *tx).await?;
+        for (key, value) in secrets {
+            sqlx::query!(
+                "INSERT INTO plan_secrets (plan_id, name, value, created_at) VALUES (?, ?, ?, ?)",
+                id,
+                key,
+                value,
+                at
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The names of the secrets stored for plan `name` (never their values).
     pub async fn secret_names(&self, name: &str) -> Result<Vec<String>> {
         let id = self.plan_id(name).await?;

@@ -210,9 +210,9 @@ impl Flatlab {
         rng: &mut impl Rng,
     ) -> anyhow::Result<Vec<MachineSpec>> {
         let node_tokens: BTreeMap<String, String> = states.iter().map(|s| (s.node.clone(), s.token.clone())).collect();
-        let k3s_token = self.k3s_token(name, rng).await?;
+        let cluster = self.cluster_secrets(name, plan, states, rng).await?;
         let k3s = k3s_source(plan, mirror, http_base, warnings);
-        let inputs = Inputs { base_url: http_base, k3s_token: &k3s_token, node_tokens: &node_tokens, k3s: &k3s };
+        let inputs = Inputs { base_url: http_base, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s };
         let bundle = render(plan, &inputs).with_context(|| format!("rendering plan {name}"))?;
         machine_specs(plan, &bundle, states)
     }

@@ -22,6 +22,8 @@ mod nodes;
 mod plan;
 mod ssh;
 
+pub use plan::ValidatedRebootWindow;
+
 /// The Ignition spec versions `os.ignition_version` may name.
 pub const IGNITION_VERSIONS: &[&str] = &["3.3.0", "3.4.0"];
 
@@ -65,6 +67,7 @@ pub struct ValidatedPlan {
     subnet: Option<Ipv4Net>,
     gateway: Option<Ipv4Addr>,
     dns: Vec<IpAddr>,
+    reboot_window: Option<ValidatedRebootWindow>,
 }
 
 /// A node of a [`ValidatedPlan`], with its values parsed.
@@ -97,6 +100,16 @@ impl ValidatedPlan {
 
     pub fn dns(&self) -> &[IpAddr] {
         &self.dns
+    }
+
+    /// The time servers (`network.ntp`), trimmed; empty for Flatcar's defaults.
+    pub fn ntp(&self) -> Vec<&str> {
+        self.plan.network.ntp.iter().map(|s| s.trim()).collect()
+    }
+
+    /// When kured may reboot nodes (`os.reboot_window`); any time when none.
+    pub fn reboot_window(&self) -> Option<&ValidatedRebootWindow> {
+        self.reboot_window.as_ref()
     }
 
     /// Where nodes reach the Kubernetes API: `kubernetes.api_endpoint`, else the first server's
@@ -141,6 +154,7 @@ pub fn validate(plan: &Plan) -> Report {
     v.plan_name();
     v.os();
     v.ignition_version();
+    let reboot_window = v.reboot_window();
     let (subnet, gateway, dns) = v.network();
     v.kubernetes(subnet, gateway);
     v.ssh_keys();
@@ -156,7 +170,7 @@ pub fn validate(plan: &Plan) -> Report {
         nodes
             .into_iter()
             .collect::<Option<Vec<_>>>()
-            .map(|nodes| Box::new(ValidatedPlan { plan: plan.clone(), nodes, subnet, gateway, dns }))
+            .map(|nodes| Box::new(ValidatedPlan { plan: plan.clone(), nodes, subnet, gateway, dns, reboot_window }))
     };
     Report { findings, validated }
 }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::Ipv4Net;
 
 use super::Validator;
+use super::names::check_dns_name;
 
 impl Validator<'_> {
     pub(super) fn network(&mut self) -> (Option<Ipv4Net>, Option<Ipv4Addr>, Vec<IpAddr>) {
@@ -98,6 +99,19 @@ impl Validator<'_> {
                         server.trim()
                     ),
                 ),
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, server) in net.ntp.iter().enumerate() {
+            let server = server.trim();
+            let path = format!("network.ntp[{i}]");
+            if server.parse::<IpAddr>().is_err() && check_dns_name(server).is_err() {
+                self.error(
+                    path,
+                    format!("`{server}` is not a host name or IP address; name a time server such as `ntp.example.org` or `10.0.0.1`"),
+                );
+            } else if !seen.insert(server) {
+                self.warning(path, format!("`{server}` is listed twice; remove one"));
             }
         }
         if any_static && net.dns.is_empty() {

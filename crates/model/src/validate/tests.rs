@@ -488,3 +488,55 @@ fn switch_findings_point_at_the_switch() {
     let f = all.iter().find(|f| f.path == "switches[Rack].name").expect("switch finding");
     assert_eq!(f.target, Target::switch(0, "name"));
 }
+
+fn window(days: &[&str], start: &str, end: &str, zone: &str) -> crate::plan::RebootWindow {
+    crate::plan::RebootWindow {
+        days: days.iter().map(|d| d.to_string()).collect(),
+        start: start.into(),
+        end: end.into(),
+        time_zone: zone.into(),
+    }
+}
+
+#[test]
+fn a_reboot_window_is_read_in_kureds_terms() {
+    let mut plan = base();
+    plan.os.reboot_window = Some(window(&["Mon", "tuesday", "sa"], "22:00", "04:30", "Europe/Berlin"));
+    assert_clean(&plan);
+    let v = validate(&plan).into_validated().expect("valid");
+    let w = v.reboot_window().expect("a window");
+    assert_eq!(
+        (w.days.clone(), w.start.as_str(), w.end.as_str(), w.time_zone.as_str()),
+        (vec!["mo", "tu", "sa"], "22:00", "04:30", "Europe/Berlin")
+    );
+    plan.os.reboot_window = Some(window(&[], "02:00", "05:00:30", ""));
+    let v = validate(&plan).into_validated().expect("valid");
+    assert_eq!(v.reboot_window().map(|w| (w.days.len(), w.time_zone.as_str())), Some((0, "UTC")), "every day, UTC");
+}
+
+#[test]
+fn a_reboot_window_says_what_is_wrong_with_it() {
+    let mut plan = base();
+    plan.os.reboot_window = Some(window(&["mon", "funday", "mon"], "2am", "", "Berlin"));
+    assert_finding(&plan, Severity::Error, "os.reboot_window.days[1]", "`funday` is not a day");
+    assert_finding(&plan, Severity::Warning, "os.reboot_window.days[2]", "listed twice");
+    assert_finding(&plan, Severity::Error, "os.reboot_window.start", "HH:MM, 24-hour");
+    assert_finding(&plan, Severity::Error, "os.reboot_window.end", "missing");
+    assert_finding(&plan, Severity::Error, "os.reboot_window.time_zone", "`Berlin` is not a time zone");
+    plan.os.reboot_window = Some(window(&[], "03:00", "03:00", "UTC"));
+    assert_finding(&plan, Severity::Error, "os.reboot_window.end", "starts and ends at the same time");
+    plan.os.reboot_window = Some(window(&[], "24:00", "03:60", "UTC"));
+    assert_finding(&plan, Severity::Error, "os.reboot_window.start", "`24:00` is not a time of day");
+    assert_finding(&plan, Severity::Error, "os.reboot_window.end", "`03:60` is not a time of day");
+}
+
+#[test]
+fn time_servers_are_host_names_or_addresses() {
+    let mut plan = base();
+    plan.network.ntp = vec!["ntp.example.org".into(), "10.0.0.1".into()];
+    assert_clean(&plan);
+    assert_eq!(validate(&plan).into_validated().expect("valid").ntp(), ["ntp.example.org", "10.0.0.1"]);
+    plan.network.ntp = vec!["ntp server".into(), "10.0.0.1".into(), "10.0.0.1".into()];
+    assert_finding(&plan, Severity::Error, "network.ntp[0]", "not a host name or IP address");
+    assert_finding(&plan, Severity::Warning, "network.ntp[2]", "listed twice");
+}

@@ -15,4 +15,9 @@ gateway?: string,
 /**
  * DNS servers for nodes with a static address.
  */
-dns?: Array<string>, };
+dns?: Array<string>, 
+/**
+ * Time servers for the nodes (host names or addresses), for sites whose nodes cannot reach
+ * the public NTP pool; Flatcar's defaults when empty.
+ */
+ntp?: Array<string>, };
