@@ -40,6 +40,21 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d
 fi
 
+# Debian's own kubectl (package kubernetes-client) for the cluster tests. Another kubectl (the
+# Google Cloud SDK's, say) may own /usr/bin/kubectl, so the package is unpacked into a cache.
+kubectl_dir="${XDG_CACHE_HOME:-$HOME/.cache}/flatlab-tests/kubernetes-client"
+if [[ ! -x $kubectl_dir/usr/bin/kubectl ]]; then
+  echo "setup: unpacking Debian's kubectl into $kubectl_dir"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download kubernetes-client 2>/dev/null) || {
+    [[ $(id -u) -eq 0 ]] && apt-get update -qq || sudo apt-get update -qq
+    (cd "$tmp" && apt-get download kubernetes-client)
+  }
+  mkdir -p "$kubectl_dir"
+  dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$kubectl_dir"
+  rm -rf "$tmp"
+fi
+
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (https://rustup.rs) first" >&2; exit 1; }
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if ((node_major < 20)); then

@@ -60,3 +60,25 @@ pub async fn pick_folder(app: AppHandle, title: String) -> CmdResult<Option<Path
     app.dialog().file().set_title(title).pick_folder(move |p| drop(tx.send(p)));
     answer(rx).await
 }
+
+/// A file to write (a kubeconfig, a secrets backup): `default_name` suggested.
+#[tauri::command]
+pub async fn pick_save_file(app: AppHandle, title: String, default_name: String) -> CmdResult<Option<PathBuf>> {
+    if let Some(dir) = e2e_dir() {
+        return Ok(Some(dir.join(default_name)));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog().file().set_title(title).set_file_name(default_name).save_file(move |p| drop(tx.send(p)));
+    answer(rx).await
+}
+
+/// A file to read (a secrets backup, an age identity). In e2e runs: `<dir>/<e2e_name>`.
+#[tauri::command]
+pub async fn pick_open_file(app: AppHandle, title: String, e2e_name: String) -> CmdResult<Option<PathBuf>> {
+    if let Some(dir) = e2e_dir() {
+        return Ok(Some(dir.join(e2e_name)));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog().file().set_title(title).pick_file(move |p| drop(tx.send(p)));
+    answer(rx).await
+}

@@ -8,6 +8,7 @@
 // Without a console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod cluster;
 mod commands;
 mod dialogs;
 mod sidecar;
@@ -79,6 +80,14 @@ fn main() {
             sidecar::boot_status,
             sidecar::boot_arm,
             sidecar::grant_boot_privilege,
+            cluster::cluster_status,
+            cluster::start_k3s_upgrade,
+            cluster::remove_cluster_node,
+            cluster::save_kubeconfig,
+            cluster::export_secrets,
+            cluster::import_secrets,
+            dialogs::pick_save_file,
+            dialogs::pick_open_file,
         ])
         .build(tauri::generate_context!());
     let app = match app {

@@ -21,6 +21,7 @@ import { GenerateView } from "./generate/GenerateView";
 import { InstallView } from "./install/InstallView";
 import { useBootServer } from "./install/useBootServer";
 import { ExportView } from "./export/ExportView";
+import { ClusterView } from "./cluster/ClusterView";
 
 export function App() {
   const [tab, setTab] = useState<Tab>("design");
@@ -36,6 +37,21 @@ export function App() {
   const current = editor.current;
   const plan = current?.plan ?? null;
   const palette = usePalette({ booted: boot.sightings, plan, edit: editor.edit, select: selection.select, report, notify });
+
+  // The cluster finished an upgrade and Flatlab saved the plan: show the new revision, unless
+  // the user has unsaved changes (which would then carry the old K3s version).
+  const { open: openPlan, dirty } = editor;
+  const refreshPlans = list.refresh;
+  const openName = current?.name ?? null;
+  const onRevision = useCallback(
+    (revision: number) => {
+      void refreshPlans();
+      if (!openName) return;
+      if (dirty) notify(`The cluster finished its K3s upgrade and Flatlab saved revision ${revision}; your unsaved changes still say the old version.`);
+      else void openPlan(openName, false);
+    },
+    [refreshPlans, openName, dirty, notify, openPlan],
+  );
 
   // A finding chosen anywhere shows its node and field on the Design tab.
   const { reveal } = selection;
@@ -90,6 +106,8 @@ export function App() {
                 setTab("design");
               }}
             />
+          ) : tab === "cluster" ? (
+            <ClusterView key={current.name} plan={current.plan} planName={current.name} dialogs={modal} onReport={report} onNotify={notify} onRevision={onRevision} />
           ) : (
             <ExportView planName={current.name} ensureSaved={editor.settleDraft} onReport={report} />
           )}

@@ -31,6 +31,25 @@ pub enum ApiError {
     ForeignCa,
     #[error("{0}")]
     NoSecrets(String),
+    #[error("cannot reach the cluster's API at {server}: {}", reach_text(reach))]
+    ClusterUnreachable { server: String, reach: crate::cluster::Reach },
+    #[error("{0}")]
+    UpgradeRefused(String),
+    /// A restore would replace secrets the plan holds (another cluster's).
+    #[error("{0}")]
+    SecretsClash(String),
+}
+
+fn reach_text(reach: &crate::cluster::Reach) -> String {
+    use crate::cluster::Reach;
+    match reach {
+        Reach::Reachable { .. } => "it answers".into(),
+        Reach::Unreachable { reason } => reason.clone(),
+        Reach::CertificateRefused { reason } => format!("it refused Flatlab's certificate ({reason})"),
+        Reach::WrongCluster { reason } => format!("another cluster answers there: {reason}"),
+        Reach::BadServerCertificate { reason } => reason.clone(),
+        Reach::ForeignCa => "Flatlab has no keys for this cluster's CAs".into(),
+    }
 }
 
 fn summary(findings: &[Finding]) -> String {
@@ -74,6 +93,12 @@ pub enum ErrorCode {
     Network,
     /// The cluster's certificate authorities are not Flatlab's (installed before Flatlab made them).
     ForeignCa,
+    /// The cluster's API cannot be reached, refused Flatlab's certificate, or is another cluster's.
+    ClusterUnreachable,
+    /// An upgrade K3s does not support (a downgrade, a skipped minor version), or one running.
+    UpgradeRefused,
+    /// Restoring a secrets backup would replace the plan's other secrets (ask, then replace).
+    SecretsClash,
     Io,
     /// Also what a code this build does not know reads back as.
     #[serde(other)]
@@ -92,6 +117,9 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
                 ApiError::AlreadyRunning { .. } => ErrorCode::AlreadyRunning,
                 ApiError::BadRequest(_) | ApiError::NoSecrets(_) => ErrorCode::BadRequest,
                 ApiError::ForeignCa => ErrorCode::ForeignCa,
+                ApiError::ClusterUnreachable { .. } => ErrorCode::ClusterUnreachable,
+                ApiError::UpgradeRefused(_) => ErrorCode::UpgradeRefused,
+                ApiError::SecretsClash(_) => ErrorCode::SecretsClash,
             };
         }
         if let Some(e) = cause.downcast_ref::<S>() {

@@ -10,6 +10,9 @@ use ts_rs::TS;
 use crate::Flatlab;
 use crate::render::BootTokens;
 
+/// A Git export's sealed secrets backup, beside the plan file.
+pub const SECRETS_BACKUP_FILE: &str = "secrets-backup.json";
+
 pub use flatlab_export::{Drive, DriveSource, EjectAction, Ejection, GitOutcome, list_drives, mountpoint_of};
 
 /// How far an export is: `step` of `total`, with what is being done.
@@ -74,7 +77,14 @@ impl Flatlab {
         base_url: &str,
         rng: &mut impl Rng,
     ) -> anyhow::Result<GitOutcome> {
-        let (files, revision) = self.bundle_files(name, base_url, BootTokens::Placeholder, rng).await?;
+        let (mut files, revision) = self.bundle_files(name, base_url, BootTokens::Placeholder, rng).await?;
+        let backed_up = !encrypt_to.is_empty();
+        if backed_up {
+            // The keys to the cluster go along, sealed like the other secret files: a restore is
+            // `flatlab secrets import secrets-backup.json.age --identity KEY`.
+            let backup = self.secrets_backup(name, rng).await?;
+            files.push(File { path: SECRETS_BACKUP_FILE.into(), contents: backup, secret: true });
+        }
         let export = GitExport {
             repo: repo.to_owned(),
             folder: name.to_owned(),
@@ -85,6 +95,9 @@ impl Flatlab {
             how_to_render: format!("flatlab render {name} -o DIR"),
         };
         let outcome = tokio::task::spawn_blocking(move || flatlab_export::export_git(&files, &export)).await??;
+        if backed_up {
+            self.record_secrets_backup(name).await?;
+        }
         Ok(outcome)
     }
 

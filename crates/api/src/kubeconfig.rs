@@ -1,12 +1,14 @@
 //! A kubeconfig for the workstation: an admin client certificate minted on demand from the
 //! plan's `client-ca`, with `server-ca` as the cluster CA and the plan's API address.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use base64::Engine;
 use rand::Rng;
+use serde::Serialize;
 use serde_yaml_ng::{Mapping, Value};
+use ts_rs::TS;
 
 use crate::pki::{self, ClusterPki};
 use crate::{ApiError, Flatlab};
@@ -40,6 +42,13 @@ fn s(text: &str) -> Value {
     Value::String(text.to_owned())
 }
 
+/// `https://<api endpoint>:6443`, an IPv6 endpoint in brackets.
+pub(crate) fn api_url(plan: &flatlab_model::ValidatedPlan) -> String {
+    let host = plan.api_endpoint();
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    format!("https://{host}:6443")
+}
+
 /// The user name a plan's admin credentials have in a kubeconfig.
 fn user_name(plan: &str) -> String {
     format!("{plan}-admin")
@@ -54,9 +63,7 @@ impl Flatlab {
         let now = self.now();
         let cert = pki::admin_certificate(&pki, "flatlab-admin", now, rng).context("minting the admin certificate")?;
         let server_ca = pki.file("server-ca.crt").context("the cluster has no server CA")?;
-        let host = plan.api_endpoint();
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
-        let server = format!("https://{host}:6443");
+        let server = api_url(&plan);
         let user = user_name(name);
         let doc = map(vec![
             ("apiVersion", s("v1")),
@@ -92,6 +99,69 @@ impl Flatlab {
         ]);
         let yaml = serde_yaml_ng::to_string(&doc).context("writing the kubeconfig")?;
         Ok(Kubeconfig { name: name.to_owned(), server, yaml, expires_at: now + 365 * 24 * 3600 * 1000 })
+    }
+}
+
+/// A kubeconfig Flatlab wrote for the user.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KubeconfigSaved {
+    pub path: PathBuf,
+    /// The context to use (`kubectl --context <plan>`).
+    pub context: String,
+    pub server: String,
+    /// True when it was added to an existing file among other contexts.
+    pub merged: bool,
+    #[ts(type = "number")]
+    pub expires_at: crate::Millis,
+}
+
+/// Where a merge adds a context: `$KUBECONFIG`'s first file, else `~/.kube/config`.
+pub fn default_kubeconfig_path() -> anyhow::Result<PathBuf> {
+    if let Some(first) = std::env::var_os("KUBECONFIG").and_then(|v| std::env::split_paths(&v).next())
+        && !first.as_os_str().is_empty()
+    {
+        return Ok(first);
+    }
+    let home = dirs::home_dir().context("cannot find your home folder: set HOME, or choose a file")?;
+    Ok(home.join(".kube").join("config"))
+}
+
+impl Flatlab {
+    /// Mints a kubeconfig and writes it to `path` (owner-only), or with `merge` adds its context
+    /// to the kubeconfig at `path` (default: [`default_kubeconfig_path`]) keeping the others.
+    pub async fn save_kubeconfig(
+        &self,
+        name: &str,
+        path: Option<&Path>,
+        merge: bool,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<KubeconfigSaved> {
+        let config = self.kubeconfig(name, rng).await?;
+        let path = match path {
+            Some(p) => p.to_owned(),
+            None if merge => default_kubeconfig_path()?,
+            None => anyhow::bail!(ApiError::BadRequest("say where to write the kubeconfig".into())),
+        };
+        let text = if merge {
+            let existing = match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
+            };
+            merge_kubeconfig(existing.as_deref(), &config)
+                .with_context(|| format!("merging into {}", path.display()))?
+        } else {
+            config.yaml.clone()
+        };
+        write_kubeconfig(&path, &text)?;
+        Ok(KubeconfigSaved {
+            path,
+            context: config.name,
+            server: config.server,
+            merged: merge,
+            expires_at: config.expires_at,
+        })
     }
 }
 

@@ -31,6 +31,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 pub use boot::{BootSession, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
+pub use cluster::{Access, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView};
 pub use desktop::{
     AppInfo, GIT_REVISION, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path, list_interfaces,
     ssh_public_keys,

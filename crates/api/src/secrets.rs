@@ -42,6 +42,8 @@ struct Backup {
 }
 
 const BACKUP_FORMAT: &str = "flatlab-secrets";
+/// The plan state that records the latest backup.
+const SECRETS_BACKUP: &str = "secrets-backup";
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,14 +64,45 @@ impl Flatlab {
         rng: &mut impl Rng,
     ) -> anyhow::Result<Vec<u8>> {
         let to = flatlab_export::seal::recipients(recipients)?;
+        let json = self.secrets_backup(name, rng).await?;
+        Ok(flatlab_export::seal::seal(&to, &json, "the secrets backup")?)
+    }
+
+    /// The backup's clear text, which only ever leaves sealed (here, or as the
+    /// `secrets-backup.json.age` of a Git export with recipients).
+    pub(crate) async fn secrets_backup(&self, name: &str, rng: &mut impl Rng) -> anyhow::Result<Vec<u8>> {
         // Make what an install makes, so that a backup taken before the first install is whole.
         let plan = self.validated_plan(name, "fix the plan's errors first").await?;
         let states = self.machine_states(name, &plan, rng).await?;
         self.cluster_secrets(name, &plan, &states, rng).await?;
         let secrets = self.store().secrets(name).await?.into_iter().collect();
         let backup = Backup { format: BACKUP_FORMAT.into(), version: 1, plan: name.to_owned(), secrets };
-        let json = serde_json::to_vec_pretty(&backup)?;
-        Ok(flatlab_export::seal::seal(&to, &json, "the secrets backup")?)
+        Ok(serde_json::to_vec_pretty(&backup)?)
+    }
+
+    /// [`Flatlab::export_secrets`] into the file `to` (owner-only), remembered as the plan's
+    /// latest backup (the app stops reminding the user to make one).
+    pub async fn export_secrets_to(
+        &self,
+        name: &str,
+        recipients: &[String],
+        to: &Path,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<()> {
+        let sealed = self.export_secrets(name, recipients, rng).await?;
+        crate::write_private(to, &sealed).with_context(|| format!("writing {}", to.display()))?;
+        self.record_secrets_backup(name).await
+    }
+
+    /// Remembers that the plan's secrets were just backed up (a file, a Git export).
+    pub(crate) async fn record_secrets_backup(&self, name: &str) -> anyhow::Result<()> {
+        self.store().set_state(name, SECRETS_BACKUP, &self.now().to_string(), self.now()).await?;
+        Ok(())
+    }
+
+    /// When the plan's secrets were last backed up with [`Flatlab::export_secrets_to`].
+    pub async fn secrets_backup_at(&self, name: &str) -> anyhow::Result<Option<crate::Millis>> {
+        Ok(self.store().state(name, SECRETS_BACKUP).await?.and_then(|v| v.parse().ok()))
     }
 
     /// Restores a backup made by [`Flatlab::export_secrets`], opened with the `age` identity file
@@ -97,7 +130,7 @@ impl Flatlab {
         }
         let clash = current.iter().any(|(k, v)| wanted.iter().any(|(wk, wv)| wk == k && wv != v));
         if clash && !replace {
-            anyhow::bail!(ApiError::NoSecrets(format!(
+            anyhow::bail!(ApiError::SecretsClash(format!(
                 "plan {name} already has other secrets (another cluster's CA or tokens); restoring replaces them, and nodes installed with them no longer fit: pass --replace if that is what you want"
             )));
         }

@@ -281,6 +281,7 @@ async fn a_secrets_backup_opens_with_the_identity_and_restores_the_cluster_elsew
     let app3 = app(third.path(), now()).await;
     app3.render_plan("demo-lab", "http://10.0.0.2:8080", &mut rng()).await.expect("makes its own PKI");
     let e = app3.import_secrets(&sealed, &key_file, false).await.expect_err("refused");
+    assert_eq!(error_code(&e), ErrorCode::SecretsClash);
     assert!(format!("{e:#}").contains("--replace"), "{e:#}");
     assert!(app3.import_secrets(&sealed, &key_file, true).await.expect("replaced").changed);
 

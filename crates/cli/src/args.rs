@@ -65,12 +65,63 @@ pub enum Command {
     /// Back up or restore a plan's secrets (K3s tokens, the cluster's CA keys), age-encrypted
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The running cluster: its nodes as the API shows them, K3s upgrades, removing a node
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Arm a machine again so that its next network boot reinstalls it
     Arm {
         plan: String,
         /// The node's name in the plan
         node: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// Every node as the cluster's API shows it (Ready, role, K3s and Flatcar versions,
+    /// address, reboots), beside the plan and the install timeline
+    Status {
+        plan: String,
+        #[command(flatten)]
+        access: AccessArgs,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// Print again every N seconds until interrupted
+        #[arg(long, value_name = "N")]
+        watch: Option<u64>,
+    },
+    /// Upgrade K3s on every node, one at a time (servers first), through system-upgrade-controller;
+    /// the plan gets the new version once every node runs it
+    Upgrade {
+        plan: String,
+        /// The K3s release, such as v1.33.4+k3s1 (no downgrades, one minor version at a time)
+        #[arg(long, value_name = "VERSION")]
+        k3s: String,
+        /// The plan's new k3s_sha256 (of the new k3s binary); without it the plan pins none
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Return once the cluster has the upgrade, without following it
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Drain a node the plan no longer has and delete it from the cluster (a server leaves etcd)
+    RemoveNode {
+        plan: String,
+        node: String,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct AccessArgs {
+    /// Reach the API at this address instead of the plan's (https://host:port), such as a port
+    /// the router forwards
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -1,56 +1,33 @@
-//! `flatlab kubeconfig` and `flatlab secrets`: reaching the plan's cluster from this
-//! workstation, and keeping the keys to it safe.
+//! `flatlab kubeconfig`, `flatlab secrets` and `flatlab cluster`: reaching the plan's cluster
+//! from this workstation, keeping the keys to it safe, and running it without SSH.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flatlab_api::Flatlab;
-use flatlab_api::kubeconfig::{merge_kubeconfig, write_kubeconfig};
+use flatlab_api::{Access, ClusterStatus, Flatlab, NodeState, NodeView, Reach, Reboot, RemoveStep};
 
-use crate::args::SecretsCommand;
-
-/// Where `--merge` adds a context: `$KUBECONFIG`'s first file, else `~/.kube/config`.
-fn default_kubeconfig() -> anyhow::Result<PathBuf> {
-    if let Some(first) = std::env::var_os("KUBECONFIG").and_then(|v| std::env::split_paths(&v).next())
-        && !first.as_os_str().is_empty()
-    {
-        return Ok(first);
-    }
-    let home = std::env::var_os("HOME").context("cannot find your home folder: set HOME, or give -o FILE")?;
-    Ok(Path::new(&home).join(".kube/config"))
-}
+use crate::args::{AccessArgs, ClusterCommand, SecretsCommand};
 
 pub async fn kubeconfig(app: &Flatlab, plan: &str, output: Option<&Path>, merge: bool) -> anyhow::Result<ExitCode> {
-    let config = app.kubeconfig(plan, &mut rand::rng()).await?;
-    let expires = flatlab_api::format_time(config.expires_at);
-    if merge {
-        let path = match output {
-            Some(p) => p.to_owned(),
-            None => default_kubeconfig()?,
-        };
-        let existing = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
-        };
-        let merged = merge_kubeconfig(existing.as_deref(), &config)
-            .with_context(|| format!("merging into {}", path.display()))?;
-        write_kubeconfig(&path, &merged)?;
+    if !merge && output.is_none() {
+        print!("{}", app.kubeconfig(plan, &mut rand::rng()).await?.yaml);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let saved = app.save_kubeconfig(plan, output, merge, &mut rand::rng()).await?;
+    let expires = flatlab_api::format_time(saved.expires_at);
+    if saved.merged {
         eprintln!(
             "added context {plan} ({}) to {}; its certificate is valid until {expires}: `kubectl --context {plan} get nodes`",
-            config.server,
-            path.display()
-        );
-    } else if let Some(path) = output {
-        write_kubeconfig(path, &config.yaml)?;
-        eprintln!(
-            "wrote a kubeconfig for plan {plan} ({}) to {} (readable by you only: it holds an admin key); valid until {expires}",
-            config.server,
-            path.display()
+            saved.server,
+            saved.path.display()
         );
     } else {
-        print!("{}", config.yaml);
+        eprintln!(
+            "wrote a kubeconfig for plan {plan} ({}) to {} (readable by you only: it holds an admin key); valid until {expires}",
+            saved.server,
+            saved.path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -58,8 +35,7 @@ pub async fn kubeconfig(app: &Flatlab, plan: &str, output: Option<&Path>, merge:
 pub async fn secrets(app: &Flatlab, cmd: SecretsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         SecretsCommand::Export { plan, encrypt_to, output } => {
-            let sealed = app.export_secrets(&plan, &encrypt_to, &mut rand::rng()).await?;
-            flatlab_api::write_private(&output, &sealed).with_context(|| format!("writing {}", output.display()))?;
+            app.export_secrets_to(&plan, &encrypt_to, &output, &mut rand::rng()).await?;
             eprintln!(
                 "wrote plan {plan}'s secrets, encrypted to {} recipient(s), to {}; keep it somewhere safe: it holds the keys to the cluster",
                 encrypt_to.len(),
@@ -76,5 +52,198 @@ pub async fn secrets(app: &Flatlab, cmd: SecretsCommand) -> anyhow::Result<ExitC
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn access(args: &AccessArgs) -> Access {
+    Access { server: args.server.clone() }
+}
+
+pub async fn run(app: &Flatlab, cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ClusterCommand::Status { plan, access: a, json, watch } => status(app, &plan, &access(&a), json, watch).await,
+        ClusterCommand::Upgrade { plan, k3s, sha256, no_wait, access: a } => {
+            upgrade(app, &plan, &k3s, sha256.as_deref(), no_wait, &access(&a)).await
+        }
+        ClusterCommand::RemoveNode { plan, node, access: a } => remove_node(app, &plan, &node, &access(&a)).await,
+    }
+}
+
+fn reach_line(s: &ClusterStatus) -> String {
+    let at = if s.server.is_empty() { String::new() } else { format!(" at {}", s.server) };
+    match &s.reach {
+        Reach::Reachable { version } => format!("cluster {}{at}: reachable, Kubernetes {version}", s.plan),
+        Reach::Unreachable { reason } => format!("cluster {}{at}: API unreachable: {reason}", s.plan),
+        Reach::CertificateRefused { reason } => {
+            format!("cluster {}{at}: the API refused Flatlab's certificate: {reason}", s.plan)
+        }
+        Reach::BadServerCertificate { reason } => format!("cluster {}{at}: {reason}", s.plan),
+        Reach::WrongCluster { reason } => {
+            format!("cluster {}{at}: another cluster answers there ({reason})", s.plan)
+        }
+        Reach::ForeignCa => {
+            format!("cluster {}: installed before Flatlab made its CAs; Flatlab has no keys to reach it", s.plan)
+        }
+    }
+}
+
+fn state_word(n: &NodeView) -> &'static str {
+    match n.state {
+        NodeState::Ready => "ready",
+        NodeState::NotReady => "not-ready",
+        NodeState::Missing => "missing",
+        NodeState::NotInPlan => "not-in-plan",
+        NodeState::Unknown => "unknown",
+    }
+}
+
+/// The status as a table, one node per line, then what the user should know.
+pub fn status_text(s: &ClusterStatus) -> String {
+    let mut out = format!("{}\n", reach_line(s));
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut rows = vec![[
+        "NODE".to_owned(),
+        "STATE".into(),
+        "ROLE".into(),
+        "K3S".into(),
+        "FLATCAR".into(),
+        "ADDRESS".into(),
+        "INSTALL".into(),
+        "NOTES".into(),
+    ]];
+    for n in &s.nodes {
+        let role = n.role.or(n.planned_role).map(|r| r.as_str().to_owned());
+        let mut notes = Vec::new();
+        match n.reboot {
+            Some(Reboot::Rebooting) => notes.push("rebooting into a Flatcar update".to_owned()),
+            Some(Reboot::Pending) => notes.push("reboot pending (Flatcar update)".to_owned()),
+            None => {}
+        }
+        if n.cordoned && n.reboot != Some(Reboot::Rebooting) {
+            notes.push("cordoned".into());
+        }
+        if n.state == NodeState::NotInPlan {
+            notes.push(format!("`flatlab cluster remove-node {} {}` drains and deletes it", s.plan, n.name));
+        }
+        notes.extend(n.problems.iter().cloned());
+        rows.push([
+            n.name.clone(),
+            state_word(n).into(),
+            dash(&role),
+            dash(&n.k3s_version),
+            dash(&n.flatcar_version),
+            dash(&n.internal_ip),
+            n.install_stage.map(|st| st.as_str().to_owned()).unwrap_or_else(|| "-".into()),
+            notes.join("; "),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        let line: Vec<String> = (0..8).map(|i| format!("{:w$}", r[i], w = widths[i])).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    if let Some(u) = &s.upgrade {
+        let total = u.done.len() + u.remaining.len();
+        match u.saved_revision {
+            Some(rev) => out.push_str(&format!(
+                "upgrade to K3s {}: done on all {total} nodes; saved as plan revision {rev}\n",
+                u.to
+            )),
+            None if u.remaining.is_empty() => out.push_str(&format!("K3s {} on all {total} nodes\n", u.to)),
+            None => out.push_str(&format!(
+                "upgrade to K3s {}: {} of {total} nodes done; next: {}\n",
+                u.to,
+                u.done.len(),
+                u.remaining.join(", ")
+            )),
+        }
+    }
+    if let Some(note) = &s.api_note {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out
+}
+
+async fn status(app: &Flatlab, plan: &str, a: &Access, json: bool, watch: Option<u64>) -> anyhow::Result<ExitCode> {
+    loop {
+        let s = app.cluster_status(plan, a, &mut rand::rng()).await?;
+        if json {
+            println!("{}", serde_json::to_string(&s)?);
+        } else {
+            if watch.is_some() {
+                println!("-- {}", flatlab_api::format_time_of_day(s.checked_at));
+            }
+            print!("{}", status_text(&s));
+        }
+        let Some(every) = watch else {
+            return Ok(if s.reach.is_reachable() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(every.max(1))) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+async fn upgrade(
+    app: &Flatlab,
+    plan: &str,
+    k3s: &str,
+    sha256: Option<&str>,
+    no_wait: bool,
+    a: &Access,
+) -> anyhow::Result<ExitCode> {
+    let started = app.start_k3s_upgrade(plan, k3s, sha256, a, &mut rand::rng()).await?;
+    eprintln!(
+        "the cluster upgrades {} nodes from K3s {} to {}, one at a time, servers first",
+        started.nodes, started.from, started.to
+    );
+    if no_wait {
+        eprintln!(
+            "`flatlab cluster status {plan}` follows it and saves the plan's new version once every node runs it"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut last: Option<Vec<String>> = None;
+    loop {
+        let s = app.cluster_status(plan, a, &mut rand::rng()).await?;
+        if let Some(u) = &s.upgrade {
+            if last.as_ref() != Some(&u.done) {
+                for node in u.done.iter().filter(|n| last.as_ref().is_none_or(|l| !l.contains(n))) {
+                    eprintln!("{node}: K3s {}", u.to);
+                }
+                last = Some(u.done.clone());
+            }
+            if let Some(rev) = u.saved_revision {
+                eprintln!("every node runs K3s {}; saved plan {plan} revision {rev}", u.to);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if u.remaining.is_empty() {
+                eprintln!("every node runs K3s {}", u.to);
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("the upgrade goes on in the cluster; `flatlab cluster status {plan}` follows it and saves the plan when it is done");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+async fn remove_node(app: &Flatlab, plan: &str, node: &str, a: &Access) -> anyhow::Result<ExitCode> {
+    app.remove_cluster_node(plan, node, a, &mut rand::rng(), |step| match step {
+        RemoveStep::Cordoned => eprintln!("{node}: cordoned"),
+        RemoveStep::Evicted { pod } => eprintln!("{node}: evicted {pod}"),
+        RemoveStep::LeftEtcd => eprintln!("{node}: left etcd"),
+        RemoveStep::Deleted => eprintln!("{node}: deleted from the cluster"),
+    })
+    .await?;
+    eprintln!(
+        "{node} is out of the cluster; power the machine off or reinstall it (a K3s still running there would register it again)"
+    );
     Ok(ExitCode::SUCCESS)
 }

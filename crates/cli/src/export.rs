@@ -76,7 +76,9 @@ pub async fn run(app: &Flatlab, cmd: ExportCommand) -> anyhow::Result<ExitCode> 
             let base = base_url.as_deref().unwrap_or(flatlab_api::PLACEHOLDER_BASE_URL);
             let dir = app.export_usb(&name, &mountpoint, base, &mut rand::rng()).await?;
             eprintln!("wrote and verified plan {name} in {}", dir.display());
-            eprintln!("note: nodes/*/config.ign on the drive hold the cluster's K3s token");
+            eprintln!(
+                "note: nodes/*/config.ign on the drive hold the cluster's K3s token, and the first server's the keys of its certificate authorities"
+            );
             let target = device.unwrap_or(mountpoint);
             if then_eject {
                 eject(&target).await.context("the bundle is written and verified, but ejecting the drive failed")?;

@@ -84,6 +84,7 @@ async fn with_app(app: &Flatlab, command: Command) -> anyhow::Result<ExitCode> {
         Command::Discover { timeout, json } => discover::run(app, timeout, json).await,
         Command::Kubeconfig { plan, output, merge } => cluster::kubeconfig(app, &plan, output.as_deref(), merge).await,
         Command::Secrets(cmd) => cluster::secrets(app, cmd).await,
+        Command::Cluster(cmd) => cluster::run(app, cmd).await,
         // `run` handles it before opening a database; here too it needs none.
         Command::Mirror(cmd) => tokio::task::spawn_blocking(move || mirror::run(cmd)).await?,
     }

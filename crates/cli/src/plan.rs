@@ -145,7 +145,9 @@ pub async fn render(app: &Flatlab, plan: &str, output: &Path, base_url: Option<&
         plural(bundle.nodes.len(), "node"),
         output.display()
     );
-    eprintln!("note: nodes/*/config.ign hold the cluster's K3s token; node files are readable by you only");
+    eprintln!(
+        "note: nodes/*/config.ign hold the cluster's K3s token, and the first server's the keys of its certificate authorities; node files are readable by you only"
+    );
     if base_url == flatlab_api::PLACEHOLDER_BASE_URL {
         eprintln!("note: no --base-url given: boot.ipxe and install.ign point at {base_url} (see README.md)");
     }

@@ -104,17 +104,19 @@ pub fn export_git(files: &[File], export: &GitExport) -> Result<GitOutcome> {
         std::fs::write(&target, bytes).map_err(io(&target))?;
     }
     // Keep clear-text secrets out even if someone renders into this folder by hand.
-    let mut ignore = String::from("# Written by Flatlab: files that hold the K3s token stay out of Git.\nconfig.ign\n");
+    let mut ignore = String::from(
+        "# Written by Flatlab: files that hold the K3s token or the cluster's CA keys stay out of Git.\nconfig.ign\n",
+    );
     ignore.push_str("nodes/*/config.ign\n");
     std::fs::write(folder.join(".gitignore"), ignore).map_err(io(&folder))?;
     let note = match &export.secrets {
         SecretPolicy::Omit if !omitted.is_empty() => format!(
-            "# Left out of this repository\n\nThese files hold the cluster's K3s token and are not committed:\n\n{}\n\nGet them with `{}`, or export with `--encrypt-to` to commit them encrypted with age.\n",
+            "# Left out of this repository\n\nThese files hold the cluster's K3s token (the first server's also the keys of its certificate authorities) and are not committed:\n\n{}\n\nGet them with `{}`, or export with `--encrypt-to` to commit them encrypted with age.\n",
             omitted.iter().map(|p| format!("- `{p}`")).collect::<Vec<_>>().join("\n"),
             export.how_to_render
         ),
         SecretPolicy::Encrypt(r) => format!(
-            "# Encrypted files\n\nFiles ending in `.age` hold the cluster's K3s token, encrypted to:\n\n{}\n\nDecrypt with `age -d -i KEY FILE.age > FILE`.\n",
+            "# Encrypted files\n\nFiles ending in `.age` hold the cluster's K3s token (and, in `secrets-backup.json.age`, the keys of its certificate authorities), encrypted to:\n\n{}\n\nDecrypt with `age -d -i KEY FILE.age > FILE`; restore the keys into Flatlab with `flatlab secrets import secrets-backup.json.age --identity KEY`.\n",
             r.iter().map(|p| format!("- `{p}`")).collect::<Vec<_>>().join("\n")
         ),
         SecretPolicy::Omit => String::new(),

@@ -9,6 +9,7 @@ mod mac;
 mod parse;
 mod plan;
 mod validate;
+mod version;
 
 pub use finding::{Finding, Severity, Target, count};
 pub use mac::{MacAddr, ParseMacError};
@@ -20,6 +21,7 @@ pub use validate::{
     DISABLABLE_COMPONENTS, IGNITION_VERSIONS, Report, ValidatedNode, ValidatedPlan, ValidatedRebootWindow, validate,
     validate_parsed,
 };
+pub use version::K3sVersion;
 
 /// The demo plan a new user sees on first start.
 pub const DEMO_PLAN: &str = include_str!("../../../assets/demo-plan.yaml");

@@ -25,18 +25,18 @@ pub const IMAGES: &[&str] = &[
     "ghcr.io/kube-vip/kube-vip:v1.2.3",
 ];
 
-/// The virtual address Flatlab's kube-vip holds: the API endpoint, when it is an IP address that
-/// no node has.
+/// The virtual address Flatlab's kube-vip holds: the API endpoint, when it is an IPv4 address
+/// that no node has (the nodes' LAN is IPv4; kube-vip's manifest announces a /32).
 pub fn virtual_ip(plan: &ValidatedPlan) -> Option<IpAddr> {
     let endpoint = plan.plan().kubernetes.api_endpoint.as_deref()?.trim();
-    let ip: IpAddr = endpoint.parse().ok()?;
+    let ip: IpAddr = endpoint.parse::<std::net::Ipv4Addr>().ok()?.into();
     let taken = plan.nodes().iter().any(|n| n.address.is_some_and(|a| IpAddr::V4(a.addr()) == ip));
     (!taken).then_some(ip)
 }
 
 /// kured's command-line flags: one node at a time, in the reboot window.
 fn kured_flags(plan: &ValidatedPlan) -> Vec<String> {
-    let mut flags = vec!["--concurrency=1".to_owned(), "--period=10m".to_owned()];
+    let mut flags = vec!["--concurrency=1".to_owned(), "--period=10m".to_owned(), "--annotate-nodes=true".to_owned()];
     if let Some(w) = plan.reboot_window() {
         if !w.days.is_empty() {
             flags.push(format!("--reboot-days={}", w.days.join(",")));

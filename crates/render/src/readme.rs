@@ -50,8 +50,9 @@ API endpoint `https://{endpoint}:6443`. Ignition spec {spec}.
 
 - `plan.yaml`: the plan these files were rendered from (no secrets in it).
 - `nodes/<name>/config.ign`: the Ignition config the installed system applies on its first boot:
-  hostname, SSH keys, network, K3s and its configuration. **It contains the cluster's K3s token:
-  keep it private.**
+  hostname, SSH keys, network, K3s and its configuration. **It contains the cluster's K3s token
+  (and the first server's, `{first}`, the keys of the cluster's certificate authorities): keep
+  it private.**
 - `nodes/<name>/install.ign`: the Ignition config of the network-booted installer: fetches
   `config.ign` from the boot server, runs `flatcar-install`, reports progress, reboots.
 - `nodes/<name>/boot.ipxe`: the iPXE script that boots the installer.
@@ -76,8 +77,10 @@ Install the first server (`{first}`) first: the other nodes wait for it.
 
 ## After the install
 
-Flatcar updates itself but does not reboot on its own (`REBOOT_STRATEGY=off` in
-`/etc/flatcar/update.conf`): deploy kured to reboot nodes one at a time. Each node announces
+Flatcar downloads its updates by itself; kured, which every server deploys, reboots the nodes
+into them one at a time (`REBOOT_STRATEGY=off` in `/etc/flatcar/update.conf` keeps Flatcar
+from rebooting on its own). `flatlab kubeconfig {name} --merge` gives this workstation admin
+access to the cluster, and `flatlab cluster status {name}` shows its nodes. Each node announces
 itself over mDNS as `_flatlab._tcp`, so the Flatlab app finds it.
 ",
         name = p.name,

@@ -487,7 +487,8 @@ fn a_first_server_reinstalled_into_a_running_cluster_joins_it() {
         units_of(&cp1.config)["k3s.service"].contains("https://10.0.0.12:6443/cacerts"),
         "it waits for the cluster"
     );
-    // Joining servers now join through the others, never through cp1 mid-install.
+    // The other servers' configs still name cp1: they joined through it, and K3s reads that
+    // address only on a first join (later starts use their own etcd data).
     let cp2_config = &files_of(&bundle.nodes[1].config)["/etc/rancher/k3s/config.yaml"].1;
     assert!(cp2_config.contains("server: https://10.0.0.11:6443"), "{cp2_config}");
 }
@@ -514,7 +515,7 @@ fn servers_deploy_the_upgrade_controllers_and_kube_vip_for_a_virtual_ip() {
             assert!(vip.contains("- name: address\n          value: 10.0.0.10\n"), "{vip}");
             let kured = &files_of(&node.config)["/var/lib/rancher/k3s/server/manifests/flatlab-kured.yaml"].1;
             assert!(
-                kured.contains("        - --concurrency=1\n        - --period=10m\n        - --reboot-days=sa,su\n        - --start-time=02:00\n        - --end-time=05:00\n        - --time-zone=Europe/Berlin\n"),
+                kured.contains("        - --concurrency=1\n        - --period=10m\n        - --annotate-nodes=true\n        - --reboot-days=sa,su\n        - --start-time=02:00\n        - --end-time=05:00\n        - --time-zone=Europe/Berlin\n"),
                 "{kured}"
             );
         } else {

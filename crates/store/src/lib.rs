@@ -384,6 +384,39 @@ impl Store {
         Ok(())
     }
 
+    /// The state `key` of plan `name` (not plan, not secret: see migration 0004), if set.
+    pub async fn state(&self, name: &str, key: &str) -> Result<Option<String>> {
+        let id = self.plan_id(name).await?;
+        let value = sqlx::query_scalar!("SELECT value FROM plan_state WHERE plan_id = ? AND key = ?", id, key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value)
+    }
+
+    /// Sets the state `key` of plan `name`.
+    pub async fn set_state(&self, name: &str, key: &str, value: &str, at: Millis) -> Result<()> {
+        let id = self.plan_id(name).await?;
+        sqlx::query!(
+            "INSERT INTO plan_state (plan_id, key, value, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (plan_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            id,
+            key,
+            value,
+            at
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Clears the state `key` of plan `name`; true if it was set.
+    pub async fn delete_state(&self, name: &str, key: &str) -> Result<bool> {
+        let id = self.plan_id(name).await?;
+        let done =
+            sqlx::query!("DELETE FROM plan_state WHERE plan_id = ? AND key = ?", id, key).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The names of the secrets stored for plan `name` (never their values).
     pub async fn secret_names(&self, name: &str) -> Result<Vec<String>> {
         let id = self.plan_id(name).await?;

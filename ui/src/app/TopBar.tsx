@@ -2,12 +2,13 @@ import type { ReactNode } from "react";
 import type { AppInfo } from "../lib/ipc";
 import type { PlanEditor } from "../plans/usePlanEditor";
 
-export type Tab = "design" | "generate" | "install" | "export";
+export type Tab = "design" | "generate" | "install" | "cluster" | "export";
 
 const TABS: [Tab, string][] = [
   ["design", "Design"],
   ["generate", "Generate"],
   ["install", "Install"],
+  ["cluster", "Cluster"],
   ["export", "Export"],
 ];
 

@@ -1,7 +1,7 @@
 // An in-memory Flatlab backend answering the app's commands through @tauri-apps/api/mocks.
 import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import type { Drive, Finding, Plan, PreviewFile, RevisionInfo, SidecarLine, SidecarMessage } from "../lib/ipc";
+import type { ClusterStatus, Drive, Finding, NodeView, Plan, PreviewFile, RevisionInfo, SidecarLine, SidecarMessage } from "../lib/ipc";
 
 export const demoPlan = (): Plan => ({
   version: 1,
@@ -42,6 +42,39 @@ export function fakeValidate(plan: Plan): Finding[] {
   if (plan.ssh_authorized_keys.length === 0) out.push(atPlan("warning", "ssh_authorized_keys", "no SSH key"));
   return out;
 }
+
+const node = (name: string, more: Partial<NodeView>): NodeView => ({
+  name,
+  state: "ready",
+  planned_role: "server",
+  role: "server",
+  k3s_version: "v1.32.2+k3s1",
+  os_image: "Flatcar Container Linux by Kinvolk 4593.2.5 (Oklo)",
+  flatcar_version: "4593.2.5",
+  internal_ip: "10.0.0.11",
+  cordoned: false,
+  reboot: null,
+  install_stage: "k3s-ready",
+  problems: [],
+  ...more,
+});
+
+/** The demo plan's cluster: cp1 Ready, worker1 rebooting, one node the plan no longer has. */
+export const clusterStatus = (): ClusterStatus => ({
+  plan: "demo-lab",
+  server: "https://10.0.0.11:6443",
+  reach: { kind: "reachable", version: "v1.32.2+k3s1" },
+  nodes: [
+    node("cp1", {}),
+    node("worker1", { planned_role: "agent", role: "agent", internal_ip: "10.0.0.21", reboot: "rebooting", cordoned: true }),
+    node("old-cp4", { state: "not_in_plan", planned_role: null, internal_ip: "10.0.0.14", install_stage: null }),
+  ],
+  api_note: "API access goes through 10.0.0.11",
+  upgrade: null,
+  installed_nodes: 2,
+  secrets_backup_at: null,
+  checked_at: 1_700_000_000_000,
+});
 
 type Handler = (args: Record<string, unknown>) => unknown;
 
@@ -209,9 +242,22 @@ export class FakeBackend {
         return { device: "/dev/sdc1", unmounted: [args.target], action: "powered_off", source: "udisks2", note: null };
       case "export_git":
         return { commit: "0123456789abcdef0123", pushed: false, changed: ["demo-lab/plan.yaml"] };
+      case "cluster_status":
+        return clusterStatus();
+      case "save_kubeconfig":
+        return { path: (args.path as string | null) ?? "/home/ada/.kube/config", context: args.name, server: "https://10.0.0.11:6443", merged: args.path === null, expires_at: 1_731_000_000_000 };
+      case "start_k3s_upgrade":
+        return { from: "v1.32.2+k3s1", to: args.version, nodes: 2 };
+      case "remove_cluster_node":
+      case "export_secrets":
+        return args.path ?? null;
+      case "import_secrets":
+        return 5;
       case "pick_open_plan_file":
       case "pick_save_plan_file":
       case "pick_folder":
+      case "pick_save_file":
+      case "pick_open_file":
         return null;
       default:
         throw { code: "internal", message: `unexpected command ${cmd}` };

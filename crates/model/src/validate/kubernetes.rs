@@ -85,29 +85,17 @@ impl Validator<'_> {
             return;
         };
         let Ok(IpAddr::V4(ip)) = endpoint.parse::<IpAddr>() else { return };
-        let first_server = nodes.iter().flatten().find(|n| n.role == Role::Server).map(|n| n.name.clone());
-        for node in nodes.iter().flatten() {
-            if node.role == Role::Server
-                && node.address.map(|a| a.addr()) == Some(ip)
-                && Some(&node.name) != first_server.as_ref()
-            {
-                self.error(
-                    "kubernetes.api_endpoint",
-                    format!(
-                        "{ip} is the address of `{}`, which joins the cluster through this endpoint and would wait for itself; use the first server's address, a virtual IP, or leave the field out",
-                        node.name
-                    ),
-                );
-            }
-        }
-        let is_server_address =
-            nodes.iter().flatten().any(|n| n.role == Role::Server && n.address.map(|a| a.addr()) == Some(ip));
         let is_node_address = nodes.iter().flatten().any(|n| n.address.map(|a| a.addr()) == Some(ip));
-        if !is_server_address && !is_node_address && !nodes.is_empty() {
+        let subnet = self.plan.network.subnet.trim().parse::<Ipv4Net>().ok();
+        if !is_node_address
+            && !nodes.is_empty()
+            && let Some(subnet) = subnet
+            && !subnet.contains(&ip)
+        {
             self.warning(
                 "kubernetes.api_endpoint",
                 format!(
-                    "{ip} is no node's address: nodes join the cluster through it, so something must answer there (kube-vip or keepalived on the servers); Flatlab does not set that up. Leave the field out to use the first server"
+                    "{ip} is no node's address, so Flatlab's kube-vip holds it on the servers; kube-vip announces it by ARP on the nodes' LAN, so choose a free address in {subnet}"
                 ),
             );
         }

@@ -37,22 +37,7 @@ pub(super) fn is_flatcar_version(v: &str) -> bool {
 
 /// `v1.32.2+k3s1`, optionally with a pre-release such as `v1.33.0-rc1+k3s1`.
 pub(super) fn is_k3s_version(v: &str) -> bool {
-    let Some(rest) = v.strip_prefix('v') else { return false };
-    let Some((semver, build)) = rest.split_once('+') else { return false };
-    let Some(build_number) = build.strip_prefix("k3s") else { return false };
-    if !is_number(build_number) {
-        return false;
-    }
-    let (core, pre) = match semver.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (semver, None),
-    };
-    if let Some(pre) = pre
-        && (pre.is_empty() || !pre.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
-    {
-        return false;
-    }
-    is_flatcar_version(core)
+    crate::K3sVersion::parse(v).is_some()
 }
 
 pub(super) fn is_number(s: &str) -> bool {

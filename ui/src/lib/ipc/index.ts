@@ -30,6 +30,9 @@ import type { GitExportOptions } from "./bindings/GitExportOptions";
 import type { DhcpMode } from "./bindings/DhcpMode";
 import type { Sighting } from "./bindings/Sighting";
 import type { SshPublicKey } from "./bindings/SshPublicKey";
+import type { ClusterStatus } from "./bindings/ClusterStatus";
+import type { KubeconfigSaved } from "./bindings/KubeconfigSaved";
+import type { UpgradeStarted } from "./bindings/UpgradeStarted";
 
 export type {
   AppInfo,
@@ -57,7 +60,15 @@ export type {
   ExportProgress,
   GitExportOptions,
   DhcpMode,
+  ClusterStatus,
+  KubeconfigSaved,
+  UpgradeStarted,
 };
+export type { NodeView } from "./bindings/NodeView";
+export type { NodeState } from "./bindings/NodeState";
+export type { Reach } from "./bindings/Reach";
+export type { Reboot } from "./bindings/Reboot";
+export type { UpgradeView } from "./bindings/UpgradeView";
 export { STAGES } from "./bindings/stages";
 export type { Alert } from "./bindings/Alert";
 export type { Diagnosis } from "./bindings/Diagnosis";
@@ -152,6 +163,20 @@ export const backend = {
   /** Returns the folder written, `<mountpoint>/flatlab/<plan>`. */
   exportUsb: (name: string, mountpoint: string) => call<string>("export_usb", { name, mountpoint }),
   exportGit: (options: GitExportOptions) => call<GitOutcome>("export_git", { options }),
+
+  // Cluster. `server` reaches the API at another address than the plan's (null: the plan's).
+  /** The cluster as its API shows it now; an unreachable API is a status, not an error. */
+  clusterStatus: (name: string, server: string | null) => call<ClusterStatus>("cluster_status", { name, server }),
+  startK3sUpgrade: (name: string, version: string, sha256: string | null, server: string | null) =>
+    call<UpgradeStarted>("start_k3s_upgrade", { name, version, sha256, server }),
+  /** Drains a node the plan no longer has and deletes it from the cluster. */
+  removeClusterNode: (name: string, node: string, server: string | null) => call<void>("remove_cluster_node", { name, node, server }),
+  /** Writes a kubeconfig to `path`, or (null) adds the plan's context to ~/.kube/config. */
+  saveKubeconfig: (name: string, path: string | null) => call<KubeconfigSaved>("save_kubeconfig", { name, path }),
+  /** Writes the plan's secrets, age-encrypted to `recipients`, to `path`. */
+  exportSecrets: (name: string, recipients: string[], path: string) => call<string>("export_secrets", { name, recipients, path }),
+  /** Restores a secrets backup with an age identity file; returns how many secrets it holds. */
+  importSecrets: (path: string, identity: string, replace: boolean) => call<number>("import_secrets", { path, identity, replace }),
 };
 
 /** Backend events. Each returns a function that stops listening. */
@@ -172,6 +197,9 @@ export const dialogs = {
   openPlanFile: () => call<string | null>("pick_open_plan_file"),
   savePlanFile: (defaultName: string) => call<string | null>("pick_save_plan_file", { defaultName }),
   pickFolder: (title: string) => call<string | null>("pick_folder", { title }),
+  saveFile: (title: string, defaultName: string) => call<string | null>("pick_save_file", { title, defaultName }),
+  /** `e2eName`: the file end-to-end runs answer with (in their dialog folder). */
+  openFile: (title: string, e2eName: string) => call<string | null>("pick_open_file", { title, e2eName }),
 };
 
 /** The main window. */

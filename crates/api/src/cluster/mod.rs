@@ -2,6 +2,16 @@
 //! (made by Flatlab before the first install, or known to have been made by K3s), and whether
 //! the first server rejoins a cluster that runs on.
 
+mod client;
+mod remove;
+mod status;
+mod upgrade;
+
+pub use client::{Access, Reach};
+pub use remove::RemoveStep;
+pub use status::{ClusterStatus, NodeState, NodeView, Reboot};
+pub use upgrade::{UpgradeStarted, UpgradeView};
+
 use flatlab_bootd::Stage;
 use flatlab_model::{Role, ValidatedPlan};
 use flatlab_render::ClusterSecrets;
@@ -59,7 +69,7 @@ impl Flatlab {
 }
 
 /// Where the first server joins when it is being installed again while another server runs
-/// the cluster: that server's address (the virtual API address when Flatlab's kube-vip holds
+/// the cluster (reported `k3s-ready`): that server's address (the virtual API address when Flatlab's kube-vip holds
 /// one, which follows a healthy server). None when the first server starts the cluster.
 fn rejoin_address(plan: &ValidatedPlan, states: &[MachineState]) -> Option<String> {
     let first = plan.first_server();
@@ -71,7 +81,9 @@ fn rejoin_address(plan: &ValidatedPlan, states: &[MachineState]) -> Option<Strin
         .nodes()
         .iter()
         .filter(|n| {
-            n.role == Role::Server && n.name != first.name && stage_of(&n.name).is_some_and(Stage::is_installed)
+            // Only a server that reported K3s running: one merely installed may itself be
+            // waiting to join the first server, and the two would wait for each other.
+            n.role == Role::Server && n.name != first.name && stage_of(&n.name) == Some(Stage::K3sReady)
         })
         .collect();
     if running.is_empty() {
