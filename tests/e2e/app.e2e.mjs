@@ -2,7 +2,7 @@
 // the same database, so a later scenario sees what an earlier one saved.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { Keys, Session, sleep } from "./webdriver.mjs";
 
 const app = process.env.E2E_APP;
@@ -251,6 +251,57 @@ Object.assign(scenarios, {
       await click(s, "boot-stop");
       await s.waitFor(testid("boot-start"), { predicate: (e) => e.enabled(), timeout: 15000 });
     });
+  },
+});
+
+Object.assign(scenarios, {
+  async "cluster: the view, a kubeconfig and a K3s upgrade against a stand-in of the API"() {
+    // The stand-in holds what the first server's rendered config holds: the CA files. Rendered
+    // by the CLI from the app's own database, so both have the same cluster PKI.
+    const root = new URL("../../", import.meta.url).pathname;
+    const bundle = join(work, "bundle");
+    execFileSync(join(root, "target/debug/flatlab"), ["render", "demo-lab", "-o", bundle], { stdio: "ignore" });
+    const standin = spawn(
+      join(root, "target/debug/flatlab-kube-standin"),
+      ["--config", join(bundle, "nodes/cp1/config.ign"), "--fixture", join(root, "crates/kube-standin/fixtures/demo-lab.yaml"),
+       "--listen", "127.0.0.1:0", "--upgrade-step-ms", "600"],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      const address = await new Promise((resolve, reject) => {
+        standin.stdout.on("data", (d) => {
+          const m = /listening on (\S+)/.exec(String(d));
+          if (m) resolve(m[1]);
+        });
+        standin.on("exit", (code) => reject(new Error(`the stand-in exited (${code})`)));
+      });
+      await withApp(async (s) => {
+        await click(s, "plan-demo-lab");
+        await click(s, "tab-cluster");
+        await fill(s, "cluster-server", `https://${address}`);
+        await click(s, "cluster-refresh");
+        await s.waitFor(testid("cluster-reach"), { predicate: async (e) => (await e.attribute("data-kind")) === "reachable", timeout: 20000 });
+        await s.waitFor(testid("cluster-node-cp2"), { predicate: async (e) => (await e.text()).includes("Rebooting into a Flatcar update") });
+        const worker2 = await s.waitFor(testid("cluster-node-worker2"));
+        check((await worker2.attribute("data-state")) === "missing", "worker2 never joined");
+        await shot(s, "cluster-view");
+        await click(s, "kubeconfig-merge");
+        await s.waitFor(".banner.success");
+        const kubeconfig = readFileSync(join(process.env.HOME, ".kube", "config"), "utf8");
+        check(kubeconfig.includes("name: demo-lab") && kubeconfig.includes("client-key-data"), "the kubeconfig has the plan's context");
+        const revision = Number((await (await s.find(testid("revision"))).text()).replace(/\D+/g, ""));
+        await fill(s, "upgrade-version", "v1.33.4+k3s1");
+        await click(s, "upgrade-start");
+        await click(s, "modal-ok");
+        await s.waitFor(testid("upgrade-progress"), { predicate: async (e) => Number(await e.attribute("data-done")) >= 1, timeout: 20000 });
+        await shot(s, "cluster-upgrading");
+        await s.waitFor(testid("upgrade-saved"), { timeout: 30000 });
+        await s.waitFor(testid("revision"), { predicate: async (e) => (await e.text()) === `rev ${revision + 1}` });
+        await shot(s, "cluster-upgraded");
+      });
+    } finally {
+      standin.kill();
+    }
   },
 });
 

@@ -11,7 +11,7 @@ root=$PWD
 if [[ -z "${E2E_SKIP_BUILD:-}" ]]; then
   echo "e2e: building the app (debug, no bundle) and the flatlab CLI it runs as its boot server"
   npx tauri build --debug --no-bundle >/dev/null
-  cargo build -q -p flatlab-cli
+  cargo build -q -p flatlab-cli -p flatlab-kube-standin
 fi
 command -v tauri-driver >/dev/null || { echo "e2e: tauri-driver is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 command -v WebKitWebDriver >/dev/null || { echo "e2e: WebKitWebDriver is missing (apt install webkit2gtk-driver)" >&2; exit 1; }

@@ -188,6 +188,10 @@ async fn an_upgrade_applies_both_plans_and_saves_the_plan_once_every_node_runs_i
             let servers_done = ["cp1", "cp2", "cp3"].iter().all(|n| u.done.iter().any(|d| d == n));
             assert!(servers_done || !u.done.iter().any(|d| d == "worker1"), "agents wait for servers: {u:?}");
         }
+        // Nodes the upgrade moved are no disagreement, during the upgrade or once it is saved.
+        for n in &status.nodes {
+            assert!(n.problems.is_empty(), "{}: {:?}", n.name, n.problems);
+        }
         if let Some(rev) = u.saved_revision {
             break rev;
         }

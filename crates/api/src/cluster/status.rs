@@ -174,7 +174,8 @@ fn apply_node(view: &mut NodeView, node: &Node, lock_holder: Option<&str>) {
 }
 
 /// What disagrees between the plan, the timeline and the API for a planned node.
-fn problems(view: &NodeView, plan: &ValidatedPlan) -> Vec<String> {
+/// `upgrading_to`: the version an upgrade in the cluster moves nodes to (not a disagreement).
+fn problems(view: &NodeView, plan: &ValidatedPlan, upgrading_to: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     let planned = plan.nodes().iter().find(|n| n.name == view.name);
     match (view.state, view.install_stage) {
@@ -208,6 +209,7 @@ fn problems(view: &NodeView, plan: &ValidatedPlan) -> Vec<String> {
     let k3s = &plan.plan().kubernetes.k3s_version;
     if let Some(v) = &view.k3s_version
         && v != k3s
+        && Some(v.as_str()) != upgrading_to
         && view.state != NodeState::NotInPlan
     {
         out.push(format!("runs K3s {v}, the plan says {k3s}"));
@@ -287,10 +289,16 @@ impl Flatlab {
             view.state = NodeState::NotInPlan;
             views.push(view);
         }
-        for view in &mut views {
-            view.problems = problems(view, &plan);
-        }
         status.upgrade = upgrade_view(self, name, &plan, &cc, &views).await?;
+        // Judged against the plan as it is now, with an upgrade that just finished saved in it.
+        let plan = match status.upgrade.as_ref().and_then(|u| u.saved_revision) {
+            Some(_) => self.validated_plan(name, "fix the plan's errors first").await?,
+            None => plan,
+        };
+        let upgrading_to = status.upgrade.as_ref().map(|u| u.to.as_str());
+        for view in &mut views {
+            view.problems = problems(view, &plan, upgrading_to);
+        }
         status.nodes = views;
         Ok(status)
     }
