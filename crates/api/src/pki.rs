@@ -175,33 +175,6 @@ pub fn admin_certificate(
     Ok(ClientCertificate { cert: cert.pem(), key: key.serialize_pem() })
 }
 
-/// A serving certificate signed by the cluster's `server-ca`, for the names and addresses in
-/// `sans`: what the API server presents (used by the test stand-in of the API).
-pub fn serving_certificate(
-    pki: &ClusterPki,
-    sans: &[String],
-    now: Millis,
-    rng: &mut impl rand::Rng,
-) -> anyhow::Result<ClientCertificate> {
-    let (Some(ca_cert), Some(ca_key)) = (pki.file("server-ca.crt"), pki.file("server-ca.key")) else {
-        anyhow::bail!(crate::ApiError::ForeignCa);
-    };
-    let issuer = Issuer::from_ca_cert_pem(ca_cert, KeyPair::from_pem(ca_key)?).context("reading the server CA")?;
-    let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(sans.to_vec())?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, "k3s");
-    params.distinguished_name.push(DnType::OrganizationName, "k3s");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = time(now - DAY_MS)?;
-    params.not_after = time(now + CLIENT_DAYS * DAY_MS)?;
-    params.serial_number = Some(serial(rng));
-    let cert = params.signed_by(&key, &issuer)?;
-    Ok(ClientCertificate { cert: cert.pem(), key: key.serialize_pem() })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,30 +6,18 @@
 #[path = "../../export/tests/support/required.rs"]
 mod required;
 
+#[path = "support/clock.rs"]
+mod clock;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flatlab_api::{Access, Clock, ErrorCode, Flatlab, NodeState, Reach, Reboot, error_code};
+use flatlab_api::{Access, ErrorCode, Flatlab, NodeState, Reach, Reboot, error_code};
 use flatlab_kube_standin::{Fixture, Options, Running};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 
-struct Now(i64);
-impl Clock for Now {
-    fn now_ms(&self) -> i64 {
-        self.0
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64
-}
-
-fn rng() -> StdRng {
-    StdRng::seed_from_u64(14)
-}
+use clock::{Now, now, rng};
 
 const DEMO_FIXTURE: &str = include_str!("../../kube-standin/fixtures/demo-lab.yaml");
 

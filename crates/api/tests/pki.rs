@@ -2,35 +2,22 @@
 //! `openssl`, the join token pinning the exact `server-ca.crt` bytes, private keys only where
 //! they belong, kubeconfigs, and backups of the secrets.
 
+#[path = "support/clock.rs"]
+mod clock;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use flatlab_api::{Clock, ErrorCode, Flatlab, error_code};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
+use flatlab_api::{ErrorCode, Flatlab, error_code};
 use serde_json::Value;
 
-/// The time now (certificates are checked by openssl against the real clock), fixed per test.
-struct Now(i64);
-impl Clock for Now {
-    fn now_ms(&self) -> i64 {
-        self.0
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64
-}
+use clock::{Now, now, rng};
 
 async fn app(dir: &Path, at: i64) -> Flatlab {
     let app = Flatlab::with_clock(&dir.join("flatlab.db"), Arc::new(Now(at))).await.expect("opens");
     app.ensure_demo_plan().await.expect("demo");
     app
-}
-
-fn rng() -> StdRng {
-    StdRng::seed_from_u64(14)
 }
 
 /// The inline files of an Ignition config, decoded, by path.
