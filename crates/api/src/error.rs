@@ -93,7 +93,8 @@ pub enum ErrorCode {
     Network,
     /// The cluster's certificate authorities are not Flatlab's (installed before Flatlab made them).
     ForeignCa,
-    /// The cluster's API cannot be reached, refused Flatlab's certificate, or is another cluster's.
+    /// The cluster's API cannot be reached, refused Flatlab's certificate, is another cluster's,
+    /// or its certificate does not fit the address or the clock.
     ClusterUnreachable,
     /// An upgrade K3s does not support (a downgrade, a skipped minor version), or one running.
     UpgradeRefused,

@@ -12,6 +12,7 @@ pub mod dhcp;
 mod error;
 mod http;
 mod mac;
+mod neighbors;
 mod policy;
 mod registry;
 mod stage;
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 pub use dhcp::{DhcpMode, Firmware, FullDhcp, ParseDhcpModeError};
 pub use error::{Error, Result};
 pub use mac::{Mac, ParseMacError};
+pub use neighbors::{KernelNeighbors, Neighbors};
 pub use policy::{BootClient, BootFile, Booter, SaveFuture, Script, ScriptRequest};
 pub use registry::Registry;
 pub use stage::{

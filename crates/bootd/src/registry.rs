@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 
 use crate::mac::Mac;
+use crate::neighbors::{KernelNeighbors, Neighbors};
 use crate::policy::{Booter, Script, ScriptRequest};
 use crate::stage::{
     Clock, Event, EventKind, HistoryEntry, MachineRecord, MachineSpec, MachineStatus, Millis, Stage, StrangerRecord,
@@ -48,6 +49,8 @@ pub struct Registry {
     booter: Arc<dyn Booter>,
     /// Saves one at a time, each of the newest state, so the store never goes back in time.
     saving: Arc<tokio::sync::Mutex<()>>,
+    /// Who the LAN says has an address the registry does not know (see `neighbors`).
+    neighbors: Arc<dyn Neighbors>,
 }
 
 /// Why a config or report was refused.
@@ -88,7 +91,48 @@ impl Registry {
                 },
             );
         }
-        Self { inner: Arc::new(Mutex::new(inner)), events, clock, booter, saving: Arc::default() }
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+            events,
+            clock,
+            booter,
+            saving: Arc::default(),
+            neighbors: Arc::new(KernelNeighbors),
+        }
+    }
+
+    /// The same registry asking `neighbors` instead of the kernel's table (tests).
+    pub fn with_neighbors(mut self, neighbors: Arc<dyn Neighbors>) -> Self {
+        self.neighbors = neighbors;
+        self
+    }
+
+    /// The planned machine a request from `ip` comes from: the one bound to `ip`, else the one
+    /// the neighbour table puts at `ip` while its install runs, which is then bound to `ip` (and
+    /// saved) before the caller answers.
+    async fn machine_at(&self, ip: Ipv4Addr) -> Option<Mac> {
+        if let Some(mac) = self.lock().by_ip.get(&ip).copied() {
+            return Some(mac);
+        }
+        let mac = self.neighbors.mac_of(ip)?;
+        let moved = {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            let m = inner.machines.get_mut(&mac)?;
+            // Only an install in progress follows its machine; a new one binds at its iPXE script.
+            if m.ip.is_none() || m.stage.is_installed() || m.stage == Stage::Armed {
+                return None;
+            }
+            let old = m.ip.replace(ip);
+            if let Some(old) = old {
+                inner.by_ip.remove(&old);
+            }
+            inner.by_ip.insert(ip, mac);
+            (m.spec.node.clone(), old)
+        };
+        tracing::info!(mac = %mac, node = %moved.0, from = ?moved.1, to = %ip, "machine moved to a new address (neighbour table)");
+        self.commit(mac).await;
+        Some(mac)
     }
 
     pub(crate) fn booter(&self) -> &dyn Booter {
@@ -250,8 +294,7 @@ impl Registry {
     /// A mirror file was requested from `ip`: the booter says which downloads move its machine on.
     pub(crate) async fn saw_download(&self, ip: Ipv4Addr, file: &str) {
         let Some(stage) = self.booter.download_stage(file) else { return };
-        let mac = self.lock().by_ip.get(&ip).copied();
-        if let Some(mac) = mac {
+        if let Some(mac) = self.machine_at(ip).await {
             self.advance(mac, stage, Some(file.to_owned())).await;
         }
     }
@@ -268,18 +311,18 @@ impl Registry {
     /// The install or final Ignition config for `token`, if the token is live and `ip` is the
     /// machine it belongs to. Fetching the install config moves the machine to `ignition`.
     pub(crate) async fn ignition(&self, token: &str, ip: Ipv4Addr, final_config: bool) -> Result<String, Refusal> {
-        let (mac, config) = {
+        let (mac, config, bound) = {
             let inner = self.lock();
             let Some((mac, m)) = find_token(&inner, token) else { return Err(Refusal::UnknownToken) };
             if m.stage.is_installed() {
                 return Err(Refusal::InstallEnded);
             }
-            if m.ip != Some(ip) {
-                return Err(Refusal::OtherMachine);
-            }
             let config = if final_config { m.spec.final_ignition.clone() } else { m.spec.install_ignition.clone() };
-            (mac, config)
+            (mac, config, m.ip == Some(ip))
         };
+        if !bound && self.machine_at(ip).await != Some(mac) {
+            return Err(Refusal::OtherMachine);
+        }
         if !final_config {
             self.advance(mac, Stage::Ignition, None).await;
         }
@@ -421,9 +464,25 @@ mod tests {
         }
     }
 
+    /// A LAN whose neighbour table the test writes.
+    #[derive(Default)]
+    struct Lan(Mutex<HashMap<Ipv4Addr, Mac>>);
+
+    impl Neighbors for Lan {
+        fn mac_of(&self, ip: Ipv4Addr) -> Option<Mac> {
+            self.0.lock().expect("lock").get(&ip).copied()
+        }
+    }
+
     fn registry(specs: Vec<MachineSpec>) -> (Registry, Arc<TestBooter>) {
+        let (r, booter, _) = registry_on_lan(specs);
+        (r, booter)
+    }
+
+    fn registry_on_lan(specs: Vec<MachineSpec>) -> (Registry, Arc<TestBooter>, Arc<Lan>) {
         let booter = Arc::new(TestBooter::default());
-        (Registry::new(specs, Arc::new(|| 1000), booter.clone()), booter)
+        let lan = Arc::new(Lan::default());
+        (Registry::new(specs, Arc::new(|| 1000), booter.clone()).with_neighbors(lan.clone()), booter, lan)
     }
 
     const IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
@@ -490,6 +549,32 @@ mod tests {
         );
         assert_eq!(r.ignition("", IP, false).await, Err(Refusal::UnknownToken));
         assert!(r.ignition(TOKEN1, IP, false).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_install_follows_its_machine_to_a_new_address_the_lan_puts_at_its_mac() {
+        let (r, booter, lan) = registry_on_lan(vec![spec(1, Stage::Armed), spec(2, Stage::Armed)]);
+        let (new_ip, other_ip) = (Ipv4Addr::new(10, 0, 0, 101), Ipv4Addr::new(10, 0, 0, 102));
+        // Not before its install is bound: the first binding is iPXE's.
+        lan.0.lock().expect("lock").insert(new_ip, MAC1);
+        assert_eq!(r.ignition(TOKEN1, new_ip, false).await, Err(Refusal::OtherMachine));
+        r.script(MAC1, IP).await;
+        assert!(r.ignition(TOKEN1, IP, false).await.is_ok());
+        // The live system's own DHCP client got another lease: the LAN says it is MAC1's.
+        assert_eq!(r.ignition(TOKEN1, new_ip, true).await.as_deref(), Ok("{final}"));
+        assert_eq!(r.machines()[0].ip.as_deref(), Some("10.0.0.101"));
+        assert_eq!(booter.saved.lock().expect("lock").last().and_then(|s| s.ip), Some(new_ip), "saved");
+        // Another machine at an address, or none: refused.
+        lan.0.lock().expect("lock").insert(other_ip, Mac([0x52, 0x54, 0, 0, 0, 2]));
+        assert_eq!(r.ignition(TOKEN1, other_ip, true).await, Err(Refusal::OtherMachine));
+        assert_eq!(r.ignition(TOKEN1, Ipv4Addr::new(10, 0, 0, 103), true).await, Err(Refusal::OtherMachine));
+        // The old address is no longer this install's.
+        assert_eq!(r.ignition(TOKEN1, IP, true).await, Err(Refusal::OtherMachine));
+        // Downloads from the new address count for the machine.
+        r.report(TOKEN1, Stage::Installing, None).await.expect("report");
+        let mut events = r.subscribe();
+        r.progress(new_ip, "flatcar_production_image.bin.bz2", 10, 100);
+        assert!(matches!(events.try_recv().map(|e| e.kind), Ok(EventKind::Progress { .. })));
     }
 
     #[tokio::test]

@@ -116,7 +116,7 @@ pub fn export_git(files: &[File], export: &GitExport) -> Result<GitOutcome> {
             export.how_to_render
         ),
         SecretPolicy::Encrypt(r) => format!(
-            "# Encrypted files\n\nFiles ending in `.age` hold the cluster's K3s token (and, in `secrets-backup.json.age`, the keys of its certificate authorities), encrypted to:\n\n{}\n\nDecrypt with `age -d -i KEY FILE.age > FILE`; restore the keys into Flatlab with `flatlab secrets import secrets-backup.json.age --identity KEY`.\n",
+            "# Encrypted files\n\nFiles ending in `.age` hold the cluster's K3s token (the first server's `config.ign.age` and `secrets-backup.json.age` also the keys of its certificate authorities), encrypted to:\n\n{}\n\nDecrypt with `age -d -i KEY FILE.age > FILE`; restore the keys into Flatlab with `flatlab secrets import secrets-backup.json.age --identity KEY`.\n",
             r.iter().map(|p| format!("- `{p}`")).collect::<Vec<_>>().join("\n")
         ),
         SecretPolicy::Omit => String::new(),

@@ -83,6 +83,11 @@ pub(crate) fn config_yaml(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &
     format!("# Written by Flatlab for node {} ({}). K3s reads this at start.\n{yaml}", node.name, node.role.as_str())
 }
 
+/// `https://<host>:6443`, an IPv6 host in brackets.
+pub(crate) fn api_url(host: &str) -> String {
+    format!("https://{}:6443", bracket_ipv6(host))
+}
+
 fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
 }

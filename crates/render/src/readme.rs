@@ -41,7 +41,7 @@ pub(crate) fn bundle_readme(plan: &ValidatedPlan, inputs: &Inputs<'_>) -> String
         "# Flatlab bundle: {name}
 
 Rendered by Flatlab from plan `{name}`: Flatcar {version} ({channel}, {arch}), K3s {k3s},
-API endpoint `https://{endpoint}:6443`. Ignition spec {spec}.
+API endpoint `{api_url}`. Ignition spec {spec}.
 
 | node | role | MAC | address | install disk |
 |---|---|---|---|---|
@@ -88,7 +88,7 @@ itself over mDNS as `_flatlab._tcp`, so the Flatlab app finds it.
         channel = p.os.channel.as_str(),
         arch = p.os.arch.as_str(),
         k3s = p.kubernetes.k3s_version,
-        endpoint = plan.api_endpoint(),
+        api_url = crate::k3s::api_url(&plan.api_endpoint()),
         spec = p.os.ignition_version.as_deref().unwrap_or("3.3.0"),
         first = plan.first_server().name,
     )

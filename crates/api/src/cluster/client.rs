@@ -1,6 +1,7 @@
 //! A Kubernetes client for a plan's cluster, with a freshly minted admin certificate, and what
-//! its failures mean to the user: the API is not there, it refused the certificate, or another
-//! cluster (another CA) answers at the address.
+//! its failures mean to the user: the API is not there, it refused the certificate, another
+//! cluster (another CA) answers at the address, or the cluster's certificate does not fit the
+//! address or the clock.
 
 use std::time::Duration;
 
@@ -85,7 +86,10 @@ impl Flatlab {
 
 /// Where a client for `plan` goes with `access`.
 pub(crate) fn server_url(plan: &flatlab_model::ValidatedPlan, access: &Access) -> String {
-    access.server.as_deref().and_then(|s| normalize_server(s).ok()).unwrap_or_else(|| crate::kubeconfig::api_url(plan))
+    match access.server.as_deref() {
+        Some(s) => normalize_server(s).unwrap_or_else(|_| s.trim().to_owned()),
+        None => crate::kubeconfig::api_url(plan),
+    }
 }
 
 /// `host`, `host:port` or `https://host[:port]` as an API URL.

@@ -304,18 +304,28 @@ impl Flatlab {
     }
 }
 
-/// Without a virtual API address, the API is where the first server is.
+/// Without a virtual API address, API access depends on whatever answers at the endpoint.
 fn api_note(plan: &ValidatedPlan) -> Option<String> {
     if flatlab_render::virtual_ip(plan).is_some() {
         return None;
     }
     let servers = plan.nodes().iter().filter(|n| n.role == Role::Server).count();
     let endpoint = plan.api_endpoint();
-    let first = &plan.first_server().name;
+    let holder = plan
+        .nodes()
+        .iter()
+        .find(|n| {
+            n.address.is_some_and(|a| a.addr().to_string() == endpoint) || format!("{}.local", n.name) == endpoint
+        })
+        .map(|n| n.name.clone());
     let mut note = format!("API access goes through {endpoint}");
     if servers > 1 {
+        let down = match &holder {
+            Some(name) => format!("when {name} is down"),
+            None => format!("when nothing answers at {endpoint}"),
+        };
         note.push_str(&format!(
-            ": when {first} is down, the cluster runs on but Flatlab and your kubeconfig cannot reach it; set kubernetes.api_endpoint to a free address for a virtual IP that follows a healthy server"
+            ": {down}, the cluster runs on but Flatlab and your kubeconfig cannot reach it; set kubernetes.api_endpoint to a free address for a virtual IP that follows a healthy server"
         ));
     }
     Some(note)

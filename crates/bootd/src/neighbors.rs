@@ -1,0 +1,65 @@
+//! Which MAC address the LAN gives an IP address: the kernel's neighbour (ARP) table.
+//!
+//! A machine's install is bound to the address it had when iPXE fetched its script. Its live
+//! system may then get another address: Flatcar's network configuration asks DHCP with a DUID
+//! client identifier, where iPXE sent its MAC, and a router that keys leases by client
+//! identifier (dnsmasq does) hands out a second lease. A request from an address the install is
+//! not bound to is that machine's when the neighbour table says the address is at the machine's
+//! MAC: the boot server shares the machines' LAN, and answering a TCP connection made the kernel
+//! resolve the peer. That check is no weaker than the address binding itself (both are what the
+//! LAN says), and the install follows the machine to its new address.
+
+use std::net::Ipv4Addr;
+
+use crate::mac::Mac;
+
+/// Looks up the MAC address of a neighbour on the LAN.
+pub trait Neighbors: Send + Sync {
+    fn mac_of(&self, ip: Ipv4Addr) -> Option<Mac>;
+}
+
+/// The kernel's table, from `/proc/net/arp` (of this network namespace).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KernelNeighbors;
+
+/// `ATF_COM`: the entry is complete (resolved).
+const COMPLETE: u32 = 0x2;
+
+impl Neighbors for KernelNeighbors {
+    fn mac_of(&self, ip: Ipv4Addr) -> Option<Mac> {
+        let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+        parse_arp(&table, ip)
+    }
+}
+
+/// The complete entry for `ip` in `/proc/net/arp` text.
+pub(crate) fn parse_arp(table: &str, ip: Ipv4Addr) -> Option<Mac> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [addr, _hw_type, flags, mac, ..] = fields[..] else { return None };
+        let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
+        (addr.parse::<Ipv4Addr>().ok()? == ip && flags & COMPLETE != 0).then(|| mac.parse().ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+IP address       HW type     Flags       HW address            Mask     Device
+10.77.0.101      0x1         0x2         52:54:00:77:00:01     *        b-eth
+10.77.0.102      0x1         0x0         00:00:00:00:00:00     *        b-eth
+10.77.0.1        0x1         0x2         3a:1e:5c:00:00:01     *        b-eth
+";
+
+    #[test]
+    fn only_complete_entries_name_a_mac() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().expect("ip");
+        assert_eq!(parse_arp(TABLE, ip("10.77.0.101")), Some("52:54:00:77:00:01".parse().expect("mac")));
+        assert_eq!(parse_arp(TABLE, ip("10.77.0.102")), None, "incomplete");
+        assert_eq!(parse_arp(TABLE, ip("10.77.0.9")), None, "absent");
+        assert_eq!(parse_arp("", ip("10.77.0.1")), None);
+        assert_eq!(parse_arp("garbage\nmore garbage here x y\n", ip("10.77.0.1")), None);
+    }
+}
