@@ -215,12 +215,18 @@ async fn transfer(bind: SocketAddr, peer: SocketAddr, req: &ReadRequest, data: &
         let mut acked = false;
         for _ in 0..RETRIES {
             socket.send(&packet).await.map_err(|e| e.to_string())?;
-            match recv_ack(&socket, &mut buf, timeout).await? {
-                Some(0) => {
+            match recv_ack(&socket, &mut buf, timeout).await {
+                Ok(Some(0)) => {
                     acked = true;
                     break;
                 }
-                _ => continue,
+                Ok(_) => continue,
+                // The usual size probe (UEFI PXE clients): ask for tsize, read it, abort.
+                Err(why) if req.tsize && why.starts_with("client aborted") => {
+                    tracing::debug!(peer = %peer, file = %req.filename, "TFTP size probe answered");
+                    return Ok(());
+                }
+                Err(why) => return Err(why),
             }
         }
         if !acked {

@@ -28,8 +28,8 @@ impl PlanBooter {
             app,
             plan: plan.to_owned(),
             bios: first_of(binaries, &["undionly.kpxe"]),
-            uefi_x64: first_of(binaries, &["ipxe.efi", "snponly.efi"]),
-            uefi_arm64: first_of(binaries, &["ipxe-arm64.efi", "snp-arm64.efi"]),
+            uefi_x64: first_of(binaries, &["snponly.efi", "ipxe.efi"]),
+            uefi_arm64: first_of(binaries, &["snp-arm64.efi", "ipxe-arm64.efi"]),
         }
     }
 }
@@ -74,6 +74,9 @@ dhcp || sleep 2
 goto dhcp
 :chain
 chain --autofree {http_base}/v1/boot/${{net0/mac:hexhyp}}.ipxe?uuid=${{uuid}}&arch=${{buildarch}}&platform=${{platform}} || goto retry
+# The machine's script returned (an installed UEFI machine, or a stranger): on to the next
+# boot device. With status 1: UEFI firmware takes success for a finished boot and stops in its menu.
+exit 1
 :retry
 echo Flatlab: the boot server did not answer; retrying in 5 seconds
 sleep 5
@@ -174,6 +177,13 @@ mod tests {
         let client =
             BootClient { mac: MAC, firmware: Some(Firmware::UefiX64), arch: Some(7), ipxe: false, planned: false };
         assert_eq!(only_snp.boot_file(&client, base), tftp("snponly.efi"));
+        // With both, the SNP-only build: it drives the NIC through the firmware's own driver,
+        // so its `exit` hands the firmware a NIC it can boot from again (Debian's ipxe.efi
+        // left OVMF hung on exit, with no further boot entry tried).
+        let (both, _dir) = booter(&["ipxe.efi", "snponly.efi", "ipxe-arm64.efi", "snp-arm64.efi"]).await;
+        assert_eq!(both.boot_file(&client, base), tftp("snponly.efi"));
+        let arm = BootClient { firmware: Some(Firmware::UefiArm64), arch: Some(11), ..client };
+        assert_eq!(both.boot_file(&arm, base), tftp("snp-arm64.efi"));
     }
 
     #[tokio::test]
@@ -198,6 +208,10 @@ mod tests {
         assert!(text.contains("52:54:00:00:00:01) is not in the plan") && text.contains("exit"), "{text}");
         let first = b.first_stage("http://10.0.0.2:8080");
         assert!(first.contains("chain --autofree http://10.0.0.2:8080/v1/boot/${net0/mac:hexhyp}.ipxe"), "{first}");
+        // A machine script that returns (`exit` of an installed UEFI machine, a stranger's wait)
+        // must end iPXE, so the firmware goes on to its disk, not loop back into the retry.
+        let after_chain = first.split_once("|| goto retry\n").map(|(_, rest)| rest).unwrap_or_default();
+        assert!(after_chain.lines().find(|l| !l.starts_with('#')) == Some("exit 1"), "{first}");
     }
 
     #[tokio::test]

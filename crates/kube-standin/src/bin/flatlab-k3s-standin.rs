@@ -43,8 +43,12 @@ const CA_FILES: [&str; 11] = [
 
 fn say(line: &str) {
     eprintln!("k3s-standin: {line}");
-    if let Ok(mut kmsg) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = writeln!(kmsg, "k3s-standin: {line}");
+    // The test reads the serial console. The kernel rate-limits writes to /dev/kmsg, so each
+    // line also goes to ttyS0 itself, opened per line (a getty's vhangup() ends older handles).
+    for console in ["/dev/ttyS0", "/dev/kmsg"] {
+        if let Ok(mut out) = std::fs::OpenOptions::new().write(true).open(console) {
+            let _ = writeln!(out, "k3s-standin: {line}");
+        }
     }
 }
 

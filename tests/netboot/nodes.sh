@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# End to end with real Ignition and real systemd, from the firmware's first DHCP packet to
+# `k3s-ready`: QEMU machines network-boot through `flatlab serve --dhcp proxy` beside dnsmasq
+# playing the home router, into Debian-built stand-ins for Flatcar (tests/netboot/debian/):
+#
+#   firmware (SeaBIOS + iPXE ROM, or OVMF's own PXE -> ipxe.efi over TFTP) -> iPXE -> boot.ipxe
+#   -> live system: Ignition 2.14 applies install.ign, systemd runs flatlab-install.service
+#   -> install.sh -> flatcar-install (stand-in): the signed image onto the disk -> reboot
+#   -> network boot again: the boot server sends it to its disk -> GRUB -> initramfs: Ignition
+#   applies config.ign -> systemd: networkd with the plan's address, the report units, K3s (a
+#   stand-in that checks config.yaml, the CA files and the token's pin) -> `k3s-ready`.
+#
+#   tests/netboot/nodes.sh one     one machine (OVMF), K3s by the download-and-verify unit
+#   tests/netboot/nodes.sh three   the HA plan's three servers at once (SeaBIOS, OVMF, SeaBIOS),
+#                                  K3s pinned by hash (an Ignition remote file); the boot server
+#                                  is killed with SIGKILL once all three are installed, and
+#                                  started again: none loses its state, none installs twice
+#   tests/netboot/nodes.sh         both; prints `nodes: N passed, N failed` and the timings
+# Needs root (network namespaces, mmdebstrap). Logs of a failed run: artifacts/netboot-nodes/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+if [[ $# -eq 0 ]]; then
+  passed=0 failed=0
+  for run in one three; do
+    if "$0" "$run"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  done
+  [[ -f $root/target/netboot-nodes-times.txt ]] && cat "$root/target/netboot-nodes-times.txt"
+  echo "nodes: $passed passed, $failed failed"
+  exit $((failed > 0))
+fi
+run=$1
+case $run in one | three) ;; *) echo "usage: $0 [one|three]" >&2; exit 2 ;; esac
+flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
+k3s_standin=${FLATLAB_K3S_STANDIN:-$root/target/debug/flatlab-k3s-standin}
+timeout_secs=${NODES_TIMEOUT:-$([[ $run == one ]] && echo 900 || echo 2400)}
+version=4593.2.5
+k3s_version=v1.32.2+k3s1
+
+source "$root/tests/lib/required.sh"
+[[ $(id -u) -eq 0 ]] || cannot_run nodes "needs root (network namespaces, mmdebstrap)"
+for tool in qemu-system-x86_64 dnsmasq mmdebstrap gpg cpio curl ip python3 sgdisk mcopy grub-mkimage; do
+  command -v "$tool" >/dev/null || { echo "nodes: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
+done
+for f in /usr/share/OVMF/OVMF_CODE_4M.fd /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/undionly.kpxe "$flatlab" "$k3s_standin"; do
+  [[ -e $f ]] || { echo "nodes: $f is missing (scripts/setup-debian.sh; cargo build -p flatlab-cli -p flatlab-kube-standin)" >&2; exit 1; }
+done
+
+step() { printf 'nodes (%s): %s\n' "$run" "$*"; }
+cache=$("$root/tests/netboot/debian/build.sh")
+step "Debian-built live system and install image from $cache"
+
+work=$(mktemp -d /tmp/flatlab-nodes.XXXXXX)
+id=$$
+ns_sw=flnsw$id ns_r=flnr$id ns_b=flnb$id
+pids=()
+status=1
+cleanup() {
+  if [[ $status -ne 0 ]]; then
+    for sock in "$work"/monitor-*.sock; do
+      [[ -S $sock ]] || continue
+      m=${sock##*/monitor-}; m=${m%.sock}
+      python3 "$root/tests/netboot/screendump.py" "$sock" "$work/screen-$m.png" 2>/dev/null || true
+    done
+  fi
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [[ $status -ne 0 ]]; then
+    out=$root/artifacts/netboot-nodes/$run
+    rm -rf "$out"; mkdir -p "$out"
+    # What each screen showed (firmware menus and iPXE do not always reach the serial console).
+    cp "$work"/*.log "$work"/*.json "$work"/*.png "$out/" 2>/dev/null || true
+    for f in "$work"/*.log; do echo "----- $(basename "$f") (last 30 lines)"; tail -n 30 "$f" | cut -c1-220; done
+    echo "nodes ($run): logs kept in $out"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the mirror: the stand-ins, the image signed with a throwaway key --------------------------
+release=$work/mirror/stable/amd64-usr/$version
+mkdir -p "$release" "$work/key/usr/share/flatlab" "$work/gnupg"
+chmod 700 "$work/gnupg"
+export GNUPGHOME=$work/gnupg
+gpg --batch --quiet --pinentry-mode loopback --passphrase '' --quick-gen-key 'Flatlab test images <test@flatlab.invalid>' ed25519 sign never
+gpg --batch --armor --export >"$work/key/usr/share/flatlab/image-signing-key.asc"
+# A copy (or a hard link), not a symlink: the boot server refuses links out of its mirror.
+ln "$cache/disk.bin.bz2" "$release/flatcar_production_image.bin.bz2" 2>/dev/null || cp "$cache/disk.bin.bz2" "$release/flatcar_production_image.bin.bz2"
+gpg --batch --quiet --detach-sign -o "$release/flatcar_production_image.bin.bz2.sig" "$cache/disk.bin.bz2"
+unset GNUPGHOME
+cp "$cache/live.vmlinuz" "$release/flatcar_production_pxe.vmlinuz"
+# The key flatcar-install trusts goes into the live initrd as a second, concatenated cpio archive.
+(cd "$work/key" && find . | cpio -o -H newc -R 0:0 --quiet | gzip) | cat "$cache/live.cpio.gz" - >"$release/flatcar_production_pxe_image.cpio.gz"
+k3s_dir=$work/mirror/k3s/$k3s_version
+mkdir -p "$k3s_dir"
+cp "$k3s_standin" "$k3s_dir/k3s"
+k3s_sha=$(sha256sum "$k3s_dir/k3s" | cut -d' ' -f1)
+if [[ $run == three ]]; then
+  echo "$k3s_sha  k3s" >"$k3s_dir/k3s.sha256"          # pinned: an Ignition remote file
+else
+  echo "$k3s_sha  k3s" >"$k3s_dir/sha256sum-amd64.txt"  # as on the release page: the get-k3s unit
+fi
+
+# --- the plan --------------------------------------------------------------------------------------
+declare -A firmware mac address
+if [[ $run == one ]]; then
+  nodes=(cp1)
+  firmware=([cp1]=ovmf)
+else
+  nodes=(cp1 cp2 cp3)
+  firmware=([cp1]=seabios [cp2]=ovmf [cp3]=seabios)
+fi
+i=0
+for n in "${nodes[@]}"; do
+  i=$((i + 1))
+  mac[$n]=52:54:00:78:00:0$i
+  address[$n]=10.77.0.1$i
+done
+{
+  cat <<EOF
+version: 1
+name: nodes-$run
+os: {channel: stable, version: $version, arch: amd64}
+kubernetes: {k3s_version: $k3s_version}
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINRTeXwtuR3aVMeliYY5lnlLm3DbC7C7B8fGAidHPl7j test@flatlab
+network: {subnet: 10.77.0.0/24, gateway: 10.77.0.1, dns: [10.77.0.1], ntp: [10.77.0.1]}
+nodes:
+EOF
+  for n in "${nodes[@]}"; do
+    echo "  - {name: $n, mac: \"${mac[$n]}\", role: server, install_disk: /dev/vda, address: ${address[$n]}/24}"
+  done
+} >"$work/plan.yaml"
+
+# --- the network -----------------------------------------------------------------------------------
+#   [router: dnsmasq 10.77.0.1] --veth-- [switch: bridge + one tap per machine] --veth-- [flatlab 10.77.0.2]
+for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip -n "$ns_sw" link add br0 type bridge
+ip -n "$ns_sw" link set br0 up
+for n in "${nodes[@]}"; do
+  ip -n "$ns_sw" tuntap add dev "tap-$n" mode tap
+  ip -n "$ns_sw" link set "tap-$n" master br0 up
+done
+ip -n "$ns_sw" link add sw-r type veth peer name r-eth netns "$ns_r"
+ip -n "$ns_sw" link add sw-b type veth peer name b-eth netns "$ns_b"
+ip -n "$ns_sw" link set sw-r master br0 up
+ip -n "$ns_sw" link set sw-b master br0 up
+ip -n "$ns_r" addr add 10.77.0.1/24 dev r-eth
+ip -n "$ns_r" link set r-eth up
+ip -n "$ns_b" addr add 10.77.0.2/24 dev b-eth
+ip -n "$ns_b" link set b-eth up
+
+ip netns exec "$ns_r" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=r-eth --bind-interfaces \
+  --dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h --dhcp-leasefile="$work/dnsmasq.leases" --log-dhcp \
+  >"$work/dnsmasq.log" 2>&1 &
+pids+=($!)
+
+serve() {
+  FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
+    --interface b-eth --dhcp proxy --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
+    >>"$work/flatlab.log" 2>&1 &
+  serve_pid=$!
+  pids+=($serve_pid)
+  for _ in $(seq 1 100); do
+    ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "nodes: flatlab serve did not start" >&2
+  return 1
+}
+step "flatlab serve --dhcp proxy beside dnsmasq"
+serve
+
+# --- the machines ------------------------------------------------------------------------------------
+t_start=$(date +%s)
+for n in "${nodes[@]}"; do
+  truncate -s 2G "$work/disk-$n.img"
+  case ${firmware[$n]} in
+    seabios) fw=(-machine pc -device "virtio-net-pci,netdev=n0,mac=${mac[$n]},bootindex=1") ;;
+    ovmf)
+      cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars-$n.fd"
+      # No iPXE ROM: OVMF's own PXE client fetches ipxe.efi from Flatlab's TFTP. IPv6 PXE off,
+      # as docs/boot-server.md advises for UEFI machines: an installed machine's `exit` would
+      # otherwise wait out a DHCPv6 PXE attempt before the firmware reaches the disk.
+      fw=(-machine q35 -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n
+          -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+          -drive if=pflash,format=raw,unit=1,file="$work/vars-$n.fd"
+          -device "virtio-net-pci,netdev=n0,mac=${mac[$n]},romfile=,bootindex=1") ;;
+  esac
+  ip netns exec "$ns_sw" qemu-system-x86_64 -m 1024 -smp 1 -display none -monitor "unix:$work/monitor-$n.sock,server,nowait" \
+    -serial "file:$work/serial-$n.log" -netdev "tap,id=n0,ifname=tap-$n,script=no,downscript=no" \
+    "${fw[@]}" -drive "file=$work/disk-$n.img,if=none,id=d0,format=raw" -device virtio-blk-pci,drive=d0,bootindex=2 \
+    >"$work/qemu-$n.log" 2>&1 &
+  pids+=($!)
+  step "$n: QEMU (${firmware[$n]}, TCG) started"
+done
+
+machines() { ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines 2>/dev/null; }
+stage_of() { python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]]; print(m[0]["stage"] if m else "")' "$1"; }
+all_reached() {  # all_reached JSON STAGE...: every node's stage is one of STAGE
+  local json=$1 n s; shift
+  for n in "${nodes[@]}"; do
+    s=$(printf '%s' "$json" | stage_of "$n" 2>/dev/null || true)
+    [[ " $* " == *" $s "* ]] || return 1
+  done
+}
+
+killed=0
+declare -A seen_stage
+json=""
+step "waiting for every machine to report k3s-ready (at most ${timeout_secs}s)"
+while (( $(date +%s) - t_start < timeout_secs )); do
+  json=$(machines || true)
+  if [[ -n $json ]]; then
+    echo "$json" >"$work/machines.json"
+    for n in "${nodes[@]}"; do
+      s=$(printf '%s' "$json" | stage_of "$n" 2>/dev/null || true)
+      if [[ -n $s && ${seen_stage[$n]:-} != "$s" ]]; then
+        seen_stage[$n]=$s
+        step "$n: $s at $(( $(date +%s) - t_start ))s"
+        echo "$n $s $(( $(date +%s) - t_start ))" >>"$work/stages.log"
+      fi
+    done
+    all_reached "$json" k3s-ready && break
+    printf '%s' "$json" | grep -q '"stage":"failed"' && { step "a machine failed"; break; }
+    # Once every machine is installed (they reboot into their disks now, nothing streams an
+    # image), kill the boot server without warning and start it again.
+    if [[ $run == three && $killed -eq 0 ]] && all_reached "$json" installed booted k3s-ready; then
+      step "SIGKILL to flatlab serve (pid $serve_pid) with every machine installed; starting it again"
+      kill -9 "$serve_pid"
+      wait "$serve_pid" 2>/dev/null || true
+      killed=1
+      serve
+    fi
+  fi
+  sleep 2
+done
+elapsed=$(( $(date +%s) - t_start ))
+json=$(machines || true)
+echo "$json" >"$work/machines.json"
+
+# --- checks --------------------------------------------------------------------------------------------
+failures=()
+all_reached "$json" k3s-ready || failures+=("not every machine reached k3s-ready in ${elapsed}s: $(tr '\n' ' ' <"$work/stages.log" 2>/dev/null)")
+for n in "${nodes[@]}"; do
+  hist=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]][0]; print(" ".join(h["stage"] for h in m["history"] if h.get("kind","stage")=="stage"))' "$n" 2>/dev/null || true)
+  for s in dhcp ipxe kernel initrd ignition installing installed booted k3s-ready; do
+    count=$(grep -o " $s " <<<" $hist " | wc -l)
+    [[ $count -eq 1 ]] || failures+=("$n: '$s' $count times in its history: $hist")
+  done
+  serial=$work/serial-$n.log
+  # Once: flatcar-install wrote the disk once, Ignition ran on the first disk boot.
+  [[ $(grep -ac 'Success! Flatcar Container Linux (Flatlab stand-in)' "$serial") -eq 1 ]] || failures+=("$n: flatcar-install did not succeed exactly once")
+  grep -aq 'disk-init: Ignition done' "$serial" || failures+=("$n: Ignition did not run on the first disk boot")
+  grep -aq 'k3s-standin: server ready' "$serial" || failures+=("$n: the K3s stand-in never got ready")
+  if [[ ${firmware[$n]} == ovmf ]]; then
+    # After `exit` from the disk-boot script, OVMF's next entry is UEFI HTTP boot (option 60
+    # HTTPClient): Flatlab answers it with the URL of its iPXE, which OVMF loads and starts.
+    grep -aq 'BdsDxe: starting Boot[0-9A-F]* "UEFI HTTPv4' "$serial" || failures+=("$n: OVMF never started iPXE by UEFI HTTP boot")
+    grep -aq 'HTTPClient:Arch:00016' "$work/dnsmasq.log" || failures+=("$n: no UEFI HTTP boot request was seen on the LAN")
+  fi
+  if grep -aq 'k3s-standin: .*FAILED' "$serial"; then failures+=("$n: $(grep -a 'k3s-standin: .*FAILED' "$serial" | head -1 | tr -d '\r')"); fi
+done
+if [[ $run == three ]]; then
+  grep -aq 'k3s-standin: first server: 11 CA files, token pins server-ca.crt' "$work/serial-cp1.log" || failures+=("cp1 did not start the cluster with Flatlab's CA files")
+  for n in cp2 cp3; do
+    grep -aq "k3s-standin: server joins https://10.77.0.11:6443: its CA matches the token" "$work/serial-$n.log" || failures+=("$n did not join cp1 with a token that pins its CA")
+  done
+  ((killed == 1)) || failures+=("the boot server was never killed (not every machine got installed)")
+fi
+# The live system's own DHCP client took a second lease (Flatcar's DUID client identifier):
+# the install followed it there (crates/bootd/src/neighbors.rs).
+grep -q 'moved to a new address' "$work/flatlab.log" || failures+=("no install moved to the live system's second address (did dnsmasq hand out one?)")
+
+if ((${#failures[@]})); then
+  printf "nodes ($run): FAILED: %s\n" "${failures[@]}"
+  exit 1
+fi
+status=0
+mkdir -p "$root/target"
+times=$root/target/netboot-nodes-times.txt
+[[ $run == one ]] && : >"$times"
+echo "nodes ($run): ${#nodes[@]} machine(s) from power-on to k3s-ready in ${elapsed}s" | tee -a "$times"
