@@ -128,7 +128,10 @@ network: {subnet: 10.77.0.0/24, gateway: 10.77.0.1, dns: [10.77.0.1], ntp: [10.7
 nodes:
 EOF
   for n in "${nodes[@]}"; do
-    echo "  - {name: $n, mac: \"${mac[$n]}\", role: server, install_disk: /dev/vda, address: ${address[$n]}/24}"
+    # `one` names its disk as the inventory suggests (the udev by-id link of -drive serial=).
+    disk=/dev/vda
+    [[ $run == one ]] && disk=/dev/disk/by-id/virtio-flatlab-$n
+    echo "  - {name: $n, mac: \"${mac[$n]}\", role: server, install_disk: $disk, address: ${address[$n]}/24}"
   done
 } >"$work/plan.yaml"
 
@@ -189,7 +192,7 @@ for n in "${nodes[@]}"; do
   esac
   ip netns exec "$ns_sw" qemu-system-x86_64 -m 1024 -smp 1 -display none -monitor "unix:$work/monitor-$n.sock,server,nowait" \
     -serial "file:$work/serial-$n.log" -netdev "tap,id=n0,ifname=tap-$n,script=no,downscript=no" \
-    "${fw[@]}" -drive "file=$work/disk-$n.img,if=none,id=d0,format=raw" -device virtio-blk-pci,drive=d0,bootindex=2 \
+    "${fw[@]}" -drive "file=$work/disk-$n.img,if=none,id=d0,format=raw" -device "virtio-blk-pci,drive=d0,serial=flatlab-$n,bootindex=2" \
     >"$work/qemu-$n.log" 2>&1 &
   pids+=($!)
   step "$n: QEMU (${firmware[$n]}, TCG) started"
@@ -260,6 +263,29 @@ for n in "${nodes[@]}"; do
     grep -aq 'HTTPClient:Arch:00016' "$work/dnsmasq.log" || failures+=("$n: no UEFI HTTP boot request was seen on the LAN")
   fi
   if grep -aq 'k3s-standin: .*FAILED' "$serial"; then failures+=("$n: $(grep -a 'k3s-standin: .*FAILED' "$serial" | head -1 | tr -d '\r')"); fi
+done
+# Each install posted the machine's hardware: what QEMU gave it.
+inventory=$("$flatlab" --db "$work/flatlab.db" inventory "nodes-$run" --json 2>&1) || failures+=("flatlab inventory failed: $inventory")
+echo "$inventory" >"$work/inventory.json"
+for n in "${nodes[@]}"; do
+  why=$(python3 - "$n" "${mac[$n]}" "$work/inventory.json" <<'PY'
+import json, sys
+node, mac, path = sys.argv[1:]
+m = [x for x in json.load(open(path)) if x["node"] == node]
+if not m:
+    print(f"{node}: no inventory"); sys.exit(1)
+inv = m[0]["inventory"]
+disks = [d for d in inv["disks"] if d["size_bytes"] == 2 << 30 and d["serial"] == f"flatlab-{node}"]
+problems = []
+if inv["memory_bytes"] != 1 << 30: problems.append(f"memory {inv['memory_bytes']} (QEMU -m 1024)")
+if not disks: problems.append(f"no 2 GiB disk with serial flatlab-{node}: {inv['disks']}")
+elif f"/dev/disk/by-id/virtio-flatlab-{node}" not in disks[0]["by_id"]: problems.append(f"by-id links {disks[0]['by_id']}")
+if m[0]["suggested_install_disk"] != f"/dev/disk/by-id/virtio-flatlab-{node}": problems.append(f"suggested {m[0]['suggested_install_disk']}")
+if not any(n["mac"] == mac for n in inv["nics"]): problems.append(f"no NIC {mac}: {inv['nics']}")
+if problems:
+    print(f"{node}: inventory: " + "; ".join(problems)); sys.exit(1)
+PY
+  ) || failures+=("$why")
 done
 if [[ $run == three ]]; then
   grep -aq 'k3s-standin: first server: 11 CA files, token pins server-ca.crt' "$work/serial-cp1.log" || failures+=("cp1 did not start the cluster with Flatlab's CA files")

@@ -12,6 +12,7 @@ mod desktop;
 mod discover;
 mod error;
 pub mod export;
+mod inventory;
 pub mod kubeconfig;
 pub mod mirror;
 pub mod pki;
@@ -41,6 +42,7 @@ pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
 pub use flatlab_bootd::{DhcpMode, Event as BootEvent, EventKind as BootEventKind, HistoryEntry, Stage};
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
+pub use inventory::MachineInventory;
 pub use preview::{
     EmbeddedFile, PREVIEW_AGENT_TOKEN, PREVIEW_BOOT_TOKEN, PREVIEW_K3S_TOKEN, PreviewFile, Verdict, preview_plan,
 };

@@ -38,6 +38,10 @@ pub(crate) fn node_router(api: NodeApi) -> Router {
         .route("/v1/ignition/{token}", get(install_ignition))
         .route("/v1/ignition/{token}/final", get(final_ignition))
         .route("/v1/report/{token}", post(report))
+        .route(
+            "/v1/inventory/{token}",
+            post(inventory).layer(axum::extract::DefaultBodyLimit::max(crate::MAX_INVENTORY_BYTES)),
+        )
         .route("/mirror/{*path}", get(mirror_file))
         .route("/ipxe/{name}", get(ipxe_binary))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
@@ -119,6 +123,23 @@ async fn report(
         Ok(()) => (StatusCode::NO_CONTENT, "").into_response(),
         Err(why) => {
             tracing::warn!(peer = %peer, why = why.as_str(), "refused a report");
+            (StatusCode::FORBIDDEN, "forbidden\n").into_response()
+        }
+    }
+}
+
+/// A machine's hardware, as JSON (`crate::Booter::save_inventory`).
+async fn inventory(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(token): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    match api.registry.inventory(&token, body.to_vec()).await {
+        Ok(Ok(())) => (StatusCode::NO_CONTENT, "").into_response(),
+        Ok(Err(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+        Err(why) => {
+            tracing::warn!(peer = %peer, why = why.as_str(), "refused an inventory");
             (StatusCode::FORBIDDEN, "forbidden\n").into_response()
         }
     }

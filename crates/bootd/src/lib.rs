@@ -38,6 +38,9 @@ pub use stage::{
 };
 pub use tftp::AllowList;
 
+/// The most a machine may post as its hardware inventory (`POST /v1/inventory/<token>`).
+pub const MAX_INVENTORY_BYTES: usize = 64 * 1024;
+
 /// Where the boot server listens and what it serves.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -78,4 +78,9 @@ pub trait Booter: Send + Sync + 'static {
 
     /// Keeps a machine that is not in the plan (best effort; nothing waits for it).
     fn save_stranger(&self, record: StrangerRecord) -> SaveFuture;
+
+    /// Keeps the hardware inventory planned machine `mac` (node `node`) posted: the bytes as
+    /// they came, at most [`crate::MAX_INVENTORY_BYTES`]. An error is told to the machine
+    /// (its inventory was not understood) and logged.
+    fn save_inventory(&self, mac: Mac, node: &str, body: Vec<u8>) -> SaveFuture;
 }

@@ -340,6 +340,25 @@ impl Registry {
         Ok(())
     }
 
+    /// A node's hardware inventory, posted by its live system with its install token while the
+    /// install runs (or before it ends). Saved through the booter before the answer.
+    pub(crate) async fn inventory(&self, token: &str, body: Vec<u8>) -> Result<Result<(), String>, Refusal> {
+        let (mac, node) = {
+            let inner = self.lock();
+            let Some((mac, m)) = find_token(&inner, token) else { return Err(Refusal::UnknownToken) };
+            if m.stage.is_installed() {
+                return Err(Refusal::InstallEnded);
+            }
+            (mac, m.spec.node.clone())
+        };
+        let saved = self.booter.save_inventory(mac, &node, body).await;
+        match &saved {
+            Ok(()) => tracing::info!(mac = %mac, node = %node, "machine inventory received"),
+            Err(why) => tracing::warn!(mac = %mac, node = %node, why = %why, "refused a machine inventory"),
+        }
+        Ok(saved)
+    }
+
     /// Moves a planned machine to `stage`, unless it is that far already (a machine that boots
     /// from disk does not go back to `dhcp`). `failed`, and anything after a failure (a retry),
     /// always applies. Saved before it returns.
@@ -446,6 +465,9 @@ mod tests {
             Box::pin(async { Ok(()) })
         }
         fn save_stranger(&self, _: StrangerRecord) -> SaveFuture {
+            Box::pin(async { Ok(()) })
+        }
+        fn save_inventory(&self, _: Mac, _: &str, _: Vec<u8>) -> SaveFuture {
             Box::pin(async { Ok(()) })
         }
     }

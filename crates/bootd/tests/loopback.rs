@@ -157,6 +157,15 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
     assert_eq!(stage(&f), Some(Stage::Ignition));
 
     assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=installing"), "").await.status, 204);
+    // The live system posts its hardware: kept through the booter, refused when not understood,
+    // too large, or sent with a token that is not a machine's.
+    let inventory = r#"{"firmware":"bios","cpus":1,"memory_bytes":1073741824}"#;
+    assert_eq!(post(http_addr, &format!("/v1/inventory/{TOKEN}"), inventory).await.status, 204);
+    assert_eq!(post(http_addr, &format!("/v1/inventory/{TOKEN}"), "not json").await.status, 400);
+    let huge = "x".repeat(flatlab_bootd::MAX_INVENTORY_BYTES + 1);
+    assert_eq!(post(http_addr, &format!("/v1/inventory/{TOKEN}"), &huge).await.status, 413);
+    assert_eq!(post(http_addr, "/v1/inventory/nope", inventory).await.status, 403);
+    assert_eq!(*f.booter.inventories.lock().expect("lock"), vec![("cp1".to_owned(), inventory.as_bytes().to_vec())]);
     let fin = get(http_addr, &format!("/v1/ignition/{TOKEN}/final")).await;
     assert!(String::from_utf8_lossy(&fin.body).contains("\"final\":true"));
     assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=installed"), "").await.status, 204);

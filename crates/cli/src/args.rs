@@ -68,6 +68,14 @@ pub enum Command {
     /// The running cluster: its nodes as the API shows them, K3s upgrades, removing a node
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The hardware the plan's machines reported when their installs started (firmware, CPU,
+    /// memory, NICs, disks), with the install disk it suggests and what to look out for
+    Inventory {
+        plan: String,
+        /// Print a JSON array, one object per machine
+        #[arg(long)]
+        json: bool,
+    },
     /// Arm a machine again so that its next network boot reinstalls it
     Arm {
         plan: String,

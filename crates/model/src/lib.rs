@@ -5,6 +5,7 @@
 //! findings and, for a plan without errors, a [`ValidatedPlan`], the only input the renderer takes.
 
 mod finding;
+mod inventory;
 mod mac;
 mod parse;
 mod plan;
@@ -12,6 +13,10 @@ mod validate;
 mod version;
 
 pub use finding::{Finding, Severity, Target, count};
+pub use inventory::{
+    Disk, FirmwareKind, Inventory, InventoryError, MAX_INVENTORY_BYTES, MIN_DISK_BYTES, MIN_MEMORY_BYTES, Nic,
+    Partition, human_bytes,
+};
 pub use mac::{MacAddr, ParseMacError};
 pub use parse::{ParseError, ParsedPlan, parse_plan, to_yaml};
 pub use plan::{

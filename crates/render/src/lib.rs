@@ -259,6 +259,8 @@ pub(crate) struct Urls {
     pub final_ignition: String,
     /// `<base>/v1/report/<token>`: where stages are reported (`?stage=...`).
     pub report: String,
+    /// `<base>/v1/inventory/<token>`: where the live system posts the machine's hardware.
+    pub inventory: String,
     /// `<base>/mirror/<channel>/<board>`: what `flatcar-install -b` takes.
     pub mirror_board: String,
     /// `<mirror_board>/<version>`: where the PXE kernel and initrd are.
@@ -273,6 +275,7 @@ impl Urls {
             install_ignition: format!("{base}/v1/ignition/{token}"),
             final_ignition: format!("{base}/v1/ignition/{token}/final"),
             report: format!("{base}/v1/report/{token}"),
+            inventory: format!("{base}/v1/inventory/{token}"),
             mirror_release: format!("{mirror_board}/{}", os.version),
             mirror_board,
         }

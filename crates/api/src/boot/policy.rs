@@ -2,7 +2,7 @@
 //! state. The protocol code in `bootd` asks through its `Booter` trait.
 
 use flatlab_bootd::{
-    AllowList, BootClient, BootFile, Booter, Firmware, MachineRecord, SaveFuture, Script, ScriptRequest, Stage,
+    AllowList, BootClient, BootFile, Booter, Firmware, Mac, MachineRecord, SaveFuture, Script, ScriptRequest, Stage,
     StrangerRecord,
 };
 
@@ -123,6 +123,13 @@ exit
         Box::pin(async move { app.save_record(&plan, &record).await.map_err(|e| format!("{e:#}")) })
     }
 
+    fn save_inventory(&self, mac: Mac, node: &str, body: Vec<u8>) -> SaveFuture {
+        let (app, plan, node) = (self.app.clone(), self.plan.clone(), node.to_owned());
+        Box::pin(async move {
+            app.save_inventory(&plan, &mac.to_string(), &node, &body).await.map_err(|e| format!("{e:#}"))
+        })
+    }
+
     fn save_stranger(&self, r: StrangerRecord) -> SaveFuture {
         let app = self.app.clone();
         Box::pin(async move {
@@ -137,7 +144,6 @@ exit
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flatlab_bootd::Mac;
 
     async fn booter(binaries: &[&str]) -> (PlanBooter, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tmp");

@@ -2,13 +2,16 @@
 //! with short scripts the tests can recognise, keeping every saved record.
 
 use flatlab_bootd::{
-    BootClient, BootFile, Booter, Firmware, MachineRecord, SaveFuture, Script, ScriptRequest, Stage, StrangerRecord,
+    BootClient, BootFile, Booter, Firmware, Mac, MachineRecord, SaveFuture, Script, ScriptRequest, Stage,
+    StrangerRecord,
 };
 
 /// A policy like Flatlab's, with short scripts the tests can recognise.
 #[derive(Default)]
 pub struct TestBooter {
     pub saved: std::sync::Mutex<Vec<MachineRecord>>,
+    /// The inventories posted, by node.
+    pub inventories: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 impl Booter for TestBooter {
@@ -48,5 +51,13 @@ impl Booter for TestBooter {
     }
     fn save_stranger(&self, _: StrangerRecord) -> SaveFuture {
         Box::pin(async { Ok(()) })
+    }
+    fn save_inventory(&self, _: Mac, node: &str, body: Vec<u8>) -> SaveFuture {
+        // Like Flatlab's: what is not JSON is refused.
+        let ok = serde_json::from_slice::<serde_json::Value>(&body).is_ok();
+        if ok {
+            self.inventories.lock().expect("lock").push((node.to_owned(), body));
+        }
+        Box::pin(async move { if ok { Ok(()) } else { Err("the inventory is not JSON".into()) } })
     }
 }
