@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use flatlab_api::export::{Drive, ExportProgress, GitExportOptions, GitOutcome};
 use flatlab_api::{
-    AppInfo, ErrorBody, Flatlab, ImportPolicy, NetInterface, PLACEHOLDER_BASE_URL, PlanListing, PlanView, PreviewFile,
-    RevisionInfo, SaveOutcome, Saved, Sighting, SshPublicKey,
+    AppInfo, ErrorBody, Flatlab, ImportPolicy, MachineInventory, NetInterface, PLACEHOLDER_BASE_URL, PlanListing,
+    PlanView, PreviewFile, RevisionInfo, SaveOutcome, Saved, Sighting, SshPublicKey,
 };
 use flatlab_model::{Finding, Plan};
 use tauri::{AppHandle, Emitter, State};
@@ -31,6 +31,12 @@ pub async fn list_plans(app: State<'_, Flatlab>) -> CmdResult<Vec<PlanListing>> 
 #[tauri::command]
 pub async fn show_plan(app: State<'_, Flatlab>, name: String, revision: Option<i64>) -> CmdResult<PlanView> {
     Ok(app.show_plan(&name, revision).await?)
+}
+
+/// The hardware the plan's machines reported when their installs started.
+#[tauri::command]
+pub async fn inventories(app: State<'_, Flatlab>, name: String) -> CmdResult<Vec<MachineInventory>> {
+    Ok(app.inventories(&name).await?)
 }
 
 #[tauri::command]

@@ -52,6 +52,7 @@ fn main() {
             commands::app_info,
             commands::list_plans,
             commands::show_plan,
+            commands::inventories,
             commands::validate_plan,
             commands::validate_plan_text,
             commands::save_plan,

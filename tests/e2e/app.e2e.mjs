@@ -242,9 +242,35 @@ Object.assign(scenarios, {
       // cp1's firmware asks for its iPXE script, as a machine would after DHCP.
       const response = await fetch(`http://${process.env.E2E_BOOT_ADDRESS}:8080/v1/boot/52-54-00-00-00-01.ipxe?arch=x86_64&platform=efi`);
       check(response.ok, `script: ${response.status}`);
-      check((await response.text()).startsWith("#!ipxe"), "an iPXE script");
+      const script = await response.text();
+      check(script.startsWith("#!ipxe"), "an iPXE script");
       await s.waitFor(testid("machine-cp1"), { predicate: async (e) => (await e.attribute("data-stage")) === "ipxe" });
       await shot(s, "install-live");
+      // Its live system posts the machine's hardware with its install token, as install.sh does;
+      // the node's inspector shows it and installs to the disk chosen from it.
+      const token = /\/v1\/ignition\/([A-Za-z0-9]+)/.exec(script)?.[1];
+      check(token, `no install token in the script:\n${script}`);
+      const inventory = {
+        firmware: "uefi", vendor: "Intel(R) Client Systems", product: "NUC8i5BEH", cpu_model: "Intel(R) Core(TM) i5-8259U CPU @ 2.30GHz",
+        cpus: 8, memory_bytes: 16 * 1024 ** 3,
+        nics: [{ name: "eno1", mac: "52:54:00:00:00:01", driver: "e1000e", speed_mbps: 1000 }],
+        disks: [
+          { name: "nvme0n1", by_id: ["/dev/disk/by-id/nvme-Samsung_SSD_970_EVO_500GB_S466NX0K123456"], size_bytes: 500107862016,
+            model: "Samsung SSD 970 EVO 500GB", serial: "S466NX0K123456", rotational: false, removable: false,
+            partitions: [{ name: "nvme0n1p1", size_bytes: 500000000000, fstype: "ntfs", label: "Windows" }] },
+          { name: "sda", by_id: ["/dev/disk/by-id/usb-SanDisk_Ultra-0:0"], size_bytes: 32000000000, model: "Ultra", serial: null,
+            rotational: false, removable: true, partitions: [] },
+        ],
+      };
+      const posted = await fetch(`http://${process.env.E2E_BOOT_ADDRESS}:8080/v1/inventory/${token}`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(inventory),
+      });
+      check(posted.status === 204, `inventory: ${posted.status} ${await posted.text()}`);
+      await click(s, "tab-design");
+      await click(s, "node-cp1");
+      await s.waitFor(testid("disk-nvme0n1"));
+      await shot(s, "inventory");
+      await click(s, "tab-install");
       await click(s, "rearm-cp1");
       await click(s, "modal-ok");
       await s.waitFor(testid("machine-cp1"), { predicate: async (e) => (await e.attribute("data-stage")) === "armed" });

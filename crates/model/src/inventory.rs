@@ -141,6 +141,12 @@ impl Inventory {
             (None, None) if self.disks.is_empty() => out.push("this machine reported no disk".into()),
             (None, None) => out.push("this machine has several disks: choose the install disk".into()),
             (_, Some(d)) => {
+                if d.removable {
+                    out.push(format!(
+                        "{} is removable (a USB stick or card reader?): Flatcar belongs on a fixed disk",
+                        d.describe()
+                    ));
+                }
                 if d.size_bytes < MIN_DISK_BYTES {
                     out.push(format!(
                         "{} is {}: Flatcar needs at least 8 GiB",
@@ -310,6 +316,16 @@ mod tests {
         inv.disks[0].partitions.clear();
         assert!(inv.warnings(None).is_empty());
         assert_eq!(inv.warnings(Some("/dev/sdb")), vec!["this machine has no disk /dev/sdb".to_owned()]);
+        let mut stick = disk("sdb", 32, true);
+        stick.model = Some("Ultra".into());
+        inv.disks.push(stick);
+        assert_eq!(
+            inv.warnings(Some("/dev/sdb")),
+            vec![
+                "Ultra (sdb, 34 GB) is removable (a USB stick or card reader?): Flatcar belongs on a fixed disk"
+                    .to_owned()
+            ]
+        );
     }
 
     #[test]

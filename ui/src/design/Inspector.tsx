@@ -1,5 +1,5 @@
 import { memo, useEffect, useRef, useState, type ReactNode } from "react";
-import { backend, type Finding, type Plan, type SshPublicKey } from "../lib/ipc";
+import { backend, type Disk, type Finding, type MachineInventory, type Plan, type SshPublicKey } from "../lib/ipc";
 import { findingsByField } from "./findings";
 import { setClusterField, updateNode, updateSwitch, type Edit } from "./plan";
 import { FindingList } from "./FindingList";
@@ -222,7 +222,99 @@ function NodeInspector({ plan, index, findings, onEdit }: { plan: Plan; index: n
         errors={errs.get("switch")}
       />
       {errs.get("position") && <FieldErrors id="position" errors={errs.get("position")} />}
+      <NodeHardware plan={plan} index={index} onEdit={onEdit} />
     </section>
+  );
+}
+
+/** Sizes as disk vendors print them (powers of 1000), like the CLI. */
+export function humanBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  if (unit === 0) return `${n} B`;
+  return `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ${units[unit]}`;
+}
+
+/** The path Flatlab stores for a disk: its model-and-serial by-id link, else the wwn- one. */
+export function stablePath(disk: Disk): string {
+  const links = disk.by_id.filter((l) => !l.includes("-part"));
+  const isWwn = (l: string) => {
+    const name = l.split("/").pop() ?? "";
+    return name.startsWith("wwn-") || name.startsWith("nvme-eui.");
+  };
+  return links.find((l) => !isWwn(l)) ?? links.find(isWwn) ?? `/dev/${disk.name}`;
+}
+
+/** The hardware the node's machine reported, and its disks to choose the install disk from. */
+function NodeHardware({ plan, index, onEdit }: { plan: Plan; index: number; onEdit: Edit }) {
+  const node = plan.nodes[index];
+  const [all, setAll] = useState<MachineInventory[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    backend
+      .inventories(plan.name)
+      .then((list) => live && setAll(list))
+      .catch(() => live && setAll([]));
+    return () => {
+      live = false;
+    };
+    // Again when the install disk changes: the warnings are judged against the saved plan.
+  }, [plan.name, node.install_disk]);
+  if (all === null) return null;
+  const mac = node.mac.toLowerCase();
+  const mine = all.find((m) => m.node === node.name) ?? all.find((m) => m.mac.toLowerCase() === mac);
+  if (!mine) {
+    return (
+      <div className="hardware" data-testid="hardware">
+        <h3>Hardware</h3>
+        <p className="muted small">Not reported yet: the machine reports its CPU, memory and disks when its install starts.</p>
+      </div>
+    );
+  }
+  const inv = mine.inventory;
+  const choose = (disk: Disk) => onEdit((p) => updateNode(p, index, { install_disk: stablePath(disk) }));
+  return (
+    <div className="hardware" data-testid="hardware">
+      <h3>Hardware</h3>
+      <p className="small">
+        {[inv.vendor, inv.product].filter(Boolean).join(" ") || "Unknown machine"}, {inv.firmware === "uefi" ? "UEFI" : "BIOS"}
+        <br />
+        {inv.cpu_model ?? "CPU"} ({inv.cpus} logical), {humanBytes(inv.memory_bytes)} memory
+      </p>
+      <ul className="disk-list">
+        {inv.disks.map((d) => {
+          const path = stablePath(d);
+          const chosen = node.install_disk === path || node.install_disk === `/dev/${d.name}`;
+          return (
+            <li key={d.name} className={chosen ? "chosen" : undefined} data-testid={`disk-${d.name}`}>
+              <span className="mono small">{d.name}</span> {d.model ?? "disk"} · {humanBytes(d.size_bytes)}
+              {d.removable ? " · removable" : ""}
+              {d.partitions.length > 0 ? ` · ${d.partitions.length} partition${d.partitions.length === 1 ? "" : "s"}` : " · empty"}
+              {chosen ? (
+                <span className="muted small"> · install disk</span>
+              ) : (
+                <>
+                  {mine.suggested_install_disk === path && <span className="muted small"> · suggested</span>}
+                  <button type="button" className="link" onClick={() => choose(d)} title={path}>
+                    Install here
+                  </button>
+                </>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {mine.warnings.map((w) => (
+        <div key={w} className="field-error warning" role="alert">
+          {w}
+        </div>
+      ))}
+    </div>
   );
 }
 

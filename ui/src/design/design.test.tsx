@@ -56,6 +56,58 @@ describe("design", () => {
     expect(screen.getByTestId("revision").textContent).toContain("2");
   });
 
+  it("shows the hardware a machine reported and installs to the disk chosen from it", async () => {
+    const fake = new FakeBackend();
+    fake.inventories = [
+      {
+        mac: "52:54:00:00:00:01",
+        node: "cp1",
+        at: 1_700_000_000_000,
+        inventory: {
+          firmware: "uefi",
+          vendor: "Intel(R) Client Systems",
+          product: "NUC8i5BEH",
+          cpu_model: "Intel(R) Core(TM) i5-8259U CPU @ 2.30GHz",
+          cpus: 8,
+          memory_bytes: 16 * 1024 ** 3,
+          nics: [{ name: "eno1", mac: "52:54:00:00:00:01", driver: "e1000e", speed_mbps: 1000 }],
+          disks: [
+            {
+              name: "nvme0n1",
+              by_id: ["/dev/disk/by-id/nvme-eui.0025388b91b0a1c2", "/dev/disk/by-id/nvme-Samsung_SSD_970_EVO_500GB_S466NX0K123456"],
+              size_bytes: 500_107_862_016,
+              model: "Samsung SSD 970 EVO 500GB",
+              serial: "S466NX0K123456",
+              rotational: false,
+              removable: false,
+              partitions: [{ name: "nvme0n1p1", size_bytes: 500_000_000_000, fstype: "ntfs", label: "Windows" }],
+            },
+            { name: "sda", by_id: ["/dev/disk/by-id/usb-SanDisk_Ultra-0:0"], size_bytes: 32_000_000_000, model: "Ultra", serial: null, rotational: false, removable: true, partitions: [] },
+          ],
+        },
+        suggested_install_disk: "/dev/disk/by-id/nvme-Samsung_SSD_970_EVO_500GB_S466NX0K123456",
+        warnings: ["this machine has no disk /dev/sda"],
+      },
+    ];
+    await openApp(fake.install());
+    fireEvent.click(screen.getByTestId("node-cp1"));
+    const hardware = await screen.findByTestId("hardware");
+    expect(hardware.textContent).toContain("Intel(R) Client Systems NUC8i5BEH, UEFI");
+    expect(hardware.textContent).toContain("17 GB memory");
+    expect(screen.getByTestId("disk-nvme0n1").textContent).toContain("Samsung SSD 970 EVO 500GB · 500 GB · 1 partition · suggested");
+    expect(hardware.textContent).toContain("this machine has no disk /dev/sda");
+    fireEvent.click(screen.getByTestId("disk-nvme0n1").querySelector("button")!);
+    await waitFor(() =>
+      expect((screen.getByTestId("field-install_disk") as HTMLInputElement).value).toBe(
+        "/dev/disk/by-id/nvme-Samsung_SSD_970_EVO_500GB_S466NX0K123456",
+      ),
+    );
+    expect(screen.getByTestId("disk-nvme0n1").textContent).toContain("install disk");
+    // A machine that has reported nothing says when it will.
+    fireEvent.click(screen.getByTestId("node-worker1"));
+    await waitFor(() => expect(screen.getByTestId("hardware").textContent).toContain("Not reported yet"));
+  });
+
   it("selects the node and field a finding concerns", async () => {
     const plan = demoPlan();
     plan.nodes[1] = { ...plan.nodes[1], mac: "nope" };

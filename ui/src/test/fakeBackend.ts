@@ -1,7 +1,7 @@
 // An in-memory Flatlab backend answering the app's commands through @tauri-apps/api/mocks.
 import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import type { ClusterStatus, Drive, Finding, NodeView, Plan, PreviewFile, RevisionInfo, SidecarLine, SidecarMessage } from "../lib/ipc";
+import type { ClusterStatus, Drive, Finding, MachineInventory, NodeView, Plan, PreviewFile, RevisionInfo, SidecarLine, SidecarMessage } from "../lib/ipc";
 
 export const demoPlan = (): Plan => ({
   version: 1,
@@ -89,6 +89,8 @@ export class FakeBackend {
   overrides = new Map<string, Handler>();
   bootMessages: (SidecarMessage | SidecarLine)[] = [];
   bootRunning = false;
+  /** What `inventories` answers (for every plan). */
+  inventories: MachineInventory[] = [];
 
   constructor(plans: Plan[] = [demoPlan()]) {
     for (const p of plans) this.plans.set(p.name, { revisions: [{ plan: p, message: "created", at: 1_700_000_000_000 }] });
@@ -213,6 +215,8 @@ export class FakeBackend {
         return [{ file: "/home/ada/.ssh/id_ed25519.pub", key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/GUmYZcpEn ada@laptop" }];
       case "discover":
         return [];
+      case "inventories":
+        return this.inventories;
       case "list_interfaces":
         return [
           { name: "lo", addresses: ["127.0.0.1/8"] },

@@ -33,6 +33,7 @@ import type { SshPublicKey } from "./bindings/SshPublicKey";
 import type { ClusterStatus } from "./bindings/ClusterStatus";
 import type { KubeconfigSaved } from "./bindings/KubeconfigSaved";
 import type { UpgradeStarted } from "./bindings/UpgradeStarted";
+import type { MachineInventory } from "./bindings/MachineInventory";
 
 export type {
   AppInfo,
@@ -63,6 +64,7 @@ export type {
   ClusterStatus,
   KubeconfigSaved,
   UpgradeStarted,
+  MachineInventory,
 };
 export type { NodeView } from "./bindings/NodeView";
 export type { NodeState } from "./bindings/NodeState";
@@ -86,6 +88,8 @@ export type { Severity } from "./bindings/Severity";
 export type { Stage } from "./bindings/Stage";
 export type { Switch } from "./bindings/Switch";
 export type { Verdict } from "./bindings/Verdict";
+export type { Inventory } from "./bindings/Inventory";
+export type { Disk } from "./bindings/Disk";
 
 /** A failed command: branch on `code`, show `message`. */
 export class IpcError extends Error {
@@ -140,6 +144,8 @@ export const backend = {
   // Generate.
   previewPlan: (plan: Plan) => call<PreviewFile[]>("preview_plan", { plan }),
   sshPublicKeys: () => call<SshPublicKey[]>("ssh_public_keys"),
+  /** The hardware each of the plan's machines reported when its install started. */
+  inventories: (name: string) => call<MachineInventory[]>("inventories", { name }),
 
   // Discover.
   discover: (seconds: number) => call<Sighting[]>("discover", { seconds }),
