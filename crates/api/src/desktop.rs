@@ -66,6 +66,62 @@ pub fn list_interfaces() -> anyhow::Result<Vec<NetInterface>> {
     Ok(out)
 }
 
+/// The LAN the workstation is on, for a new plan's network section: the subnet and router of the
+/// interface that holds the default route, and the upstream DNS servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalNetwork {
+    pub interface: String,
+    /// Such as `192.168.1.0/24`.
+    pub subnet: String,
+    pub gateway: String,
+    pub dns: Vec<String>,
+}
+
+/// The workstation's LAN, if it has a default route through an interface with an IPv4 address.
+pub fn local_network() -> Option<LocalNetwork> {
+    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    let (interface, gateway) = default_route(&routes)?;
+    let (ip, prefix) = if_addrs::get_if_addrs().ok()?.into_iter().find_map(|i| match i.addr {
+        if_addrs::IfAddr::V4(v4) if i.name == interface => Some((v4.ip, u32::from(v4.netmask).count_ones())),
+        _ => None,
+    })?;
+    let subnet = ipnet::Ipv4Net::new(ip, prefix as u8).ok()?.trunc();
+    // systemd-resolved's file lists the real servers; /etc/resolv.conf may hold only its stub.
+    let dns = ["/run/systemd/resolve/resolv.conf", "/etc/resolv.conf"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|text| nameservers(&text))
+        .find(|list| !list.is_empty())
+        .unwrap_or_default();
+    Some(LocalNetwork { interface, subnet: subnet.to_string(), gateway: gateway.to_string(), dns })
+}
+
+/// The interface and router of the IPv4 default route in `/proc/net/route`'s text.
+fn default_route(text: &str) -> Option<(String, std::net::Ipv4Addr)> {
+    text.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Iface Destination Gateway Flags ... Mask: a default route is destination 0, mask 0, flag UG.
+        let (iface, dest, gw, flags, mask) = (f.first()?, f.get(1)?, f.get(2)?, f.get(3)?, f.get(7)?);
+        let flags = u16::from_str_radix(flags, 16).ok()?;
+        if *dest != "00000000" || *mask != "00000000" || flags & 0x3 != 0x3 {
+            return None;
+        }
+        // The kernel prints addresses as host-order hex of network-order bytes (little-endian here).
+        let gw = u32::from_str_radix(gw, 16).ok()?;
+        Some(((*iface).to_owned(), std::net::Ipv4Addr::from(gw.to_le_bytes())))
+    })
+}
+
+/// The IPv4 `nameserver` lines of a resolv.conf, without loopback stubs (127.0.0.53 and the like).
+fn nameservers(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.trim().parse::<std::net::Ipv4Addr>().ok())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .map(|ip| ip.to_string())
+        .collect()
+}
+
 /// A public key found in `~/.ssh`, offered for the plan's `ssh_authorized_keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export)]
@@ -103,4 +159,22 @@ pub fn ssh_public_keys(dir: &Path) -> Vec<SshPublicKey> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_route_and_upstream_dns_are_read_from_the_kernel_and_resolv_conf() {
+        let routes = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+            wlp2s0\t0000A8C0\t00000000\t0001\t0\t0\t600\t00FFFFFF\t0\t0\t0\n\
+            wlp2s0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n";
+        assert_eq!(default_route(routes), Some(("wlp2s0".to_owned(), std::net::Ipv4Addr::new(192, 168, 1, 1))));
+        assert_eq!(default_route("Iface\tDestination\n"), None);
+        let stub = "# This is /run/systemd/resolve/stub-resolv.conf\nnameserver 127.0.0.53\noptions edns0\n";
+        assert!(nameservers(stub).is_empty(), "the local stub is never a node's DNS");
+        let real = "nameserver 192.168.1.1\nnameserver 2001:db8::1\nnameserver 9.9.9.9\nsearch lan\n";
+        assert_eq!(nameservers(real), ["192.168.1.1", "9.9.9.9"]);
+    }
 }

@@ -34,8 +34,8 @@ use ts_rs::TS;
 pub use boot::{BootSession, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
 pub use cluster::{Access, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView};
 pub use desktop::{
-    AppInfo, GIT_REVISION, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path, list_interfaces,
-    ssh_public_keys,
+    AppInfo, GIT_REVISION, LocalNetwork, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path,
+    list_interfaces, local_network, ssh_public_keys,
 };
 pub use discover::Sighting;
 pub use error::{ApiError, ErrorBody, ErrorCode, error_code};
@@ -251,7 +251,11 @@ impl Flatlab {
         plan.nodes.clear();
         plan.switches.clear();
         plan.ssh_authorized_keys.clear();
-        plan.network = Default::default();
+        // The workstation's own LAN (the default route's interface), not a made-up subnet.
+        plan.network = match desktop::local_network() {
+            Some(lan) => flatlab_model::Network { subnet: lan.subnet, gateway: lan.gateway, dns: lan.dns, ntp: vec![] },
+            None => Default::default(),
+        };
         plan.kubernetes.api_endpoint = None;
         let report = validate(&plan);
         let saved = self.store.save_plan(&plan, "created in the app", self.clock.now_ms()).await?;

@@ -105,6 +105,11 @@ async fn a_new_plan_starts_empty_and_its_name_must_be_free() {
     let view = app.show_plan("garage", None).await.expect("show");
     assert!(view.plan.nodes.is_empty() && view.plan.switches.is_empty());
     assert!(view.findings.iter().any(|f| f.severity == flatlab_model::Severity::Error), "{:?}", view.findings);
+    // Its network section is the workstation's LAN (empty where there is no default route).
+    let lan = flatlab_api::local_network();
+    assert_eq!(view.plan.network.subnet, lan.as_ref().map(|l| l.subnet.clone()).unwrap_or_default());
+    assert_eq!(view.plan.network.gateway, lan.as_ref().map(|l| l.gateway.clone()).unwrap_or_default());
+    assert!(!view.plan.network.dns.iter().any(|d| d.starts_with("127.")), "never the local DNS stub");
     let err = app.create_plan("garage").await.expect_err("taken");
     assert_eq!(error_code(&err), ErrorCode::NameTaken);
     let err = app.create_plan("Not A Name").await.expect_err("bad name");
