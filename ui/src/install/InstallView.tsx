@@ -57,6 +57,19 @@ function explain(error: ErrorBody) {
   }
 }
 
+/** What the machines of `planName` reported about the disks an install would erase. */
+export async function eraseWarnings(planName: string, plan: Plan): Promise<{ node: string; warning: string }[]> {
+  const all = await backend.inventories(planName).catch(() => []);
+  const nodes = new Set(plan.nodes.map((n) => n.name));
+  return all
+    .filter((m) => nodes.has(m.node))
+    .flatMap((m) =>
+      m.warnings
+        .filter((w) => w.startsWith("installing erases") || w.includes("is removable"))
+        .map((warning) => ({ node: m.node, warning })),
+    );
+}
+
 /** Serves the saved plan to network-booting machines and shows how far each has come. */
 export function InstallView({ plan, planName, server, ensureSaved, confirm, onReport, onAddToPalette }: Props) {
   const { state: boot, running, error } = server;
@@ -78,6 +91,26 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
 
   const start = async () => {
     if (!(await ensureSaved("The boot server serves the saved plan."))) return;
+    // Disks whose machines reported partitions (or that are removable) are named, and the user
+    // asks once for all of them, before anything can be erased.
+    const risky = await eraseWarnings(planName, plan);
+    if (risky.length > 0) {
+      const ok = await confirm(
+        risky.length === 1 ? "Erase this disk?" : `Erase these ${risky.length} disks?`,
+        <>
+          <p>Each armed machine that network-boots installs Flatcar on its install disk, erasing it:</p>
+          <ul data-testid="erase-list">
+            {risky.map((r) => (
+              <li key={r.node + r.warning}>
+                <b>{r.node}</b>: {r.warning}
+              </li>
+            ))}
+          </ul>
+        </>,
+        "Start and erase",
+      );
+      if (!ok) return;
+    }
     setBusy("start");
     server.setError(null);
     try {

@@ -102,6 +102,36 @@ describe("install view", () => {
     expect((screen.getByTestId("boot-start") as HTMLButtonElement).disabled).toBe(false);
   });
 
+  it("names the disks an install would erase and asks once before starting", async () => {
+    const fake = new FakeBackend();
+    const inventory = (node: string, mac: string, warnings: string[]) => ({
+      mac,
+      node,
+      at: 1_700_000_000_000,
+      inventory: { firmware: "uefi" as const, vendor: null, product: null, cpu_model: null, cpus: 4, memory_bytes: 8 * 1024 ** 3, nics: [], disks: [] },
+      suggested_install_disk: null,
+      warnings,
+    });
+    fake.inventories = [
+      inventory("cp1", "52:54:00:00:00:01", ["installing erases Samsung SSD 970 EVO 500GB (nvme0n1, 500 GB) with 1 partition: nvme0n1p1 500 GB Windows ntfs"]),
+      inventory("worker1", "52:54:00:00:00:04", ["2.1 GB of memory: the Flatcar live system runs from memory and needs about 3 GB"]),
+      inventory("gone", "52:54:00:00:00:09", ["installing erases a disk of a node the plan no longer has"]),
+    ];
+    await openApp(fake.install());
+    click("tab-install");
+    await waitFor(() => expect((screen.getByTestId("boot-start") as HTMLButtonElement).disabled).toBe(false));
+    click("boot-start");
+    const list = await screen.findByTestId("erase-list");
+    expect(list.textContent).toContain("cp1: installing erases Samsung SSD 970 EVO 500GB (nvme0n1, 500 GB) with 1 partition");
+    expect(list.querySelectorAll("li")).toHaveLength(1);
+    click("modal-cancel");
+    await waitFor(() => expect(screen.queryByTestId("erase-list")).toBeNull());
+    expect(fake.callsOf("boot_start")).toHaveLength(0);
+    click("boot-start");
+    click((await screen.findByTestId("modal-ok")).dataset.testid!);
+    await waitFor(() => expect(fake.callsOf("boot_start")).toHaveLength(1));
+  });
+
   it("asks to save a dirty draft before serving it", async () => {
     const fake = await openApp();
     click("add-switch");
