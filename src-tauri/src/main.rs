@@ -11,6 +11,7 @@
 mod cluster;
 mod commands;
 mod dialogs;
+mod images;
 mod sidecar;
 
 use std::path::PathBuf;
@@ -46,6 +47,7 @@ fn main() {
             })?;
             app.manage(sidecar::supervisor(app.handle().clone(), path));
             app.manage(flatlab);
+            app.manage(flatlab_api::mirror::FetchJob::default());
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -89,6 +91,15 @@ fn main() {
             cluster::import_secrets,
             dialogs::pick_save_file,
             dialogs::pick_open_file,
+            images::mirror_settings,
+            images::save_mirror_settings,
+            images::mirror_overview,
+            images::release_versions,
+            images::images_readiness,
+            images::mirror_fetch,
+            images::mirror_cancel,
+            images::mirror_verify,
+            images::mirror_prune,
         ])
         .build(tauri::generate_context!());
     let app = match app {

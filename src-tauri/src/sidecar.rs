@@ -28,7 +28,15 @@ pub fn supervisor(handle: AppHandle, db: std::path::PathBuf) -> Supervisor {
 
 // Async, so that they run on the runtime the supervisor spawns its tasks on.
 #[tauri::command]
-pub async fn boot_start(boot: State<'_, Supervisor>, options: StartOptions) -> CmdResult<()> {
+pub async fn boot_start(
+    boot: State<'_, Supervisor>,
+    app: State<'_, Flatlab>,
+    mut options: StartOptions,
+) -> CmdResult<()> {
+    // The mirror of the Images view's settings, when it exists.
+    if options.mirror.is_none() {
+        options.mirror = app.mirror_settings().await?.dir().ok().filter(|d| d.is_dir());
+    }
     Ok(boot.start(options)?)
 }
 

@@ -227,6 +227,71 @@ Object.assign(scenarios, {
     });
   },
 
+  async "images: fetch the plan's release from a release stand-in, cancel, resume, verify"() {
+    // A release tree as the Flatcar and K3s servers lay it out, signed by a key made here; the
+    // app is told to trust that key instead of Flatcar's (its Images settings).
+    const root = new URL("../../", import.meta.url).pathname;
+    const tree = join(work, "releases");
+    const gnupg = join(work, "gnupg-images");
+    execFileSync("mkdir", ["-p", gnupg, join(tree, "stable/amd64-usr/current"), join(tree, "stable/amd64-usr/4593.2.5"), join(tree, "k3s/v1.32.2+k3s1")]);
+    execFileSync("chmod", ["700", gnupg]);
+    const gpg = (...args) => execFileSync("gpg", ["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "", "--homedir", gnupg, ...args]);
+    gpg("--quick-gen-key", "Flatlab e2e images <e2e@flatlab.invalid>", "ed25519", "sign", "never");
+    writeFileSync(join(work, "images-key.asc"), gpg("--armor", "--export"));
+    writeFileSync(join(tree, "stable/amd64-usr/current/version.txt"), "FLATCAR_VERSION=4593.2.5\n");
+    const release = join(tree, "stable/amd64-usr/4593.2.5");
+    for (const [file, mib] of [["flatcar_production_pxe.vmlinuz", 1], ["flatcar_production_pxe_image.cpio.gz", 2], ["flatcar_production_image.bin.bz2", 24]]) {
+      writeFileSync(join(release, file), execFileSync("head", ["-c", String(mib << 20), "/dev/urandom"], { maxBuffer: 64 << 20 }));
+      gpg("--detach-sign", "-o", join(release, `${file}.sig`), join(release, file));
+    }
+    writeFileSync(join(tree, "k3s/v1.32.2+k3s1/k3s"), "#!/bin/sh\necho k3s stand-in\n");
+    const sum = execFileSync("sha256sum", ["k3s"], { cwd: join(tree, "k3s/v1.32.2+k3s1"), encoding: "utf8" });
+    writeFileSync(join(tree, "k3s/v1.32.2+k3s1/sha256sum-amd64.txt"), sum);
+    writeFileSync(join(tree, "channels.json"), JSON.stringify({ data: [{ id: "stable", latest: "v1.32.2+k3s1" }, { id: "latest", latest: "v1.33.1+k3s1" }] }));
+    // 4 MiB/s: the 24 MiB image takes six seconds, time to see its progress and cancel it.
+    const standin = spawn(join(root, "target/debug/flatlab-release-standin"), ["--root", tree, "--rate", String(4 << 20)], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const base = await new Promise((resolve, reject) => {
+        standin.stdout.on("data", (d) => {
+          const m = /listening (\S+)/.exec(String(d));
+          if (m) resolve(m[1]);
+        });
+        standin.on("exit", (code) => reject(new Error(`the release stand-in exited (${code})`)));
+      });
+      await withApp(async (s) => {
+        await click(s, "plan-demo-lab");
+        await click(s, "tab-images");
+        await s.waitFor(testid("need-flatcar"), { predicate: async (e) => (await e.attribute("class")) === "missing" });
+        await s.waitFor(testid("mirror-empty"));
+        await s.execute("document.querySelector(\"[data-testid='mirror-settings'] details\").open = true");
+        await fill(s, "mirror-flatcar-url", `${base}/{channel}`);
+        await fill(s, "mirror-k3s-url", `${base}/k3s`);
+        await fill(s, "mirror-k3s-channels", `${base}/channels.json`);
+        await fill(s, "mirror-key", join(work, "images-key.asc"));
+        await click(s, "mirror-settings-save");
+        await s.waitFor(testid("channel-stable"), { predicate: async (e) => (await e.text()).includes("4593.2.5"), timeout: 20000 });
+        await click(s, "fetch-plan");
+        await s.waitFor(testid("fetch-status"), { predicate: async (e) => /flatcar_production_image\.bin\.bz2: .* of 24\.0 MiB · .*MiB\/s · .* left/.test(await e.text()), timeout: 20000 });
+        await shot(s, "images-fetching");
+        await click(s, "fetch-cancel");
+        await s.waitFor(testid("fetch-cancelled"), { timeout: 15000 });
+        const part = join(process.env.XDG_DATA_HOME, "flatlab/mirror/.partial/stable/amd64-usr/4593.2.5/flatcar_production_image.bin.bz2.part");
+        check(existsSync(part), "the cancelled download is kept for the next fetch");
+        await click(s, "fetch-plan");
+        await s.waitFor(testid("fetch-done"), { timeout: 30000 });
+        await s.waitFor(testid("need-flatcar"), { predicate: async (e) => (await e.attribute("class")) === "present" });
+        await s.waitFor(testid("need-k3s"), { predicate: async (e) => (await e.attribute("class")) === "present" });
+        await click(s, "mirror-verify");
+        await s.waitFor(testid("verify-result"), { predicate: async (e) => (await e.text()).includes("All 4 files check out"), timeout: 20000 });
+        await shot(s, "images-mirrored");
+        await click(s, "tab-install");
+        await s.waitFor(testid("images-ready"));
+      });
+    } finally {
+      standin.kill();
+    }
+  },
+
   async "install: the boot server runs as a sidecar and shows machines live"() {
     const iface = process.env.E2E_BOOT_INTERFACE;
     if (!iface) return "skipped: needs root for a network namespace";

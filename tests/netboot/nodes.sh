@@ -97,6 +97,10 @@ cp "$k3s_standin" "$k3s_dir/k3s"
 k3s_sha=$(sha256sum "$k3s_dir/k3s" | cut -d' ' -f1)
 if [[ $run == three ]]; then
   echo "$k3s_sha  k3s" >"$k3s_dir/k3s.sha256"          # pinned: an Ignition remote file
+  # A mirrored air-gap image tarball: every node's Ignition fetches it, pinned by its hash.
+  head -c 1048576 /dev/urandom >"$k3s_dir/k3s-airgap-images-amd64.tar.zst"
+  echo "$(sha256sum "$k3s_dir/k3s-airgap-images-amd64.tar.zst" | cut -d' ' -f1)  k3s-airgap-images-amd64.tar.zst" \
+    >"$k3s_dir/k3s-airgap-images-amd64.tar.zst.sha256"
 else
   echo "$k3s_sha  k3s" >"$k3s_dir/sha256sum-amd64.txt"  # as on the release page: the get-k3s unit
 fi
@@ -288,6 +292,10 @@ PY
   ) || failures+=("$why")
 done
 if [[ $run == three ]]; then
+  for n in "${nodes[@]}"; do
+    grep -aq 'k3s-standin: air-gap images: k3s-airgap-images-amd64.tar.zst (1048576 bytes)' "$work/serial-$n.log" \
+      || failures+=("$n: the mirrored air-gap images did not reach /var/lib/rancher/k3s/agent/images")
+  done
   grep -aq 'k3s-standin: first server: 11 CA files, token pins server-ca.crt' "$work/serial-cp1.log" || failures+=("cp1 did not start the cluster with Flatlab's CA files")
   for n in cp2 cp3; do
     grep -aq "k3s-standin: server joins https://10.77.0.11:6443: its CA matches the token" "$work/serial-$n.log" || failures+=("$n did not join cp1 with a token that pins its CA")

@@ -22,6 +22,8 @@ import { InstallView } from "./install/InstallView";
 import { useBootServer } from "./install/useBootServer";
 import { ExportView } from "./export/ExportView";
 import { ClusterView } from "./cluster/ClusterView";
+import { ImagesView } from "./images/ImagesView";
+import { useImages } from "./images/useImages";
 
 export function App() {
   const [tab, setTab] = useState<Tab>("design");
@@ -34,6 +36,7 @@ export function App() {
   const editor = usePlanEditor({ dialogs: modal, modalOpen: modal.shown !== null, report, onSaved: list.refresh, onSwitch: selection.clear });
   const actions = usePlanActions({ editor, refreshPlans: list.refresh, dialogs: modal, report, notify });
   const boot = useBootServer(report);
+  const images = useImages(report);
   const current = editor.current;
   const plan = current?.plan ?? null;
   const palette = usePalette({ booted: boot.sightings, plan, edit: editor.edit, select: selection.select, report, notify });
@@ -90,9 +93,12 @@ export function App() {
               onAddMachine={palette.addToPlan}
               onFinding={showFinding}
               onError={report}
+              versions={images}
             />
           ) : tab === "generate" ? (
             <GenerateView plan={current.plan} findings={editor.findings} onFinding={showFinding} />
+          ) : tab === "images" ? (
+            <ImagesView plan={current.plan} images={images} edit={editor.edit} onReport={report} />
           ) : tab === "install" ? (
             <InstallView
               plan={current.plan}
@@ -100,6 +106,8 @@ export function App() {
               server={boot}
               ensureSaved={editor.settleDraft}
               confirm={modal.confirm}
+              images={images}
+              onImages={() => setTab("images")}
               onReport={report}
               onAddToPalette={(m) => {
                 palette.show(m);

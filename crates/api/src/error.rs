@@ -100,6 +100,8 @@ pub enum ErrorCode {
     UpgradeRefused,
     /// Restoring a secrets backup would replace the plan's other secrets (ask, then replace).
     SecretsClash,
+    /// The user cancelled it (a fetch keeps what it downloaded, and the next one resumes).
+    Cancelled,
     Io,
     /// Also what a code this build does not know reads back as.
     #[serde(other)]
@@ -161,6 +163,7 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
             return match e {
                 M::BadSignature(_) | M::Refused { .. } => ErrorCode::BadSignature,
                 M::Download { .. } | M::NotFound { .. } => ErrorCode::Network,
+                M::Cancelled => ErrorCode::Cancelled,
                 M::Key(_) | M::Other(_) => ErrorCode::Internal,
                 M::Io { .. } => ErrorCode::Io,
             };

@@ -16,7 +16,8 @@ const KEY: &str = "inventory";
 #[ts(export)]
 pub struct MachineInventory {
     pub mac: String,
-    /// The plan's node this machine is.
+    /// The plan's node this machine is; empty for a machine inspected that the plan does not
+    /// have (yet).
     pub node: String,
     /// When it was posted (ms since the epoch).
     #[ts(type = "number")]
@@ -60,10 +61,18 @@ impl Flatlab {
     pub async fn inventories(&self, name: &str) -> anyhow::Result<Vec<MachineInventory>> {
         let stored = self.stored_inventories(name).await?;
         let plan = self.store().load_plan(name).await?.plan;
+        let same_mac = |a: &str, b: &str| a.replace('-', ":").eq_ignore_ascii_case(&b.replace('-', ":"));
+        // A machine inspected before it was in the plan belongs to the node that has its MAC now.
+        let by_mac: Vec<(String, String)> = plan.nodes.iter().map(|n| (n.mac.clone(), n.name.clone())).collect();
         let nodes: Vec<(String, String)> = plan.nodes.into_iter().map(|n| (n.name, n.install_disk)).collect();
         let mut out: Vec<MachineInventory> = stored
             .into_iter()
-            .map(|(mac, s)| {
+            .map(|(mac, mut s)| {
+                if !nodes.iter().any(|(n, _)| *n == s.node)
+                    && let Some((_, name)) = by_mac.iter().find(|(m, _)| same_mac(m, &mac))
+                {
+                    s.node = name.clone();
+                }
                 let disk = nodes.iter().find(|(n, _)| *n == s.node).map(|(_, d)| d.as_str()).filter(|d| !d.is_empty());
                 MachineInventory {
                     suggested_install_disk: s.inventory.default_install_disk().map(|d| d.stable_path()),

@@ -31,7 +31,9 @@ pub use flatlab_store::{PlanSummary, RevisionInfo, Saved};
 use serde::Serialize;
 use ts_rs::TS;
 
-pub use boot::{BootSession, IPXE_BINARIES, ServeOptions, default_ipxe_dirs, server_address};
+pub use boot::{
+    BootSession, IPXE_BINARIES, InspectRequested, InspectTarget, ServeOptions, default_ipxe_dirs, server_address,
+};
 pub use cluster::{Access, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView};
 pub use desktop::{
     AppInfo, GIT_REVISION, LocalNetwork, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path,

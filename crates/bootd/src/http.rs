@@ -42,6 +42,8 @@ pub(crate) fn node_router(api: NodeApi) -> Router {
             "/v1/inventory/{token}",
             post(inventory).layer(axum::extract::DefaultBodyLimit::max(crate::MAX_INVENTORY_BYTES)),
         )
+        .route("/v1/inspect/{token}", get(inspect_ignition))
+        .route("/v1/inspect/{token}/next", get(inspect_next))
         .route("/mirror/{*path}", get(mirror_file))
         .route("/ipxe/{name}", get(ipxe_binary))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
@@ -66,15 +68,57 @@ async fn first_stage(State(api): State<NodeApi>) -> Response {
 
 /// A machine's own script: what the booter says for it (its install, "boot from disk", or what
 /// a machine that is not planned should do).
+#[derive(serde::Deserialize)]
+struct ScriptQuery {
+    /// How many times a waiting machine has asked in a row.
+    #[serde(default)]
+    round: u32,
+}
+
 async fn machine_script(
     State(api): State<NodeApi>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     UrlPath(file): UrlPath<String>,
+    Query(query): Query<ScriptQuery>,
 ) -> Response {
     let Some(mac) = file.strip_suffix(".ipxe").and_then(|m| m.parse::<Mac>().ok()) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    ipxe(api.registry.script(mac, client_ip(peer)).await)
+    ipxe(api.registry.script(mac, client_ip(peer), query.round, &api.http_base).await)
+}
+
+/// The inspection live system's Ignition config: `/v1/inspect/<token>.ign`.
+async fn inspect_ignition(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(file): UrlPath<String>,
+) -> Response {
+    let Some(token) = file.strip_suffix(".ign") else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    match api.registry.inspect_ignition(token, client_ip(peer)) {
+        Ok(config) => ([(header::CONTENT_TYPE, "application/vnd.coreos.ignition+json")], config).into_response(),
+        Err(why) => {
+            tracing::warn!(peer = %peer, why = why.as_str(), "refused an inspection config");
+            (StatusCode::FORBIDDEN, "forbidden\n").into_response()
+        }
+    }
+}
+
+/// What an inspected machine does next: 204 to wait, 200 with the install script once armed.
+async fn inspect_next(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(token): UrlPath<String>,
+) -> Response {
+    match api.registry.inspect_next(&token, client_ip(peer)).await {
+        Ok(Some(script)) => ([(header::CONTENT_TYPE, "text/x-shellscript; charset=utf-8")], script).into_response(),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(why) => {
+            tracing::warn!(peer = %peer, why = why.as_str(), "refused an inspection's request");
+            (StatusCode::FORBIDDEN, "forbidden\n").into_response()
+        }
+    }
 }
 
 async fn install_ignition(
@@ -135,7 +179,7 @@ async fn inventory(
     UrlPath(token): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    match api.registry.inventory(&token, body.to_vec()).await {
+    match api.registry.inventory(&token, client_ip(peer), body.to_vec()).await {
         Ok(Ok(())) => (StatusCode::NO_CONTENT, "").into_response(),
         Ok(Err(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
         Err(why) => {

@@ -33,8 +33,8 @@ pub use neighbors::{KernelNeighbors, Neighbors};
 pub use policy::{BootClient, BootFile, Booter, SaveFuture, Script, ScriptRequest};
 pub use registry::Registry;
 pub use stage::{
-    Alert, Clock, Diagnosis, Event, EventKind, HistoryEntry, MachineRecord, MachineSpec, MachineStatus, Millis, Stage,
-    StrangerRecord,
+    Alert, Clock, Diagnosis, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec, MachineStatus,
+    Millis, Stage, StrangerRecord,
 };
 pub use tftp::AllowList;
 

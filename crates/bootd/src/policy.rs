@@ -44,6 +44,10 @@ pub struct ScriptRequest<'a> {
     pub stage: Option<Stage>,
     /// The node's rendered install script, when it is planned.
     pub install_script: Option<&'a str>,
+    /// The machine's inspection script, while it is to be inspected.
+    pub inspect_script: Option<&'a str>,
+    /// How many times the machine has asked in a row (`?round=N` of a waiting machine's script).
+    pub round: u32,
 }
 
 /// The answer to a machine's script request.
@@ -52,6 +56,9 @@ pub enum Script {
     /// The machine starts (or starts over) its install: its address is bound to its install
     /// token, and it moves to `ipxe`.
     Install(String),
+    /// The machine is inspected: the live system that reports its hardware. Its address is
+    /// bound to the inspection's token.
+    Inspect(String),
     /// Anything else (boot from disk, wait, not in the plan): served as it is, nothing changes.
     Other(String),
 }
@@ -66,8 +73,8 @@ pub trait Booter: Send + Sync + 'static {
     /// The first-stage script every iPXE gets (`/boot.ipxe`).
     fn first_stage(&self, http_base: &str) -> String;
 
-    /// A machine's own script (`/v1/boot/<mac>.ipxe`).
-    fn script(&self, request: &ScriptRequest<'_>) -> Script;
+    /// A machine's own script (`/v1/boot/<mac>.ipxe?round=N`).
+    fn script(&self, request: &ScriptRequest<'_>, http_base: &str) -> Script;
 
     /// The stage a download of mirror file `file` moves its machine to, if any.
     fn download_stage(&self, file: &str) -> Option<Stage>;
@@ -79,7 +86,8 @@ pub trait Booter: Send + Sync + 'static {
     /// Keeps a machine that is not in the plan (best effort; nothing waits for it).
     fn save_stranger(&self, record: StrangerRecord) -> SaveFuture;
 
-    /// Keeps the hardware inventory planned machine `mac` (node `node`) posted: the bytes as
+    /// Keeps the hardware inventory machine `mac` (the plan's node `node`, or "" for a machine
+    /// the plan does not have, being inspected) posted: the bytes as
     /// they came, at most [`crate::MAX_INVENTORY_BYTES`]. An error is told to the machine
     /// (its inventory was not understood) and logged.
     fn save_inventory(&self, mac: Mac, node: &str, body: Vec<u8>) -> SaveFuture;

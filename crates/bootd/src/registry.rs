@@ -14,7 +14,8 @@ use crate::mac::Mac;
 use crate::neighbors::{KernelNeighbors, Neighbors};
 use crate::policy::{Booter, Script, ScriptRequest};
 use crate::stage::{
-    Clock, Event, EventKind, HistoryEntry, MachineRecord, MachineSpec, MachineStatus, Millis, Stage, StrangerRecord,
+    Clock, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec, MachineStatus, Millis, Stage,
+    StrangerRecord,
 };
 
 struct Machine {
@@ -33,11 +34,21 @@ struct Sighting {
     ip: Option<Ipv4Addr>,
 }
 
+/// A machine to inspect, and where its live system asks from.
+struct Inspection {
+    spec: InspectSpec,
+    ip: Option<Ipv4Addr>,
+    /// The machine was armed for install while inspected: its live system's next ask gets the
+    /// install script, and its next network boot the install.
+    armed: bool,
+}
+
 #[derive(Default)]
 struct Inner {
     machines: BTreeMap<Mac, Machine>,
     by_ip: HashMap<Ipv4Addr, Mac>,
     unknown: BTreeMap<Mac, Sighting>,
+    inspections: BTreeMap<Mac, Inspection>,
 }
 
 /// The boot server's view of every machine. Cheap to clone.
@@ -165,6 +176,9 @@ impl Registry {
             history.push(entry.clone());
             inner.unknown.remove(&mac);
             inner.by_ip.retain(|_, m| *m != mac);
+            if let Some(i) = inner.inspections.get_mut(&mac) {
+                i.armed = true;
+            }
             inner.machines.insert(
                 mac,
                 Machine { stage: Stage::Armed, history, spec, ip: None, firmware: None, vendor_class: None },
@@ -187,6 +201,7 @@ impl Registry {
                 firmware: m.firmware.clone(),
                 vendor_class: m.vendor_class.clone(),
                 history: m.history.clone(),
+                inspecting: inner.inspections.get(mac).is_some_and(|i| !i.armed),
             })
             .collect();
         out.extend(inner.unknown.iter().map(|(mac, s)| MachineStatus {
@@ -197,8 +212,46 @@ impl Registry {
             firmware: s.firmware.clone(),
             vendor_class: s.vendor_class.clone(),
             history: Vec::new(),
+            inspecting: inner.inspections.contains_key(mac),
         }));
+        // A machine to inspect that has not network-booted yet.
+        out.extend(
+            inner
+                .inspections
+                .iter()
+                .filter(|(mac, _)| !inner.machines.contains_key(mac) && !inner.unknown.contains_key(mac))
+                .map(|(mac, i)| MachineStatus {
+                    mac: mac.to_string(),
+                    node: None,
+                    stage: None,
+                    ip: i.ip.map(|ip| ip.to_string()),
+                    firmware: None,
+                    vendor_class: None,
+                    history: Vec::new(),
+                    inspecting: true,
+                }),
+        );
         out
+    }
+
+    /// Inspects machine `spec.mac` at its next network boot (replacing an earlier inspection of
+    /// it): it gets the live system that reports its hardware and then waits, instead of its
+    /// install. A machine the plan does not have is never dropped from the strangers while so.
+    pub fn inspect(&self, spec: InspectSpec) {
+        let mac = spec.mac;
+        let node = spec.node.clone();
+        self.lock().inspections.insert(mac, Inspection { spec, ip: None, armed: false });
+        tracing::info!(mac = %mac, node = node.as_deref().unwrap_or("(not in the plan)"), "machine to inspect at its next network boot");
+    }
+
+    /// The token of machine `mac`'s inspection, if it is to be inspected.
+    pub fn inspection_token(&self, mac: Mac) -> Option<String> {
+        self.lock().inspections.get(&mac).map(|i| i.spec.token.clone())
+    }
+
+    /// The token and stage of planned machine `mac`.
+    pub fn machine_token(&self, mac: Mac) -> Option<(String, Stage)> {
+        self.lock().machines.get(&mac).map(|m| (m.spec.token.clone(), m.stage))
     }
 
     pub fn is_planned(&self, mac: Mac) -> bool {
@@ -252,21 +305,30 @@ impl Registry {
 
     /// iPXE asked for `mac`'s script from `ip`. The booter decides what it gets; an install binds
     /// the machine's address and is saved before the script goes out.
-    pub(crate) async fn script(&self, mac: Mac, ip: Ipv4Addr) -> String {
-        let known = {
+    pub(crate) async fn script(&self, mac: Mac, ip: Ipv4Addr, round: u32, http_base: &str) -> String {
+        let (known, inspect) = {
             let inner = self.lock();
-            inner.machines.get(&mac).map(|m| (m.spec.node.clone(), m.stage, m.spec.ipxe_script.clone()))
+            (
+                inner.machines.get(&mac).map(|m| (m.spec.node.clone(), m.stage, m.spec.ipxe_script.clone())),
+                inner.inspections.get(&mac).filter(|i| !i.armed).map(|i| i.spec.ipxe_script.clone()),
+            )
         };
         let request = ScriptRequest {
             mac,
             node: known.as_ref().map(|(node, _, _)| node.as_str()),
             stage: known.as_ref().map(|(_, stage, _)| *stage),
             install_script: known.as_ref().map(|(_, _, script)| script.as_str()),
+            inspect_script: inspect.as_deref(),
+            round,
         };
-        let answer = self.booter.script(&request);
+        let answer = self.booter.script(&request, http_base);
         {
             let mut inner = self.lock();
             let inner = &mut *inner;
+            if let (Script::Inspect(_), Some(i)) = (&answer, inner.inspections.get_mut(&mac)) {
+                i.ip = Some(ip);
+                tracing::info!(mac = %mac, ip = %ip, "inspecting: the live system boots to report the machine's hardware");
+            }
             match (&answer, inner.machines.get_mut(&mac)) {
                 (Script::Install(_), Some(m)) => {
                     if let Some(old) = m.ip.replace(ip) {
@@ -287,8 +349,67 @@ impl Registry {
                 self.advance(mac, Stage::Ipxe, None).await;
                 text
             }
-            Script::Other(text) => text,
+            Script::Inspect(text) | Script::Other(text) => text,
         }
+    }
+
+    /// The inspection a request with `token` from `ip` belongs to: its machine must be the one
+    /// whose live system asks (bound at its script, or put at `ip` by the neighbour table, as
+    /// an install follows its machine to a new lease).
+    fn inspection_at(&self, token: &str, ip: Ipv4Addr) -> Result<Mac, Refusal> {
+        let mut inner = self.lock();
+        let mut found = None;
+        for (mac, i) in &inner.inspections {
+            let equal: bool = i.spec.token.as_bytes().ct_eq(token.as_bytes()).into();
+            if equal && !i.spec.token.is_empty() {
+                found = Some((*mac, i.ip));
+            }
+        }
+        let Some((mac, bound)) = found else { return Err(Refusal::UnknownToken) };
+        if bound == Some(ip) {
+            return Ok(mac);
+        }
+        if bound.is_some() && self.neighbors.mac_of(ip) == Some(mac) {
+            if let Some(i) = inner.inspections.get_mut(&mac) {
+                i.ip = Some(ip);
+            }
+            tracing::info!(mac = %mac, to = %ip, "inspection moved to a new address (neighbour table)");
+            return Ok(mac);
+        }
+        Err(Refusal::OtherMachine)
+    }
+
+    /// The inspection live system's Ignition config for `token`, to the machine it belongs to.
+    pub(crate) fn inspect_ignition(&self, token: &str, ip: Ipv4Addr) -> Result<String, Refusal> {
+        let mac = self.inspection_at(token, ip)?;
+        Ok(self.lock().inspections.get(&mac).map(|i| i.spec.ignition.clone()).unwrap_or_default())
+    }
+
+    /// What an inspected machine's live system does next: None to wait; once the machine is
+    /// armed for install, its install script, to run from where it is. Handing it out starts the
+    /// install: the machine's address is bound to its install token, and the inspection ends.
+    pub(crate) async fn inspect_next(&self, token: &str, ip: Ipv4Addr) -> Result<Option<String>, Refusal> {
+        let mac = self.inspection_at(token, ip)?;
+        let script = {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            let armed = inner.inspections.get(&mac).is_some_and(|i| i.armed);
+            match inner.machines.get_mut(&mac) {
+                Some(m) if armed && m.stage == Stage::Armed => {
+                    if let Some(old) = m.ip.replace(ip) {
+                        inner.by_ip.remove(&old);
+                    }
+                    inner.by_ip.insert(ip, mac);
+                    inner.inspections.remove(&mac);
+                    Some(m.spec.install_script.clone())
+                }
+                _ => None,
+            }
+        };
+        if script.is_some() {
+            self.advance(mac, Stage::Ignition, Some("installing from the inspection's live system".into())).await;
+        }
+        Ok(script)
     }
 
     /// A mirror file was requested from `ip`: the booter says which downloads move its machine on.
@@ -342,14 +463,28 @@ impl Registry {
 
     /// A node's hardware inventory, posted by its live system with its install token while the
     /// install runs (or before it ends). Saved through the booter before the answer.
-    pub(crate) async fn inventory(&self, token: &str, body: Vec<u8>) -> Result<Result<(), String>, Refusal> {
-        let (mac, node) = {
+    pub(crate) async fn inventory(
+        &self,
+        token: &str,
+        ip: Ipv4Addr,
+        body: Vec<u8>,
+    ) -> Result<Result<(), String>, Refusal> {
+        let planned = {
             let inner = self.lock();
-            let Some((mac, m)) = find_token(&inner, token) else { return Err(Refusal::UnknownToken) };
-            if m.stage.is_installed() {
-                return Err(Refusal::InstallEnded);
+            match find_token(&inner, token) {
+                Some((_, m)) if m.stage.is_installed() => return Err(Refusal::InstallEnded),
+                Some((mac, m)) => Some((mac, m.spec.node.clone())),
+                None => None,
             }
-            (mac, m.spec.node.clone())
+        };
+        let (mac, node) = match planned {
+            Some(found) => found,
+            None => {
+                // An inspection's live system.
+                let mac = self.inspection_at(token, ip)?;
+                let node = self.lock().inspections.get(&mac).and_then(|i| i.spec.node.clone()).unwrap_or_default();
+                (mac, node)
+            }
         };
         let saved = self.booter.save_inventory(mac, &node, body).await;
         match &saved {
@@ -444,7 +579,10 @@ mod tests {
         fn first_stage(&self, _: &str) -> String {
             "#!ipxe\n".into()
         }
-        fn script(&self, r: &ScriptRequest<'_>) -> Script {
+        fn script(&self, r: &ScriptRequest<'_>, _: &str) -> Script {
+            if let Some(inspect) = r.inspect_script {
+                return Script::Inspect(inspect.to_owned());
+            }
             match (r.stage, r.install_script) {
                 (Some(s), _) if s.is_installed() => Script::Other("disk".into()),
                 (Some(_), Some(script)) => Script::Install(script.to_owned()),
@@ -483,6 +621,7 @@ mod tests {
             ipxe_script: "#!ipxe\ninstall\n".into(),
             install_ignition: "{install}".into(),
             final_ignition: "{final}".into(),
+            install_script: format!("#!/bin/bash\necho install n{mac}\n"),
         }
     }
 
@@ -508,6 +647,7 @@ mod tests {
     }
 
     const IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
+    const BASE: &str = "http://10.0.0.2:8080";
     const TOKEN1: &str = "token1aaaaaaaaaaaaaaaaaaaaaaaaaa";
     const MAC1: Mac = Mac([0x52, 0x54, 0, 0, 0, 1]);
 
@@ -519,7 +659,7 @@ mod tests {
     async fn a_machine_walks_through_every_stage_once_and_each_step_is_saved() {
         let (r, booter) = registry(vec![spec(1, Stage::Armed)]);
         r.saw_dhcp(MAC1, Some("bios"), Some("PXEClient"), None).await;
-        assert_eq!(r.script(MAC1, IP).await, "#!ipxe\ninstall\n");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninstall\n");
         r.saw_download(IP, "flatcar_production_pxe.vmlinuz").await;
         r.saw_download(IP, "flatcar_production_pxe_image.cpio.gz").await;
         assert_eq!(r.ignition(TOKEN1, IP, false).await.as_deref(), Ok("{install}"));
@@ -541,9 +681,9 @@ mod tests {
     #[tokio::test]
     async fn installed_machines_boot_from_disk_and_their_token_expires() {
         let (r, _) = registry(vec![spec(1, Stage::Armed)]);
-        assert_eq!(r.script(MAC1, IP).await, "#!ipxe\ninstall\n");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninstall\n");
         r.report(TOKEN1, Stage::Installed, None).await.expect("report");
-        assert_eq!(r.script(MAC1, IP).await, "disk");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "disk");
         assert_eq!(r.ignition(TOKEN1, IP, false).await, Err(Refusal::InstallEnded));
         // A PXE boot of the installed machine does not move it back.
         r.saw_dhcp(MAC1, None, None, None).await;
@@ -552,7 +692,7 @@ mod tests {
         let mut again = spec(1, Stage::Armed);
         again.token = "newtokenbbbbbbbbbbbbbbbbbbbbbbbb".into();
         r.arm(again).await;
-        assert_eq!(r.script(MAC1, IP).await, "#!ipxe\ninstall\n");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninstall\n");
         assert_eq!(r.ignition(TOKEN1, IP, false).await, Err(Refusal::UnknownToken));
         assert!(r.ignition("newtokenbbbbbbbbbbbbbbbbbbbbbbbb", IP, false).await.is_ok());
     }
@@ -561,7 +701,7 @@ mod tests {
     async fn ignition_goes_only_to_the_machine_that_booted_with_the_token() {
         let (r, _) = registry(vec![spec(1, Stage::Armed), spec(2, Stage::Armed)]);
         assert_eq!(r.ignition(TOKEN1, IP, false).await, Err(Refusal::OtherMachine), "no boot seen yet");
-        r.script(MAC1, IP).await;
+        r.script(MAC1, IP, 0, BASE).await;
         assert_eq!(r.ignition(TOKEN1, Ipv4Addr::new(10, 0, 0, 66), false).await, Err(Refusal::OtherMachine));
         assert_eq!(r.ignition("token2aaaaaaaaaaaaaaaaaaaaaaaaaa", IP, false).await, Err(Refusal::OtherMachine));
         assert_eq!(
@@ -580,7 +720,7 @@ mod tests {
         // Not before its install is bound: the first binding is iPXE's.
         lan.0.lock().expect("lock").insert(new_ip, MAC1);
         assert_eq!(r.ignition(TOKEN1, new_ip, false).await, Err(Refusal::OtherMachine));
-        r.script(MAC1, IP).await;
+        r.script(MAC1, IP, 0, BASE).await;
         assert!(r.ignition(TOKEN1, IP, false).await.is_ok());
         // The live system's own DHCP client got another lease: the LAN says it is MAC1's.
         assert_eq!(r.ignition(TOKEN1, new_ip, true).await.as_deref(), Ok("{final}"));
@@ -616,7 +756,7 @@ mod tests {
         let mac = Mac([0xaa, 0, 0, 0, 0, 1]);
         r.saw_dhcp(mac, Some("uefi-x64"), Some("PXEClient:Arch:00007"), None).await;
         r.saw_dhcp(mac, Some("uefi-x64"), Some("PXEClient:Arch:00007"), None).await;
-        assert_eq!(r.script(mac, IP).await, "stranger");
+        assert_eq!(r.script(mac, IP, 0, BASE).await, "stranger");
         let e = events.try_recv().expect("one event");
         assert!(matches!(e.kind, EventKind::Discovered { .. }));
         assert!(events.try_recv().is_err(), "only once");
@@ -627,7 +767,7 @@ mod tests {
     #[tokio::test]
     async fn failures_are_kept_with_their_reason_and_a_retry_moves_on() {
         let (r, _) = registry(vec![spec(1, Stage::Armed)]);
-        r.script(MAC1, IP).await;
+        r.script(MAC1, IP, 0, BASE).await;
         r.report(TOKEN1, Stage::Failed, Some("disk /dev/sda not found".into())).await.expect("r");
         let m = &r.machines()[0];
         assert_eq!(m.stage, Some(Stage::Failed));
@@ -640,10 +780,66 @@ mod tests {
     #[tokio::test]
     async fn a_failure_reported_after_the_install_does_not_undo_it() {
         let (r, _) = registry(vec![spec(1, Stage::Armed)]);
-        r.script(MAC1, IP).await;
+        r.script(MAC1, IP, 0, BASE).await;
         r.report(TOKEN1, Stage::Installed, None).await.expect("r");
         r.report(TOKEN1, Stage::Failed, Some("late".into())).await.expect("r");
         assert_eq!(r.machines()[0].stage, Some(Stage::Installed));
-        assert_eq!(r.script(MAC1, IP).await, "disk");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "disk");
+    }
+
+    fn inspection(mac: Mac, node: Option<&str>) -> InspectSpec {
+        InspectSpec {
+            mac,
+            node: node.map(str::to_owned),
+            token: "inspecttokenaaaaaaaaaaaaaaaaaaaa".into(),
+            ipxe_script: "#!ipxe\ninspect\n".into(),
+            ignition: "{inspect}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_inspected_machine_reports_waits_and_installs_from_its_live_system_once_armed() {
+        let (r, _booter, lan) = registry_on_lan(vec![spec(1, Stage::Armed)]);
+        let token = "inspecttokenaaaaaaaaaaaaaaaaaaaa";
+        r.inspect(inspection(MAC1, Some("n1")));
+        assert!(r.machines()[0].inspecting);
+        // The inspection comes before the install, and binds the machine's address.
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninspect\n");
+        assert_eq!(r.machines()[0].stage, Some(Stage::Armed), "nothing is installed yet");
+        let other = Ipv4Addr::new(10, 0, 0, 66);
+        assert_eq!(r.inspect_ignition(token, other), Err(Refusal::OtherMachine));
+        assert_eq!(r.inspect_ignition(token, IP).as_deref(), Ok("{inspect}"));
+        // Its live system takes another lease: the neighbour table says it is the machine.
+        let moved = Ipv4Addr::new(10, 0, 0, 51);
+        lan.0.lock().expect("lock").insert(moved, MAC1);
+        assert!(r.inventory(token, moved, b"{}".to_vec()).await.expect("its own").is_ok());
+        assert_eq!(r.inspect_next(token, moved).await, Ok(None), "it waits until armed");
+        assert_eq!(r.inspect_next("wrongtokenaaaaaaaaaaaaaaaaaaaaaa", moved).await, Err(Refusal::UnknownToken));
+
+        // Armed: the next ask gets the install script; the install is bound to where it asks.
+        r.arm(spec(1, Stage::Armed)).await;
+        assert!(!r.machines()[0].inspecting);
+        assert_eq!(
+            r.inspect_next(token, moved).await.expect("its own").as_deref(),
+            Some("#!/bin/bash\necho install n1\n")
+        );
+        assert_eq!(r.machines()[0].stage, Some(Stage::Ignition));
+        assert_eq!(r.machines()[0].ip.as_deref(), Some("10.0.0.51"));
+        assert!(r.ignition(TOKEN1, moved, true).await.is_ok(), "its final config, from where it installs");
+        assert_eq!(r.inspect_next(token, moved).await, Err(Refusal::UnknownToken), "handed out once");
+    }
+
+    #[tokio::test]
+    async fn a_machine_the_plan_lacks_can_be_inspected_and_is_listed_meanwhile() {
+        let (r, _booter) = registry(vec![]);
+        let mac = Mac([0x52, 0x54, 0, 0, 0, 9]);
+        r.inspect(inspection(mac, None));
+        let listed = r.machines();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].inspecting && listed[0].node.is_none());
+        assert_eq!(r.script(mac, IP, 3, BASE).await, "#!ipxe\ninspect\n");
+        assert!(r.inventory("inspecttokenaaaaaaaaaaaaaaaaaaaa", IP, b"{}".to_vec()).await.expect("its own").is_ok());
+        assert_eq!(r.inspect_next("inspecttokenaaaaaaaaaaaaaaaaaaaa", IP).await, Ok(None), "not planned: it waits");
+        assert_eq!(r.machines().len(), 1, "one row, not two");
     }
 }

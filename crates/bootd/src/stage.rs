@@ -206,6 +206,25 @@ pub struct MachineSpec {
     pub install_ignition: String,
     /// The final config (`config.ign`).
     pub final_ignition: String,
+    /// The install script the install config runs: what a machine's inspection live system
+    /// runs when the machine is armed while it waits (an install from where it is).
+    pub install_script: String,
+}
+
+/// A machine to inspect before its install: at its next network boot it gets the live system
+/// with an inventory-only config (which posts its hardware, then keeps asking), instead of its
+/// install. Made by the caller, like [`MachineSpec`].
+#[derive(Debug, Clone)]
+pub struct InspectSpec {
+    pub mac: Mac,
+    /// Its node when it is planned; none for a machine the plan does not have.
+    pub node: Option<String>,
+    /// The inspection's token: in its Ignition, inventory and next-step URLs.
+    pub token: String,
+    /// The machine's iPXE script while it is inspected.
+    pub ipxe_script: String,
+    /// The live system's Ignition config.
+    pub ignition: String,
 }
 
 /// A planned machine's state as it must survive a restart: saved through
@@ -245,6 +264,9 @@ pub struct MachineStatus {
     pub firmware: Option<String>,
     pub vendor_class: Option<String>,
     pub history: Vec<HistoryEntry>,
+    /// The machine is to be inspected (or is being inspected) before its install.
+    #[serde(default)]
+    pub inspecting: bool,
 }
 
 /// What happened, for the app's live view and the CLI.

@@ -63,6 +63,7 @@ async fn start(dhcp: DhcpMode, broadcast_to: Option<SocketAddr>) -> Fixture {
         ipxe_script: "#!ipxe\necho install cp1\n".into(),
         install_ignition: "{\"ignition\":{\"version\":\"3.3.0\"},\"install\":true}".into(),
         final_ignition: "{\"ignition\":{\"version\":\"3.3.0\"},\"final\":true}".into(),
+        install_script: "#!/bin/bash\necho install\n".into(),
     };
     let booter = Arc::new(TestBooter::default());
     let server = BootServer::start(config, vec![spec], Arc::new(|| 42), booter.clone()).await.expect("starts");

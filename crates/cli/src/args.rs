@@ -82,6 +82,17 @@ pub enum Command {
         /// The node's name in the plan
         node: String,
     },
+    /// Inspect a machine before its install: at its next network boot it reports its hardware
+    /// (`flatlab inventory`) and waits; `flatlab arm` then installs it from there
+    #[command(group(clap::ArgGroup::new("machine").required(true).args(["node", "mac"])))]
+    Inspect {
+        plan: String,
+        /// The node's name in the plan
+        node: Option<String>,
+        /// A machine by its MAC address (one the plan does not have yet, too)
+        #[arg(long)]
+        mac: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

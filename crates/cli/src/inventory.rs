@@ -35,7 +35,8 @@ fn describe(m: &MachineInventory) -> String {
     };
     let what = [inv.vendor.as_deref(), inv.product.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let what = if what.is_empty() { String::new() } else { format!(", {what}") };
-    out += &format!("{} ({}){what}, {firmware}\n", m.node, m.mac);
+    let node = if m.node.is_empty() { "(not in the plan)" } else { m.node.as_str() };
+    out += &format!("{node} ({}){what}, {firmware}\n", m.mac);
     out += &format!(
         "  cpu     {} ({} logical)\n  memory  {}\n",
         inv.cpu_model.as_deref().unwrap_or("unknown"),

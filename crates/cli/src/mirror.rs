@@ -11,8 +11,18 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
     let dir = |d: Option<PathBuf>| d.map(Ok).unwrap_or_else(default_mirror_dir);
     match cmd {
         MirrorCommand::Fetch { channel, arch, version, base_url, key, dir: d, k3s, k3s_base_url, k3s_airgap } => {
-            let request =
-                MirrorRequest { channel, arch, version, base_url, key, dir: dir(d)?, k3s, k3s_base_url, k3s_airgap };
+            let request = MirrorRequest {
+                channel,
+                arch,
+                version,
+                base_url,
+                key,
+                dir: dir(d)?,
+                k3s,
+                k3s_base_url,
+                k3s_airgap,
+                cancel: None,
+            };
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let mut last_file = String::new();
             let mut progress = |p: flatlab_api::mirror::Progress| {

@@ -100,7 +100,25 @@ pub async fn run(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn arm(app: &Flatlab, plan: &str, node: &str) -> anyhow::Result<ExitCode> {
     app.arm_machine(plan, node, None, &mut rand::rng()).await?;
-    eprintln!("armed {node}: its next network boot reinstalls it (start or restart `flatlab serve {plan}`)");
+    eprintln!(
+        "armed {node}: its next network boot reinstalls it (a running `flatlab serve {plan}` takes this up within 2 s; a machine waiting in its inspection installs from there)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn inspect(app: &Flatlab, plan: &str, node: Option<String>, mac: Option<String>) -> anyhow::Result<ExitCode> {
+    let target = match (node, mac) {
+        (Some(node), _) => flatlab_api::InspectTarget::Node(node),
+        (None, Some(mac)) => {
+            flatlab_api::InspectTarget::Mac(mac.parse().map_err(|e| anyhow::anyhow!("--mac {mac}: {e}"))?)
+        }
+        (None, None) => anyhow::bail!("name a node of the plan, or a machine with --mac"),
+    };
+    let done = app.inspect_machine(plan, &target, &mut rand::rng()).await?;
+    let who = done.node.as_ref().map(|n| format!("{n} ({})", done.mac)).unwrap_or_else(|| done.mac.clone());
+    eprintln!(
+        "{who} is inspected at its next network boot: it reports its hardware (`flatlab inventory {plan}`) and waits; `flatlab arm {plan} NODE` then installs it from there. A running `flatlab serve {plan}` takes this up within 2 s."
+    );
     Ok(ExitCode::SUCCESS)
 }
 

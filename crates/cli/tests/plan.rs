@@ -590,3 +590,110 @@ fn a_git_export_carries_placeholders_instead_of_boot_tokens() {
     // flatlab_api::PLACEHOLDER_BOOT_TOKEN (these tests run the binary, not the library).
     assert!(log.contains("v1/ignition/BootTokenNotInThisExport"), "the placeholder stands in for it");
 }
+
+/// A plain HTTP/1.1 request on loopback with a body: status and body.
+fn http_post(url: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `url` until its answer satisfies `done` (at most 10 s: the boot server takes up what
+/// other processes store every 2 s).
+fn http_until(url: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = http_get(url);
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(std::time::Instant::now() < deadline, "{url} still answers {status}: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `flatlab inspect` and `flatlab arm` from other processes reach a running `flatlab serve`:
+/// a stranger's script keeps asking; an inspected machine gets the live system with an
+/// inventory-only config, posts its hardware, waits, and once armed gets its install script.
+#[test]
+fn inspect_and_arm_reach_a_running_boot_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("flatlab"))
+        .arg("--db")
+        .arg(env.db())
+        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off"])
+        .args(["--http-port", &port.to_string(), "--tftp-port", "0", "--admin", "127.0.0.1:0", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
+    assert_eq!(ready["type"], "ready", "{ready}");
+
+    // A machine the plan does not have keeps asking, round after round.
+    let stranger = format!("{base}/v1/boot/52-54-00-aa-bb-cc.ipxe");
+    let (_, script) = http_get(&stranger);
+    assert!(script.contains("is not in the plan") && script.contains(".ipxe?round=1"), "{script}");
+    env.flatlab().args(["inspect", "demo-lab", "--mac", "52:54:00:aa:bb:cc"]).assert().success();
+    let (_, script) = http_until(&format!("{stranger}?round=5"), |_, b| b.contains("inspect"));
+    assert!(script.contains("/v1/inspect/") && script.contains("flatcar_production_pxe.vmlinuz"), "{script}");
+
+    // A planned node, inspected before its install.
+    env.flatlab().args(["inspect", "demo-lab", "cp1"]).assert().success();
+    let cp1 = format!("{base}/v1/boot/52-54-00-00-00-01.ipxe");
+    let (_, script) = http_until(&cp1, |_, b| b.contains("/v1/inspect/"));
+    let url = script
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ignition.config.url="))
+        .expect("the kernel line names the inspection config")
+        .to_owned();
+    let token = url.rsplit('/').next().and_then(|t| t.strip_suffix(".ign")).expect("token").to_owned();
+    let (status, config) = http_get(&url);
+    assert_eq!(status, 200);
+    let config_file = env.file("inspect.ign", &config);
+    let out =
+        std::process::Command::new("ignition-validate").arg(&config_file).output().expect("ignition-validate runs");
+    assert!(out.status.success() && out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(config.contains("flatlab-inspect.service") && !config.contains("flatlab-install.service"));
+
+    let inventory = r#"{"firmware":"uefi","vendor":"QEMU","product":"Standard PC","cpu_model":"QEMU Virtual CPU","cpus":2,
+        "memory_bytes":4294967296,"nics":[{"name":"enp0s2","mac":"52:54:00:00:00:01","driver":"virtio_net","speed_mbps":null}],
+        "disks":[{"name":"vda","by_id":["/dev/disk/by-id/virtio-flatlab-cp1"],"size_bytes":21474836480,"model":null,
+                  "serial":"flatlab-cp1","rotational":false,"removable":false,"partitions":[]}]}"#;
+    let (status, body) = http_post(&format!("{base}/v1/inventory/{token}"), inventory);
+    assert_eq!(status, 204, "{body}");
+    let next = format!("{base}/v1/inspect/{token}/next");
+    assert_eq!(http_get(&next).0, 204, "it waits until armed");
+    let listed = env.flatlab().args(["inventory", "demo-lab"]).output().expect("runs");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("cp1 (52:54:00:00:00:01)") && listed.contains("virtio-flatlab-cp1"), "{listed}");
+
+    // Armed from another process: the live system's next ask gets the node's install script.
+    env.flatlab().args(["arm", "demo-lab", "cp1"]).assert().success();
+    let (_, install) = http_until(&next, |status, _| status == 200);
+    assert!(install.starts_with("#!/bin/bash") && install.contains("flatcar-install -d"), "{install}");
+    assert_eq!(http_get(&next).0, 403, "handed out once");
+    drop(serve.stdin.take());
+    assert!(serve.wait().expect("waits").success());
+}

@@ -17,6 +17,8 @@
 //! K3s's etcd member controller is played too: a server whose Node gets
 //! `etcd.k3s.cattle.io/remove=true` gets `etcd.k3s.cattle.io/removed-node-name`.
 
+pub mod release;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

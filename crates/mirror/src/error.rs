@@ -15,6 +15,8 @@ pub enum Error {
     NotFound { url: String, hint: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cancelled; what was downloaded so far is kept, and the next fetch resumes from it")]
+    Cancelled,
     #[error("{0}")]
     Other(String),
 }

@@ -2,6 +2,8 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -21,6 +23,7 @@ pub struct Progress {
 /// An HTTP(S) client.
 pub struct Fetcher {
     agent: ureq::Agent,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Fetcher {
@@ -38,7 +41,17 @@ impl Fetcher {
             .http_status_as_error(false)
             .user_agent(concat!("flatlab/", env!("CARGO_PKG_VERSION")))
             .build();
-        Self { agent: config.into() }
+        Self { agent: config.into(), cancel: None }
+    }
+
+    /// A fetcher whose downloads stop with [`Error::Cancelled`] once `cancel` is set; what they
+    /// wrote stays in its `.part` file, so the next download resumes from there.
+    pub fn with_cancel(cancel: Arc<AtomicBool>) -> Self {
+        Self { cancel: Some(cancel), ..Self::new() }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     fn get(&self, url: &str, from: u64) -> Result<ureq::http::Response<ureq::Body>> {
@@ -56,6 +69,9 @@ impl Fetcher {
     }
 
     pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>> {
+        if self.cancelled() {
+            return Err(Error::Cancelled);
+        }
         let mut resp = self.get(url, 0)?;
         resp.body_mut()
             .with_config()
@@ -97,6 +113,11 @@ impl Fetcher {
         let mut done = start;
         let mut last = Instant::now() - Duration::from_secs(1);
         loop {
+            if self.cancelled() {
+                // What is written is whole: the next run asks for the rest with a Range.
+                file.sync_all().map_err(Error::io(part))?;
+                return Err(Error::Cancelled);
+            }
             let n = reader.read(&mut buf).map_err(|e| Error::Download { url: url.into(), reason: e.to_string() })?;
             if n == 0 {
                 break;

@@ -59,6 +59,96 @@ pub struct MirroredRelease {
     pub bytes: u64,
 }
 
+/// A K3s release in the mirror (`DIR/k3s/<version>/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct MirroredK3s {
+    pub version: String,
+    /// The binaries there: `k3s` (amd64), `k3s-arm64`.
+    pub binaries: Vec<String>,
+    /// The air-gap image tarballs there (`k3s-airgap-images-<arch>.tar.zst`).
+    pub airgap: Vec<String>,
+    #[ts(type = "number")]
+    pub bytes: u64,
+}
+
+/// The K3s releases in the mirror, newest first.
+pub fn list_k3s(mirror: &Path) -> Result<Vec<MirroredK3s>> {
+    let root = mirror.join("k3s");
+    let mut out = Vec::new();
+    for version in subdirs(&root)? {
+        let dir = root.join(&version);
+        let (mut binaries, mut airgap, mut bytes) = (Vec::new(), Vec::new(), 0);
+        let entries = std::fs::read_dir(&dir).map_err(Error::io(&dir))?;
+        for e in entries {
+            let e = e.map_err(Error::io(&dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Only what was checked: each asset has its `.sha256` beside it.
+            if name.starts_with('.') || name.ends_with(".sha256") || !dir.join(format!("{name}.sha256")).is_file() {
+                continue;
+            }
+            bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            if name == "k3s" || name == "k3s-arm64" {
+                binaries.push(name);
+            } else if name.starts_with("k3s-airgap-images-") {
+                airgap.push(name);
+            }
+        }
+        binaries.sort();
+        airgap.sort();
+        out.push(MirroredK3s { version, binaries, airgap, bytes });
+    }
+    out.sort_by_key(|k| std::cmp::Reverse(k3s_version_key(&k.version)));
+    Ok(out)
+}
+
+/// `v1.32.2+k3s1` as numbers to sort by: 1, 32, 2, 1.
+fn k3s_version_key(v: &str) -> Vec<u64> {
+    v.trim_start_matches('v').split(['.', '+', '-']).map(|p| p.trim_start_matches("k3s").parse().unwrap_or(0)).collect()
+}
+
+/// Bytes free for the mirror on the filesystem that holds `mirror` (or its nearest existing
+/// parent, before the first fetch creates it).
+pub fn free_bytes(mirror: &Path) -> Option<u64> {
+    let existing = mirror.ancestors().find(|p| p.exists())?;
+    let stat = rustix::fs::statvfs(existing).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// The default K3s channel server, which names each channel's newest release.
+pub const K3S_CHANNELS_URL: &str = "https://update.k3s.io/v1-release/channels";
+
+/// A K3s release channel and its newest release, as the channel server lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct K3sChannel {
+    /// `stable`, `latest`, `v1.32`, ...
+    pub id: String,
+    pub latest: String,
+}
+
+/// The channels of the K3s channel server at `url` (`{"data": [{"id", "latest"}, ...]}`).
+pub fn k3s_channels(fetcher: &Fetcher, url: &str) -> Result<Vec<K3sChannel>> {
+    #[derive(serde::Deserialize)]
+    struct Channels {
+        data: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        id: String,
+        #[serde(default)]
+        latest: Option<String>,
+    }
+    let text = fetcher.get_text(url)?;
+    let channels: Channels =
+        serde_json::from_str(&text).map_err(|e| Error::Other(format!("{url} does not list K3s channels: {e}")))?;
+    Ok(channels
+        .data
+        .into_iter()
+        .filter_map(|e| Some(K3sChannel { latest: e.latest.filter(|l| !l.is_empty())?, id: e.id }))
+        .collect())
+}
+
 /// The default release server for a channel.
 pub fn default_base_url(channel: &str) -> String {
     format!("https://{channel}.release.flatcar-linux.net")
@@ -214,13 +304,10 @@ pub fn verify_all(mirror: &Path, keyring: &Keyring) -> Result<Vec<(PathBuf, Resu
             out.push((file, result));
         }
     }
-    for version in subdirs(&mirror.join("k3s"))? {
-        let dir = mirror.join("k3s").join(&version);
-        for binary in ["k3s", "k3s-arm64"] {
+    for k in list_k3s(mirror)? {
+        let dir = mirror.join("k3s").join(&k.version);
+        for binary in k.binaries.iter().chain(&k.airgap) {
             let file = dir.join(binary);
-            if !file.is_file() {
-                continue;
-            }
             let result = (|| {
                 let want = std::fs::read_to_string(dir.join(format!("{binary}.sha256")))
                     .map_err(Error::io(dir.join(format!("{binary}.sha256"))))?;

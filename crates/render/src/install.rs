@@ -35,7 +35,7 @@ StandardError=journal+console
 WantedBy=multi-user.target
 ";
 
-fn script(plan: &ValidatedPlan, node: &ValidatedNode, urls: &Urls) -> String {
+pub(crate) fn script(plan: &ValidatedPlan, node: &ValidatedNode, urls: &Urls) -> String {
     let os = &plan.plan().os;
     format!(
         r#"#!/bin/bash
@@ -101,7 +101,7 @@ systemctl reboot
 
 /// Prints the machine's hardware as JSON (flatlab_model::Inventory), from /sys, /proc and
 /// lsblk only, so it runs in any live system with bash and util-linux.
-const INVENTORY: &str = r#"#!/bin/bash
+pub(crate) const INVENTORY: &str = r#"#!/bin/bash
 # Flatlab: this machine's hardware as JSON, for the plan's inventory.
 set -uo pipefail
 json_str() {  # a JSON string, or null when empty

@@ -9,8 +9,8 @@ use flatlab_model::{ValidatedNode, ValidatedPlan};
 use crate::Urls;
 
 /// The initrd's name: the kernel's `initrd=` argument must name it, or UEFI boots hang.
-const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
-const KERNEL: &str = "flatcar_production_pxe.vmlinuz";
+pub(crate) const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
+pub(crate) const KERNEL: &str = "flatcar_production_pxe.vmlinuz";
 
 pub(crate) fn render(plan: &ValidatedPlan, node: &ValidatedNode, urls: &Urls) -> String {
     let os = &plan.plan().os;

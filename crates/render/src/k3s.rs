@@ -115,6 +115,10 @@ pub(crate) fn add(
         }
     }
 
+    if let Some(airgap) = &inputs.k3s.airgap {
+        let name = crate::airgap_name(arch);
+        b.remote_file(&format!("{}/{name}", crate::AIRGAP_IMAGES_DIR), MODE_0644, &airgap.url, &airgap.sha256);
+    }
     let install_unit = match &inputs.k3s.sha256 {
         Some(sha) => {
             b.remote_file("/opt/bin/k3s", MODE_0755, &inputs.k3s.url, sha);

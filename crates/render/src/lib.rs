@@ -10,6 +10,7 @@ mod addons;
 mod error;
 mod final_config;
 mod ignition;
+mod inspect;
 mod install;
 mod ipxe;
 mod k3s;
@@ -22,6 +23,7 @@ use flatlab_model::{Arch, ValidatedNode, ValidatedPlan, to_yaml};
 pub use addons::{IMAGES as ADDON_IMAGES, virtual_ip};
 pub use error::{Error, Result};
 pub use ignition::{IgnitionSpec, data_url_decode, inline_contents};
+pub use inspect::{Inspection, render_inspection};
 
 /// Stands for the boot server's address in a bundle rendered without one.
 pub const PLACEHOLDER_BASE_URL: &str = "http://flatlab-boot.invalid:8080";
@@ -35,19 +37,52 @@ pub struct K3sSource {
     /// Without it, a unit downloads the release's `sha256sum-<arch>.txt` next to the binary and
     /// checks against that.
     pub sha256: Option<String>,
+    /// K3s's air-gap image tarball, when the mirror holds it: every node gets it in
+    /// `/var/lib/rancher/k3s/agent/images/`, where K3s imports it at start instead of pulling
+    /// its images from registries.
+    pub airgap: Option<Airgap>,
 }
+
+/// A K3s air-gap image tarball to place on the nodes, pinned by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Airgap {
+    /// `k3s-airgap-images-<arch>.tar.zst` in the mirror.
+    pub url: String,
+    pub sha256: String,
+}
+
+/// Where K3s imports image tarballs from at its start.
+pub const AIRGAP_IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
 
 impl K3sSource {
     /// The binary as published on the K3s release page.
     pub fn upstream(version: &str, arch: Arch, sha256: Option<String>) -> Self {
         let version = path_segment(version);
-        Self { url: format!("https://github.com/k3s-io/k3s/releases/download/{version}/{}", k3s_binary(arch)), sha256 }
+        Self {
+            url: format!("https://github.com/k3s-io/k3s/releases/download/{version}/{}", k3s_binary(arch)),
+            sha256,
+            airgap: None,
+        }
     }
 
     /// The binary as served from a Flatlab mirror: `<base>/mirror/k3s/<version>/<binary>`.
     pub fn mirror(base_url: &str, version: &str, arch: Arch, sha256: Option<String>) -> Self {
         let version = path_segment(version);
-        Self { url: format!("{}/mirror/k3s/{version}/{}", base_url.trim_end_matches('/'), k3s_binary(arch)), sha256 }
+        Self {
+            url: format!("{}/mirror/k3s/{version}/{}", base_url.trim_end_matches('/'), k3s_binary(arch)),
+            sha256,
+            airgap: None,
+        }
+    }
+
+    /// With the air-gap image tarball of a Flatlab mirror: `<base>/mirror/k3s/<version>/<name>`.
+    pub fn with_mirrored_airgap(mut self, base_url: &str, version: &str, arch: Arch, sha256: String) -> Self {
+        let version = path_segment(version);
+        self.airgap = Some(Airgap {
+            url: format!("{}/mirror/k3s/{version}/{}", base_url.trim_end_matches('/'), airgap_name(arch)),
+            sha256,
+        });
+        self
     }
 
     /// The release's checksum file next to the binary.
@@ -71,6 +106,11 @@ pub fn k3s_binary(arch: Arch) -> &'static str {
         Arch::Amd64 => "k3s",
         Arch::Arm64 => "k3s-arm64",
     }
+}
+
+/// The K3s air-gap image tarball's name for an architecture.
+pub fn airgap_name(arch: Arch) -> String {
+    format!("k3s-airgap-images-{}.tar.zst", arch.as_str())
 }
 
 /// Everything besides the plan that goes into the rendered files.
@@ -131,6 +171,9 @@ pub struct RenderedNode {
     pub install: String,
     /// `boot.ipxe`: loads the live system with `install.ign`.
     pub ipxe: String,
+    /// The install script `install.ign` runs (`/opt/flatlab/install.sh`): what a live system
+    /// booted for inspection runs to install from where it is.
+    pub install_script: String,
 }
 
 /// A rendered plan.
@@ -197,6 +240,7 @@ fn render_node(
         config: final_config::render(plan, index, node, inputs, &urls, spec),
         install: install::render(plan, node, &urls, spec),
         ipxe: ipxe::render(plan, node, &urls),
+        install_script: install::script(plan, node, &urls),
     })
 }
 

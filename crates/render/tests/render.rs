@@ -531,3 +531,43 @@ fn servers_deploy_the_upgrade_controllers_and_kube_vip_for_a_virtual_ip() {
         "{kured}"
     );
 }
+
+/// A mirrored air-gap image tarball goes to every node, where K3s imports it at start, pinned by
+/// its SHA-256; the config still passes ignition-validate.
+#[test]
+fn mirrored_airgap_images_are_placed_on_every_node() {
+    let plan = plan("ha");
+    let tokens = tokens(&plan);
+    let cluster = cluster();
+    let sha = "ab".repeat(32);
+    let k3s = K3sSource::mirror(BASE, "v1.32.2+k3s1", flatlab_model::Arch::Amd64, Some("cd".repeat(32)))
+        .with_mirrored_airgap(BASE, "v1.32.2+k3s1", flatlab_model::Arch::Amd64, sha.clone());
+    let bundle =
+        render(&plan, &Inputs { base_url: BASE, cluster: &cluster, node_tokens: &tokens, k3s: &k3s }).expect("renders");
+    let validator = which_ignition_validate();
+    let dir = tempfile_dir();
+    for node in &bundle.nodes {
+        let v: Value = serde_json::from_str(&node.config).expect("json");
+        let file = v["storage"]["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .find(|f| f["path"] == "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst")
+            .unwrap_or_else(|| panic!("{}: no air-gap images", node.name));
+        assert_eq!(
+            file["contents"]["source"],
+            "http://10.0.0.2:8080/mirror/k3s/v1.32.2%2Bk3s1/k3s-airgap-images-amd64.tar.zst",
+            "{}",
+            node.name
+        );
+        assert_eq!(file["contents"]["verification"]["hash"], format!("sha256-{sha}"));
+        assert_eq!(file["mode"], 0o644);
+        let path = dir.join(format!("airgap-{}.ign", node.name));
+        std::fs::write(&path, &node.config).expect("write");
+        let out = Command::new(&validator).arg(&path).output().expect("ignition-validate runs");
+        assert!(out.status.success() && out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    // Without one in the mirror, nothing is placed.
+    let (_, plain) = render_fixture("ha", BASE);
+    assert!(!plain.nodes[0].config.contains("agent/images"));
+}

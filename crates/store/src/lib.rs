@@ -417,6 +417,27 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The workstation setting `key` (see migration 0005), if set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let value =
+            sqlx::query_scalar!("SELECT value FROM settings WHERE key = ?", key).fetch_optional(&self.pool).await?;
+        Ok(value)
+    }
+
+    /// Sets the workstation setting `key`.
+    pub async fn set_setting(&self, key: &str, value: &str, at: Millis) -> Result<()> {
+        sqlx::query!(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            key,
+            value,
+            at
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The names of the secrets stored for plan `name` (never their values).
     pub async fn secret_names(&self, name: &str) -> Result<Vec<String>> {
         let id = self.plan_id(name).await?;

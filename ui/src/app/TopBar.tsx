@@ -2,11 +2,12 @@ import type { ReactNode } from "react";
 import type { AppInfo } from "../lib/ipc";
 import type { PlanEditor } from "../plans/usePlanEditor";
 
-export type Tab = "design" | "generate" | "install" | "cluster" | "export";
+export type Tab = "design" | "generate" | "images" | "install" | "cluster" | "export";
 
 const TABS: [Tab, string][] = [
   ["design", "Design"],
   ["generate", "Generate"],
+  ["images", "Images"],
   ["install", "Install"],
   ["cluster", "Cluster"],
   ["export", "Export"],

@@ -6,6 +6,7 @@ import { Inspector } from "./Inspector";
 import { severityByIndex } from "./findings";
 import { addNode, addSwitch, removeItems, type Edit } from "./plan";
 import type { Selection } from "./useSelection";
+import { versionChoices, type Images } from "../images/useImages";
 
 interface Props {
   plan: Plan;
@@ -20,11 +21,20 @@ interface Props {
   onAddMachine: (mac: string, at?: Position) => void;
   onFinding: (finding: Finding) => void;
   onError: (e: unknown) => void;
+  /** What the mirror and the release servers hold: the versions the inspector offers. */
+  versions?: Pick<Images, "overview" | "versions">;
 }
 
 /** The Design tab: the topology canvas and the inspector of what is selected. */
-export function DesignView({ plan, planName, findings, boot, edit, selection, onAddMachine, onFinding, onError }: Props) {
+export function DesignView({ plan, planName, findings, boot, edit, selection, onAddMachine, onFinding, onError, versions }: Props) {
   const { selected, select } = selection;
+  const { channel, arch } = plan.os;
+  const overview = versions?.overview ?? null;
+  const servers = versions?.versions ?? null;
+  const choices = useMemo(
+    () => versionChoices({ os: { channel, arch }, kubernetes: null }, { overview, versions: servers }),
+    [channel, arch, overview, servers],
+  );
 
   const decorations: Decorations = useMemo(() => {
     const sev = severityByIndex(findings);
@@ -77,6 +87,7 @@ export function DesignView({ plan, planName, findings, boot, edit, selection, on
         focus={selection.focus}
         onError={onError}
         onRemoveSelected={removeSelected}
+        versions={choices}
       />
     </div>
   );

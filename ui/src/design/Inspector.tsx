@@ -17,6 +17,8 @@ interface Props {
   onError: (e: unknown) => void;
   /** Removes the selected nodes and switches. */
   onRemoveSelected: () => void;
+  /** Versions to offer (mirrored, or on the release servers); any other can still be typed. */
+  versions?: { flatcar: string[]; k3s: string[] };
 }
 
 /** A coalescing key per focus of a field, so that typing in one field is one undo step. */
@@ -42,6 +44,8 @@ interface FieldProps {
   hint?: ReactNode;
   readOnly?: boolean;
   mono?: boolean;
+  /** Values to choose from (a datalist); any other can still be typed. */
+  options?: string[];
 }
 
 function FieldErrors({ id, errors }: { id: string; errors?: Finding[] }) {
@@ -56,7 +60,7 @@ function FieldErrors({ id, errors }: { id: string; errors?: Finding[] }) {
   );
 }
 
-function TextField({ id, label, value, onChange, errors, placeholder, hint, readOnly, mono }: FieldProps) {
+function TextField({ id, label, value, onChange, errors, placeholder, hint, readOnly, mono, options }: FieldProps) {
   const key = useCoalesceKey(id);
   const severity = errors?.some((f) => f.severity === "error") ? "error" : errors?.length ? "warning" : "";
   return (
@@ -72,7 +76,15 @@ function TextField({ id, label, value, onChange, errors, placeholder, hint, read
         onFocus={key.onFocus}
         onChange={(e) => onChange(e.target.value, key.get())}
         aria-invalid={severity === "error"}
+        list={options?.length ? `choices-${id}` : undefined}
       />
+      {options && options.length > 0 && (
+        <datalist id={`choices-${id}`} data-testid={`choices-${id}`}>
+          {options.map((o) => (
+            <option key={o} value={o} />
+          ))}
+        </datalist>
+      )}
       {hint && <small className="muted">{hint}</small>}
       <FieldErrors id={id} errors={errors} />
     </label>
@@ -380,7 +392,19 @@ function SshKeys({ plan, onEdit, onError }: { plan: Plan; onEdit: Edit; onError:
   );
 }
 
-function ClusterInspector({ plan, findings, onEdit, onError }: { plan: Plan; findings: Finding[]; onEdit: Edit; onError: (e: unknown) => void }) {
+function ClusterInspector({
+  plan,
+  findings,
+  onEdit,
+  onError,
+  versions,
+}: {
+  plan: Plan;
+  findings: Finding[];
+  onEdit: Edit;
+  onError: (e: unknown) => void;
+  versions?: { flatcar: string[]; k3s: string[] };
+}) {
   const errs = findingsByField(findings, { kind: "plan" });
   const text = (path: string) => (value: string, key?: string) => onEdit((p) => setClusterField(p, path, value), key);
   const list = (path: string) => (value: string[], key?: string) => onEdit((p) => setClusterField(p, path, value), key);
@@ -415,7 +439,17 @@ function ClusterInspector({ plan, findings, onEdit, onError }: { plan: Plan; fin
           errors={errs.get("os.arch")}
         />
       </div>
-      <TextField id="os.version" label="Flatcar version" value={plan.os.version} onChange={text("os.version")} errors={errs.get("os.version")} placeholder="4593.2.5" mono />
+      <TextField
+        id="os.version"
+        label="Flatcar version"
+        value={plan.os.version}
+        onChange={text("os.version")}
+        errors={errs.get("os.version")}
+        placeholder="4593.2.5"
+        mono
+        options={versions?.flatcar}
+        hint={versions?.flatcar.length ? "Choose a mirrored or current release, or type one." : undefined}
+      />
       <TextField
         id="kubernetes.k3s_version"
         label="K3s version"
@@ -424,6 +458,7 @@ function ClusterInspector({ plan, findings, onEdit, onError }: { plan: Plan; fin
         errors={errs.get("kubernetes.k3s_version")}
         placeholder="v1.32.2+k3s1"
         mono
+        options={versions?.k3s}
       />
       <TextField
         id="kubernetes.api_endpoint"
@@ -480,7 +515,7 @@ function ClusterInspector({ plan, findings, onEdit, onError }: { plan: Plan; fin
 }
 
 /** The right panel: the selected node or switch, or the cluster settings; then the findings. */
-export const Inspector = memo(function Inspector({ plan, target: wanted, findings, onEdit, onFinding, focus, onError, onRemoveSelected }: Props) {
+export const Inspector = memo(function Inspector({ plan, target: wanted, findings, onEdit, onFinding, focus, onError, onRemoveSelected, versions }: Props) {
   // A selection that no longer exists (after undo or a delete) shows the cluster settings.
   const target: InspectorTarget =
     (wanted.kind === "node" && !plan.nodes[wanted.index]) || (wanted.kind === "switch" && !plan.switches?.[wanted.index])
@@ -504,7 +539,7 @@ export const Inspector = memo(function Inspector({ plan, target: wanted, finding
       {target.kind === "switch" && (
         <SwitchInspector key={`s${target.index}`} plan={plan} index={target.index} findings={findings} onEdit={onEdit} />
       )}
-      {target.kind === "cluster" && <ClusterInspector plan={plan} findings={findings} onEdit={onEdit} onError={onError} />}
+      {target.kind === "cluster" && <ClusterInspector plan={plan} findings={findings} onEdit={onEdit} onError={onError} versions={versions} />}
       {target.kind === "many" && <p className="muted">{target.count} items selected. Drag them together, or remove them.</p>}
       {target.kind !== "cluster" && (
         <div className="buttons">

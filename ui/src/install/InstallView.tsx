@@ -2,6 +2,8 @@ import { memo, useEffect, useState, type ReactNode } from "react";
 import { backend, IpcError, type DhcpMode, type ErrorBody, type NetInterface, type Plan, type Stage } from "../lib/ipc";
 import { failure, lastGoodStage, machineForNode, STAGES, stageTimes, strangers, type MachineView } from "./boot";
 import type { BootServer } from "./useBootServer";
+import { progressText, type Images } from "../images/useImages";
+import { useReadiness } from "../images/ImagesView";
 
 interface Props {
   plan: Plan;
@@ -15,6 +17,10 @@ interface Props {
   onReport: (e: unknown) => void;
   /** Sends a machine the plan does not have to the palette. */
   onAddToPalette: (m: MachineView) => void;
+  /** The image mirror: Start offers to fetch what the plan's machines need. */
+  images: Images;
+  /** Shows the Images view. */
+  onImages: () => void;
 }
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString();
@@ -71,12 +77,14 @@ export async function eraseWarnings(planName: string, plan: Plan): Promise<{ nod
 }
 
 /** Serves the saved plan to network-booting machines and shows how far each has come. */
-export function InstallView({ plan, planName, server, ensureSaved, confirm, onReport, onAddToPalette }: Props) {
+export function InstallView({ plan, planName, server, ensureSaved, confirm, onReport, onAddToPalette, images, onImages }: Props) {
   const { state: boot, running, error } = server;
   const [interfaces, setInterfaces] = useState<NetInterface[] | null>(null);
   const [iface, setIface] = useState("");
   const [dhcp, setDhcp] = useState<DhcpMode>("proxy");
   const [busy, setBusy] = useState<string | null>(null);
+  const readiness = useReadiness(plan, images.generation);
+  const pinned = plan.os.version.trim() !== "" && plan.os.version !== "current";
 
   useEffect(() => {
     backend
@@ -89,8 +97,42 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
       .catch(onReport);
   }, [onReport]);
 
-  const start = async () => {
+  /** Fetches the plan's release and K3s into the mirror; true once they are there. */
+  const fetchImages = async () => {
+    setBusy("fetch");
+    try {
+      const done = await images.fetch({ channel: plan.os.channel, arch: plan.os.arch, version: plan.os.version, k3s: plan.kubernetes.k3s_version || null, k3s_airgap: false });
+      return done !== null;
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const start = async (withoutImages = false) => {
     if (!(await ensureSaved("The boot server serves the saved plan."))) return;
+    // A boot server whose mirror lacks the plan's Flatcar cannot install anything: offer to
+    // fetch it first.
+    const ready = await backend.imagesReadiness(plan).catch(() => null);
+    if (!withoutImages && ready && pinned && ready.flatcar_missing.length > 0) {
+      const fetch = await confirm(
+        `Flatcar ${ready.flatcar_version} is not in the mirror`,
+        <>
+          <p>
+            Machines that network-boot now could not install: the boot server has no Flatcar {ready.channel} {ready.flatcar_version} ({ready.arch}) to give them.
+          </p>
+          <p>
+            Fetch it{ready.k3s_mirrored ? "" : ` and K3s ${ready.k3s_version}`} first (about 500 MiB, each file checked against its signature); the boot server starts once it is in the
+            mirror.
+          </p>
+        </>,
+        "Fetch, then start",
+      );
+      if (!fetch) return;
+      if (!(await fetchImages())) {
+        onImages();
+        return;
+      }
+    }
     // Disks whose machines reported partitions (or that are removable) are named, and the user
     // asks once for all of them, before anything can be erased.
     const risky = await eraseWarnings(planName, plan);
@@ -145,7 +187,7 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
       return;
     }
     setBusy(null);
-    await start();
+    await start(true);
   };
 
   const rearm = async (node: string) => {
@@ -191,8 +233,8 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
             </select>
           </label>
           <div className="buttons">
-            <button className="primary" data-testid="boot-start" onClick={start} disabled={running || busy !== null || !iface}>
-              {busy === "start" ? "Starting…" : "Start"}
+            <button className="primary" data-testid="boot-start" onClick={() => void start()} disabled={running || busy !== null || !iface}>
+              {busy === "start" ? "Starting…" : busy === "fetch" ? "Fetching images…" : "Start"}
             </button>
             <button data-testid="boot-stop" onClick={stop} disabled={!running || busy !== null}>
               {busy === "stop" ? "Stopping…" : "Stop"}
@@ -217,6 +259,41 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
             </>
           )}
         </p>
+        {!running && readiness && (readiness.flatcar_missing.length > 0 || !pinned) && (
+          <p className="note" data-testid="images-missing">
+            {pinned ? (
+              <>
+                The mirror has no Flatcar {readiness.channel} {readiness.flatcar_version}: machines could not install.{" "}
+                <button className="link" onClick={() => void fetchImages()} disabled={busy !== null || images.fetching !== null} data-testid="install-fetch">
+                  Fetch it now
+                </button>{" "}
+                or{" "}
+                <button className="link" onClick={onImages}>
+                  open Images
+                </button>
+                .
+              </>
+            ) : (
+              <>
+                The plan does not pin a Flatcar release.{" "}
+                <button className="link" onClick={onImages}>
+                  Choose one in Images
+                </button>{" "}
+                so that the boot server can serve it.
+              </>
+            )}
+          </p>
+        )}
+        {!running && readiness && readiness.flatcar_missing.length === 0 && (
+          <p className="muted small" data-testid="images-ready">
+            Flatcar {readiness.flatcar_version} is in the mirror{readiness.k3s_mirrored ? `, and K3s ${readiness.k3s_version}` : `; K3s ${readiness.k3s_version} is not (nodes download it from GitHub)`}.
+          </p>
+        )}
+        {images.fetching && images.progress && (
+          <p className="small mono" data-testid="install-fetch-progress">
+            {images.progress.file}: {progressText(images.progress)}
+          </p>
+        )}
         {boot.ready?.warnings.map((w, i) => (
           <p key={i} className="warning-text small">
             {w}

@@ -37,7 +37,7 @@ describe("boot message folding", () => {
       {
         type: "machines",
         machines: [
-          { mac: "52:54:00:00:00:01", node: "cp1", stage: "installed", ip: "10.0.0.11", firmware: "bios", vendor_class: null, history: [{ kind: "stage", stage: "dhcp", at: 1 }, { kind: "stage", stage: "installed", at: 9 }] },
+          { mac: "52:54:00:00:00:01", node: "cp1", stage: "installed", ip: "10.0.0.11", firmware: "bios", vendor_class: null, inspecting: false, history: [{ kind: "stage", stage: "dhcp", at: 1 }, { kind: "stage", stage: "installed", at: 9 }] },
         ],
       },
     ]);

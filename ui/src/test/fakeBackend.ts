@@ -1,7 +1,23 @@
 // An in-memory Flatlab backend answering the app's commands through @tauri-apps/api/mocks.
 import { clearMocks, mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import type { ClusterStatus, Drive, Finding, MachineInventory, NodeView, Plan, PreviewFile, RevisionInfo, SidecarLine, SidecarMessage } from "../lib/ipc";
+import type {
+  ClusterStatus,
+  Drive,
+  FetchRequest,
+  Finding,
+  ImagesReadiness,
+  MachineInventory,
+  MirrorOverview,
+  MirrorSettings,
+  NodeView,
+  Plan,
+  PreviewFile,
+  ReleaseVersions,
+  RevisionInfo,
+  SidecarLine,
+  SidecarMessage,
+} from "../lib/ipc";
 
 export const demoPlan = (): Plan => ({
   version: 1,
@@ -91,6 +107,31 @@ export class FakeBackend {
   bootRunning = false;
   /** What `inventories` answers (for every plan). */
   inventories: MachineInventory[] = [];
+  /** The image mirror: the demo plan's release and K3s (tests of an empty one clear it). */
+  mirror: MirrorOverview = {
+    dir: "/home/ada/.local/share/flatlab/mirror",
+    releases: [{ channel: "stable", board: "amd64-usr", version: "4593.2.5", files: ["flatcar_production_pxe.vmlinuz", "flatcar_production_pxe_image.cpio.gz", "flatcar_production_image.bin.bz2"], complete: true, bytes: 500 * 1024 ** 2 }],
+    k3s: [{ version: "v1.32.2+k3s1", binaries: ["k3s"], airgap: [], bytes: 70 * 1024 ** 2 }],
+    bytes: 570 * 1024 ** 2,
+    free_bytes: 40 * 1024 ** 3,
+  };
+  mirrorSettings: MirrorSettings = {};
+  versions: ReleaseVersions = {
+    flatcar: [
+      { channel: "stable", version: "4593.2.5", error: null },
+      { channel: "beta", version: "4628.1.0", error: null },
+      { channel: "alpha", version: null, error: "downloading https://alpha.release.flatcar-linux.net/amd64-usr/current/version.txt: timed out" },
+      { channel: "lts", version: "4081.3.6", error: null },
+    ],
+    k3s: [
+      { id: "stable", latest: "v1.32.2+k3s1" },
+      { id: "latest", latest: "v1.33.1+k3s1" },
+    ],
+    k3s_error: null,
+  };
+  /** A fetch waits for this before it ends, when set (tests resolve it). */
+  fetchGate: Promise<void> | null = null;
+  private cancelled = false;
 
   constructor(plans: Plan[] = [demoPlan()]) {
     for (const p of plans) this.plans.set(p.name, { revisions: [{ plan: p, message: "created", at: 1_700_000_000_000 }] });
@@ -233,6 +274,27 @@ export class FakeBackend {
       case "boot_arm":
       case "grant_boot_privilege":
         return null;
+      case "mirror_settings":
+        return this.mirrorSettings;
+      case "save_mirror_settings":
+        this.mirrorSettings = args.settings as MirrorSettings;
+        if (this.mirrorSettings.dir) this.mirror = { ...this.mirror, dir: this.mirrorSettings.dir };
+        return null;
+      case "mirror_overview":
+        return this.mirror;
+      case "release_versions":
+        return this.versions;
+      case "images_readiness":
+        return this.readiness(args.plan as Plan);
+      case "mirror_fetch":
+        return this.fetch(args.request as FetchRequest);
+      case "mirror_cancel":
+        this.cancelled = true;
+        return true;
+      case "mirror_verify":
+        return this.mirror.releases.flatMap((r) => r.files.map((f) => ({ file: `${this.mirror.dir}/${r.channel}/${r.board}/${r.version}/${f}`, problem: null })));
+      case "mirror_prune":
+        return [];
       case "list_drives":
         return [
           { device: "/dev/sdc1", mountpoint: "", filesystem: "exfat", removable: true, size_bytes: 64 * 1024 ** 3, label: "BIG", model: "Kingston DataTraveler", mounted: false, source: "udisks2" },
@@ -266,6 +328,41 @@ export class FakeBackend {
       default:
         throw { code: "internal", message: `unexpected command ${cmd}` };
     }
+  }
+
+  readiness(plan: Plan): ImagesReadiness {
+    const release = this.mirror.releases.find((r) => r.channel === plan.os.channel && r.version === plan.os.version && r.complete);
+    const k3s = this.mirror.k3s.find((k) => k.version === plan.kubernetes.k3s_version);
+    return {
+      dir: this.mirror.dir,
+      channel: plan.os.channel,
+      arch: plan.os.arch,
+      flatcar_version: plan.os.version,
+      flatcar_missing: release ? [] : ["flatcar_production_pxe.vmlinuz", "flatcar_production_pxe_image.cpio.gz", "flatcar_production_image.bin.bz2"],
+      k3s_version: plan.kubernetes.k3s_version,
+      k3s_mirrored: k3s !== undefined && k3s.binaries.length > 0,
+      airgap_mirrored: k3s !== undefined && k3s.airgap.length > 0,
+    };
+  }
+
+  private async fetch(request: FetchRequest) {
+    this.cancelled = false;
+    const version = request.version === "current" ? (this.versions.flatcar.find((c) => c.channel === request.channel)?.version ?? "1.0.0") : request.version;
+    await emit("mirror-progress", { file: "flatcar_production_image.bin.bz2", done: 100 * 1024 ** 2, total: 400 * 1024 ** 2, rate: 10 * 1024 ** 2, eta_secs: 30 });
+    if (this.fetchGate) await this.fetchGate;
+    if (this.cancelled) throw { code: "cancelled", message: "cancelled; what was downloaded so far is kept, and the next fetch resumes from it" };
+    const files = ["flatcar_production_pxe.vmlinuz", "flatcar_production_pxe_image.cpio.gz", "flatcar_production_image.bin.bz2"];
+    const board = request.arch === "arm64" ? "arm64-usr" : "amd64-usr";
+    const others = this.mirror.releases.filter((r) => !(r.channel === request.channel && r.version === version));
+    this.mirror = {
+      ...this.mirror,
+      releases: [...others, { channel: request.channel, board, version, files, complete: true, bytes: 500 * 1024 ** 2 }],
+      k3s: request.k3s
+        ? [...this.mirror.k3s, { version: request.k3s, binaries: ["k3s"], airgap: request.k3s_airgap ? ["k3s-airgap-images-amd64.tar.zst"] : [], bytes: 70 * 1024 ** 2 }]
+        : this.mirror.k3s,
+      bytes: this.mirror.bytes + 500 * 1024 ** 2,
+    };
+    return { version, files: files.map((f) => `${this.mirror.dir}/${request.channel}/${board}/${version}/${f}`), k3s: request.k3s ? `${this.mirror.dir}/k3s/${request.k3s}/k3s` : null };
   }
 
   /** Installs this backend as the IPC mock, with events and a main window. */

@@ -2,6 +2,7 @@
 //! `bootd`, answers its questions (`policy`), and keeps the store up to date with what it
 //! reports (`machines`, the one conversion between its types and store rows).
 
+mod inspect;
 mod machines;
 mod policy;
 
@@ -16,6 +17,7 @@ use flatlab_model::ValidatedPlan;
 use flatlab_render::{Bundle, Inputs, K3sSource, k3s_binary, render};
 use rand::Rng;
 
+pub use inspect::{InspectRequested, InspectTarget};
 pub(crate) use machines::MachineState;
 use policy::PlanBooter;
 
@@ -72,6 +74,17 @@ pub struct BootSession {
     pub plan: String,
     mirror: Option<PathBuf>,
     _announcement: Option<flatlab_discovery::Announcement>,
+    /// Takes up what other processes arm or inspect in the store.
+    _sync: AbortOnDrop,
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl BootSession {
@@ -80,6 +93,7 @@ impl BootSession {
     }
 
     pub async fn stop(self) {
+        drop(self._sync);
         self.server.shutdown().await;
     }
 }
@@ -157,6 +171,23 @@ impl Flatlab {
                 None
             }
         };
+        // What other processes arm or inspect reaches this server (at once for the first time:
+        // inspections asked for before it started).
+        let sync = {
+            let (app, name, registry) = (self.clone(), name.to_owned(), server.registry().clone());
+            let (base, mirror) = (http_base.clone(), options.mirror.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = app.sync_boot_server(&name, &registry, &base, mirror.as_deref()).await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "cannot take up machines armed or inspected elsewhere"
+                        );
+                    }
+                    tokio::time::sleep(inspect::SYNC_EVERY).await;
+                }
+            })
+        };
         Ok(BootSession {
             server,
             warnings,
@@ -164,6 +195,7 @@ impl Flatlab {
             plan: name.to_owned(),
             mirror: options.mirror,
             _announcement: announcement,
+            _sync: AbortOnDrop(sync),
         })
     }
 
@@ -181,6 +213,8 @@ impl Flatlab {
             bail!("plan {name} has no node called `{node}`");
         };
         let armed = self.rearm(name, n.mac, node, rng).await?;
+        // An inspection of it ends: the install takes over (from the live system, if it waits).
+        self.end_inspection(name, armed.mac).await?;
         if let Some(session) = session {
             let mut states = self.machine_states(name, &plan, rng).await?;
             states.retain(|s| s.mac != armed.mac);
@@ -237,6 +271,7 @@ fn machine_specs(plan: &ValidatedPlan, bundle: &Bundle, states: &[MachineState])
             ipxe_script: files.ipxe.clone(),
             install_ignition: files.install.clone(),
             final_ignition: files.config.clone(),
+            install_script: files.install_script.clone(),
         });
     }
     Ok(specs)
@@ -255,7 +290,20 @@ fn k3s_source(plan: &ValidatedPlan, mirror: Option<&Path>, http_base: &str, warn
                     .ok()
                     .and_then(|s| s.split_whitespace().next().map(str::to_owned))
             });
-            return K3sSource::mirror(http_base, version, arch, sha);
+            let source = K3sSource::mirror(http_base, version, arch, sha);
+            // The air-gap images go along when they are mirrored (with the checksum the
+            // mirror checked them against).
+            let name = flatlab_render::airgap_name(arch);
+            let airgap_sha = std::fs::read_to_string(m.join("k3s").join(version).join(format!("{name}.sha256")))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+                .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+            return match airgap_sha {
+                Some(sha) if m.join("k3s").join(version).join(&name).is_file() => {
+                    source.with_mirrored_airgap(http_base, version, arch, sha)
+                }
+                _ => source,
+            };
         }
         warnings.push(format!("the mirror has no K3s {version}: nodes download it from the K3s release page"));
     }

@@ -34,6 +34,35 @@ impl PlanBooter {
     }
 }
 
+/// How many times a machine the plan does not have asks again (15 s apart: 10 minutes) before
+/// it goes on to its next boot device.
+pub(crate) const STRANGER_ROUNDS: u32 = 40;
+
+/// What a machine the plan does not have is told: it keeps asking for a while, so that adding
+/// it to the plan (and arming it) or inspecting it takes effect without touching the machine.
+fn stranger_script(mac: flatlab_bootd::Mac, http_base: &str, round: u32) -> String {
+    if round >= STRANGER_ROUNDS {
+        return format!(
+            "#!ipxe
+echo Flatlab: {mac} is still not in the plan; continuing with the next boot device.
+exit
+"
+        );
+    }
+    let next = round + 1;
+    let left = (STRANGER_ROUNDS - round) * 15 / 60;
+    format!(
+        "#!ipxe
+echo
+echo Flatlab: this machine ({mac}) is not in the plan.
+echo Add it to the plan in the Flatlab app (it is listed under discovered machines), or Inspect it
+echo there to see its hardware. Waiting for that (about {left} more minutes), then the next boot device.
+sleep 15
+chain --replace --autofree {http_base}/v1/boot/${{net0/mac:hexhyp}}.ipxe?round={next} || exit
+"
+    )
+}
+
 /// The mirror files whose download marks a stage.
 const KERNEL: &str = "flatcar_production_pxe.vmlinuz";
 const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
@@ -85,8 +114,12 @@ goto chain
         )
     }
 
-    fn script(&self, request: &ScriptRequest<'_>) -> Script {
+    fn script(&self, request: &ScriptRequest<'_>, http_base: &str) -> Script {
         let mac = request.mac;
+        // An inspection comes first: the user asked to see the machine before it installs.
+        if let Some(inspect) = request.inspect_script {
+            return Script::Inspect(inspect.to_owned());
+        }
         match (request.stage, request.install_script) {
             (Some(stage), _) if stage.is_installed() => Script::Other(format!(
                 "#!ipxe
@@ -97,16 +130,7 @@ sanboot --no-describe --drive 0x80 || exit
 "
             )),
             (Some(_), Some(script)) => Script::Install(script.to_owned()),
-            _ => Script::Other(format!(
-                "#!ipxe
-echo
-echo Flatlab: this machine ({mac}) is not in the plan.
-echo Add it to the plan in the Flatlab app (it is listed under discovered machines),
-echo then restart it. Continuing with the next boot device in 30 seconds.
-sleep 30
-exit
-"
-            )),
+            _ => Script::Other(stranger_script(mac, http_base, request.round)),
         }
     }
 
@@ -196,22 +220,44 @@ mod tests {
     async fn scripts_install_send_installed_machines_to_disk_and_tell_strangers_what_to_do() {
         let (b, _dir) = booter(&[]).await;
         let install = "#!ipxe\necho install\n";
-        let armed =
-            ScriptRequest { mac: MAC, node: Some("cp1"), stage: Some(Stage::Armed), install_script: Some(install) };
-        assert_eq!(b.script(&armed), Script::Install(install.into()));
+        let base = "http://10.0.0.2:8080";
+        let armed = ScriptRequest {
+            mac: MAC,
+            node: Some("cp1"),
+            stage: Some(Stage::Armed),
+            install_script: Some(install),
+            inspect_script: None,
+            round: 0,
+        };
+        assert_eq!(b.script(&armed, base), Script::Install(install.into()));
         let failed = ScriptRequest { stage: Some(Stage::Failed), ..armed };
-        assert_eq!(b.script(&failed), Script::Install(install.into()), "a failed install starts over");
+        assert_eq!(b.script(&failed, base), Script::Install(install.into()), "a failed install starts over");
+        let inspected = ScriptRequest { inspect_script: Some("#!ipxe\ninspect\n"), ..armed };
+        assert_eq!(b.script(&inspected, base), Script::Inspect("#!ipxe\ninspect\n".into()), "inspection first");
         for installed in [Stage::Installed, Stage::Booted, Stage::K3sReady] {
-            let Script::Other(text) = b.script(&ScriptRequest { stage: Some(installed), ..armed }) else {
+            let Script::Other(text) = b.script(&ScriptRequest { stage: Some(installed), ..armed }, base) else {
                 panic!("an installed machine is not installed again")
             };
             assert!(
                 text.contains("iseq ${platform} efi && exit") && text.contains("sanboot --no-describe --drive 0x80")
             );
         }
-        let stranger = ScriptRequest { mac: MAC, node: None, stage: None, install_script: None };
-        let Script::Other(text) = b.script(&stranger) else { panic!("a stranger is not installed") };
-        assert!(text.contains("52:54:00:00:00:01) is not in the plan") && text.contains("exit"), "{text}");
+        let stranger =
+            ScriptRequest { mac: MAC, node: None, stage: None, install_script: None, inspect_script: None, round: 0 };
+        let Script::Other(text) = b.script(&stranger, base) else { panic!("a stranger is not installed") };
+        assert!(text.contains("52:54:00:00:00:01) is not in the plan"), "{text}");
+        // It asks again, round after round, so that adding or inspecting it takes effect...
+        assert!(
+            text.contains("chain --replace --autofree http://10.0.0.2:8080/v1/boot/${net0/mac:hexhyp}.ipxe?round=1"),
+            "{text}"
+        );
+        let Script::Other(text) = b.script(&ScriptRequest { round: 7, ..stranger }, base) else { panic!() };
+        assert!(text.contains("?round=8"), "{text}");
+        // ... for ten minutes, then goes on to its next boot device.
+        let Script::Other(text) = b.script(&ScriptRequest { round: STRANGER_ROUNDS, ..stranger }, base) else {
+            panic!()
+        };
+        assert!(text.contains("\nexit\n") && !text.contains("chain"), "{text}");
         let first = b.first_stage("http://10.0.0.2:8080");
         assert!(first.contains("chain --autofree http://10.0.0.2:8080/v1/boot/${net0/mac:hexhyp}.ipxe"), "{first}");
         // A machine script that returns (`exit` of an installed UEFI machine, a stranger's wait)

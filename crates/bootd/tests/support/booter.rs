@@ -29,7 +29,10 @@ impl Booter for TestBooter {
     fn first_stage(&self, http_base: &str) -> String {
         format!("#!ipxe\nchain --autofree {http_base}/v1/boot/${{net0/mac:hexhyp}}.ipxe\n")
     }
-    fn script(&self, r: &ScriptRequest<'_>) -> Script {
+    fn script(&self, r: &ScriptRequest<'_>, _: &str) -> Script {
+        if let Some(inspect) = r.inspect_script {
+            return Script::Inspect(inspect.to_owned());
+        }
         match (r.stage, r.install_script) {
             (Some(s), _) if s.is_installed() => Script::Other("#!ipxe\necho boot from disk\nexit\n".into()),
             (Some(_), Some(script)) => Script::Install(script.to_owned()),

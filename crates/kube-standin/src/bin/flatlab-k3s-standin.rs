@@ -247,6 +247,14 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    // As K3s does at its start: import the air-gap image tarballs that are there.
+    let images = std::env::var("FLATLAB_K3S_IMAGES").unwrap_or_else(|_| "/var/lib/rancher/k3s/agent/images".into());
+    if let Ok(entries) = std::fs::read_dir(&images) {
+        for e in entries.flatten() {
+            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+            say(&format!("air-gap images: {} ({size} bytes)", e.file_name().to_string_lossy()));
+        }
+    }
     // Servers answer the next servers' and the agents' `/cacerts`; agents serve no API.
     let cacerts = if mode == "server" {
         tokio::spawn(serve_cacerts(Arc::new(bundle)))

@@ -34,6 +34,14 @@ import type { ClusterStatus } from "./bindings/ClusterStatus";
 import type { KubeconfigSaved } from "./bindings/KubeconfigSaved";
 import type { UpgradeStarted } from "./bindings/UpgradeStarted";
 import type { MachineInventory } from "./bindings/MachineInventory";
+import type { MirrorSettings } from "./bindings/MirrorSettings";
+import type { MirrorOverview } from "./bindings/MirrorOverview";
+import type { MirrorProgress } from "./bindings/MirrorProgress";
+import type { ReleaseVersions } from "./bindings/ReleaseVersions";
+import type { ImagesReadiness } from "./bindings/ImagesReadiness";
+import type { FetchRequest } from "./bindings/FetchRequest";
+import type { FetchOutcome } from "./bindings/FetchOutcome";
+import type { FileCheck } from "./bindings/FileCheck";
 
 export type {
   AppInfo,
@@ -65,7 +73,19 @@ export type {
   KubeconfigSaved,
   UpgradeStarted,
   MachineInventory,
+  MirrorSettings,
+  MirrorOverview,
+  MirrorProgress,
+  ReleaseVersions,
+  ImagesReadiness,
+  FetchRequest,
+  FetchOutcome,
+  FileCheck,
 };
+export type { MirroredRelease } from "./bindings/MirroredRelease";
+export type { MirroredK3s } from "./bindings/MirroredK3s";
+export type { ChannelRelease } from "./bindings/ChannelRelease";
+export type { K3sChannel } from "./bindings/K3sChannel";
 export type { NodeView } from "./bindings/NodeView";
 export type { NodeState } from "./bindings/NodeState";
 export type { Reach } from "./bindings/Reach";
@@ -160,6 +180,22 @@ export const backend = {
   /** Grants the boot server its port privilege (`setcap`, through pkexec's password prompt). */
   grantBootPrivilege: () => call<void>("grant_boot_privilege"),
 
+  // Images: the mirror of the app's settings.
+  mirrorSettings: () => call<MirrorSettings>("mirror_settings"),
+  saveMirrorSettings: (settings: MirrorSettings) => call<void>("save_mirror_settings", { settings }),
+  mirrorOverview: () => call<MirrorOverview>("mirror_overview"),
+  /** Each Flatcar channel's current release and K3s's channels; a server that does not answer is a field. */
+  releaseVersions: (arch: string) => call<ReleaseVersions>("release_versions", { arch }),
+  /** Whether the mirror holds what `plan` (a draft) needs. */
+  imagesReadiness: (plan: Plan) => call<ImagesReadiness>("images_readiness", { plan }),
+  /** Fetches and verifies into the mirror; progress arrives as `onMirrorProgress`. Fails with code `cancelled` when cancelled. */
+  mirrorFetch: (request: FetchRequest) => call<FetchOutcome>("mirror_fetch", { request }),
+  /** Cancels the running fetch (it keeps what it downloaded); false when none runs. */
+  mirrorCancel: () => call<boolean>("mirror_cancel"),
+  mirrorVerify: () => call<FileCheck[]>("mirror_verify"),
+  /** Keeps the newest `keep` releases of each channel; returns the folders removed. */
+  mirrorPrune: (keep: number) => call<string[]>("mirror_prune", { keep }),
+
   // Export.
   listDrives: () => call<Drive[]>("list_drives"),
   /** Mounts an unmounted drive (through UDisks2; the desktop may ask for a password); returns its mount point. */
@@ -191,6 +227,8 @@ export const events = {
     listen<SidecarLine>("boot-message", (e) => handler(e.payload)),
   onBootStopped: (handler: (stopped: BootStopped) => void): Promise<UnlistenFn> =>
     listen<BootStopped>("boot-stopped", (e) => handler(e.payload)),
+  onMirrorProgress: (handler: (progress: MirrorProgress) => void): Promise<UnlistenFn> =>
+    listen<MirrorProgress>("mirror-progress", (e) => handler(e.payload)),
   onExportProgress: (handler: (progress: ExportProgress) => void): Promise<UnlistenFn> =>
     listen<ExportProgress>("export-progress", (e) => handler(e.payload)),
 };

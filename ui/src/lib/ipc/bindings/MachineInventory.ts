@@ -6,7 +6,8 @@ import type { Inventory } from "./Inventory";
  */
 export type MachineInventory = { mac: string, 
 /**
- * The plan's node this machine is.
+ * The plan's node this machine is; empty for a machine inspected that the plan does not
+ * have (yet).
  */
 node: string, 
 /**

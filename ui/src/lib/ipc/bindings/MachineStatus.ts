@@ -18,4 +18,8 @@ ip: string | null,
  * Firmware as told in DHCP: `bios`, `uefi-ia32`, `uefi-x64`, `uefi-arm64`, `uefi-http`,
  * `ipxe`, or `arch-N` for other architecture numbers.
  */
-firmware: string | null, vendor_class: string | null, history: Array<HistoryEntry>, };
+firmware: string | null, vendor_class: string | null, history: Array<HistoryEntry>, 
+/**
+ * The machine is to be inspected (or is being inspected) before its install.
+ */
+inspecting: boolean, };
