@@ -66,6 +66,27 @@ pub async fn boot_arm(
     Ok(app.arm_machine(&plan, &node, None, &mut crate::commands::os_rng()).await?)
 }
 
+/// Inspects a machine (a node of the plan, or a MAC) at its next network boot. A running boot
+/// server takes it up from the store within two seconds.
+#[tauri::command]
+pub async fn inspect_machine(
+    app: State<'_, Flatlab>,
+    plan: String,
+    node: Option<String>,
+    mac: Option<String>,
+) -> CmdResult<flatlab_api::InspectRequested> {
+    let target = match (node, mac) {
+        (Some(node), _) => flatlab_api::InspectTarget::Node(node),
+        (None, Some(mac)) => flatlab_api::InspectTarget::Mac(
+            mac.parse().map_err(|e| anyhow::Error::from(flatlab_api::ApiError::BadRequest(format!("{mac}: {e}"))))?,
+        ),
+        (None, None) => {
+            return Err(anyhow::Error::from(flatlab_api::ApiError::BadRequest("name a node or a MAC".into())).into());
+        }
+    };
+    Ok(app.inspect_machine(&plan, &target, &mut crate::commands::os_rng()).await?)
+}
+
 /// Grants the boot-server binary (never this GUI) the capabilities for ports 67/69 and raw
 /// DHCP, through pkexec's password prompt.
 #[tauri::command]

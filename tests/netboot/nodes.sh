@@ -177,6 +177,12 @@ serve() {
 }
 step "flatlab serve --dhcp proxy beside dnsmasq"
 serve
+if [[ $run == one ]]; then
+  # Inspected before its install, from another process while serve runs: at its first network
+  # boot the machine reports its hardware and waits; armed then, it installs from where it is.
+  "$flatlab" --db "$work/flatlab.db" inspect "nodes-$run" cp1 >>"$work/flatlab.log" 2>&1
+  step "cp1: to be inspected at its first network boot (flatlab inspect)"
+fi
 
 # --- the machines ------------------------------------------------------------------------------------
 t_start=$(date +%s)
@@ -212,7 +218,7 @@ all_reached() {  # all_reached JSON STAGE...: every node's stage is one of STAGE
   done
 }
 
-killed=0
+killed=0 inspected=0 stage_when_inspected=""
 declare -A seen_stage
 json=""
 step "waiting for every machine to report k3s-ready (at most ${timeout_secs}s)"
@@ -230,6 +236,14 @@ while (( $(date +%s) - t_start < timeout_secs )); do
     done
     all_reached "$json" k3s-ready && break
     printf '%s' "$json" | grep -q '"stage":"failed"' && { step "a machine failed"; break; }
+    # `one`: once the inspected machine's hardware is in, arm it; its live system installs.
+    if [[ $run == one && $inspected -eq 0 ]] \
+      && "$flatlab" --db "$work/flatlab.db" inventory "nodes-$run" --json 2>/dev/null | grep -q '"node": *"cp1"'; then
+      stage_when_inspected=$(printf '%s' "$json" | stage_of cp1)
+      step "cp1: inspected (its hardware is in, stage $stage_when_inspected); flatlab arm: it installs from its live system"
+      "$flatlab" --db "$work/flatlab.db" arm "nodes-$run" cp1 >>"$work/flatlab.log" 2>&1
+      inspected=1
+    fi
     # Once every machine is installed (they reboot into their disks now, nothing streams an
     # image), kill the boot server without warning and start it again.
     if [[ $run == three && $killed -eq 0 ]] && all_reached "$json" installed booted k3s-ready; then
@@ -252,8 +266,12 @@ all_reached "$json" k3s-ready || failures+=("not every machine reached k3s-ready
 for n in "${nodes[@]}"; do
   hist=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]][0]; print(" ".join(h["stage"] for h in m["history"] if h.get("kind","stage")=="stage"))' "$n" 2>/dev/null || true)
   for s in dhcp ipxe kernel initrd ignition installing installed booted k3s-ready; do
-    count=$(grep -o " $s " <<<" $hist " | wc -l)
-    [[ $count -eq 1 ]] || failures+=("$n: '$s' $count times in its history: $hist")
+    want=1
+    # The inspected machine installed from its inspection's live system: no second network
+    # install (no iPXE script, kernel or initrd of an install).
+    [[ $run == one && " ipxe kernel initrd " == *" $s "* ]] && want=0
+    count=$(grep -o " $s " <<<" $hist " | wc -l || true)
+    [[ $count -eq $want ]] || failures+=("$n: '$s' $count times in its history (not $want): $hist")
   done
   serial=$work/serial-$n.log
   # Once: flatcar-install wrote the disk once, Ignition ran on the first disk boot.
@@ -291,6 +309,14 @@ if problems:
 PY
   ) || failures+=("$why")
 done
+if [[ $run == one ]]; then
+  ((inspected == 1)) || failures+=("cp1 was never inspected (no inventory from its inspection's live system)")
+  [[ " armed dhcp " == *" $stage_when_inspected "* ]] || failures+=("cp1's install began before it was armed (stage $stage_when_inspected)")
+  grep -q 'inspecting: the live system boots' "$work/flatlab.log" || failures+=("cp1 never got its inspection's live system")
+  grep -q 'machine inventory received' "$work/flatlab.log" || failures+=("cp1's inspection never reported its hardware")
+  grep -q "installing from the inspection's live system" "$work/machines.json" \
+    || failures+=("cp1 did not install from its inspection's live system")
+fi
 if [[ $run == three ]]; then
   for n in "${nodes[@]}"; do
     grep -aq 'k3s-standin: air-gap images: k3s-airgap-images-amd64.tar.zst (1048576 bytes)' "$work/serial-$n.log" \

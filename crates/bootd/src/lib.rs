@@ -65,6 +65,9 @@ pub struct Config {
     pub mirror: Option<PathBuf>,
     /// The iPXE binaries, served by TFTP (and HTTP for UEFI HTTP boot).
     pub binaries: AllowList,
+    /// How long an armed machine may go without network-booting before its timeline says how
+    /// to make it (default 5 minutes).
+    pub no_boot_after: std::time::Duration,
 }
 
 impl Config {
@@ -84,6 +87,7 @@ impl Config {
             admin: SocketAddr::from(([127, 0, 0, 1], 7070)),
             mirror: None,
             binaries: AllowList::new(),
+            no_boot_after: std::time::Duration::from_secs(300),
         }
     }
 
@@ -151,7 +155,13 @@ impl BootServer {
                 let on_transfer: tftp::OnTransfer = Arc::new(|peer, file, size| {
                     tracing::info!(peer = %peer, file, size, "TFTP transfer");
                 });
-                tasks.push(tokio::spawn(tftp::serve(socket, binaries.clone(), on_transfer)));
+                let sent_to = registry.clone();
+                let on_done: tftp::OnTransfer = Arc::new(move |peer, file, _| {
+                    if let std::net::IpAddr::V4(ip) = peer.ip() {
+                        sent_to.tftp_sent(ip, file);
+                    }
+                });
+                tasks.push(tokio::spawn(tftp::serve(socket, binaries.clone(), on_transfer, on_done)));
                 Some(local)
             }
             None => None,
@@ -184,6 +194,14 @@ impl BootServer {
             binaries,
         });
         tasks.push(tokio::spawn(zerocopy::serve(http_listener, node, config.mirror.clone(), registry.clone())));
+        // Machines that seem stuck get a diagnosis on their timeline.
+        let (diagnosing, no_boot_after) = (registry.clone(), config.no_boot_after);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                diagnosing.diagnose(no_boot_after).await;
+            }
+        }));
         let admin_router = http::admin_router(registry.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(admin_listener, admin_router).await {

@@ -14,8 +14,8 @@ use crate::mac::Mac;
 use crate::neighbors::{KernelNeighbors, Neighbors};
 use crate::policy::{Booter, Script, ScriptRequest};
 use crate::stage::{
-    Clock, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec, MachineStatus, Millis, Stage,
-    StrangerRecord,
+    Clock, Diagnosis, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec, MachineStatus, Millis,
+    Stage, StrangerRecord,
 };
 
 struct Machine {
@@ -49,6 +49,8 @@ struct Inner {
     by_ip: HashMap<Ipv4Addr, Mac>,
     unknown: BTreeMap<Mac, Sighting>,
     inspections: BTreeMap<Mac, Inspection>,
+    /// When each machine last got a UEFI iPXE binary over TFTP (for the Secure Boot diagnosis).
+    efi_sent: HashMap<Mac, (Millis, String)>,
 }
 
 /// The boot server's view of every machine. Cheap to clone.
@@ -62,7 +64,13 @@ pub struct Registry {
     saving: Arc<tokio::sync::Mutex<()>>,
     /// Who the LAN says has an address the registry does not know (see `neighbors`).
     neighbors: Arc<dyn Neighbors>,
+    /// When this boot server started: an armed machine's wait for its network boot counts
+    /// from then at the earliest.
+    started: Millis,
 }
+
+/// How long after loading a UEFI iPXE binary a machine must have come back as iPXE.
+const SECURE_BOOT_AFTER_MS: Millis = 60_000;
 
 /// Why a config or report was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +110,7 @@ impl Registry {
                 },
             );
         }
+        let started = clock();
         Self {
             inner: Arc::new(Mutex::new(inner)),
             events,
@@ -109,6 +118,7 @@ impl Registry {
             booter,
             saving: Arc::default(),
             neighbors: Arc::new(KernelNeighbors),
+            started,
         }
     }
 
@@ -325,6 +335,8 @@ impl Registry {
         {
             let mut inner = self.lock();
             let inner = &mut *inner;
+            // Back as iPXE: whatever it loaded over TFTP ran.
+            inner.efi_sent.remove(&mac);
             if let (Script::Inspect(_), Some(i)) = (&answer, inner.inspections.get_mut(&mac)) {
                 i.ip = Some(ip);
                 tracing::info!(mac = %mac, ip = %ip, "inspecting: the live system boots to report the machine's hardware");
@@ -395,7 +407,8 @@ impl Registry {
             let inner = &mut *inner;
             let armed = inner.inspections.get(&mac).is_some_and(|i| i.armed);
             match inner.machines.get_mut(&mac) {
-                Some(m) if armed && m.stage == Stage::Armed => {
+                // Armed, or seen in DHCP since (a full-DHCP server sees the live system's own).
+                Some(m) if armed && m.stage < Stage::Ignition => {
                     if let Some(old) = m.ip.replace(ip) {
                         inner.by_ip.remove(&old);
                     }
@@ -410,6 +423,74 @@ impl Registry {
             self.advance(mac, Stage::Ignition, Some("installing from the inspection's live system".into())).await;
         }
         Ok(script)
+    }
+
+    /// TFTP sent `file` to `ip` in full. A UEFI iPXE binary is remembered by the machine the
+    /// neighbour table puts at `ip`: if it never comes back as iPXE, Secure Boot refused it.
+    pub(crate) fn tftp_sent(&self, ip: Ipv4Addr, file: &str) {
+        if !file.ends_with(".efi") {
+            return;
+        }
+        let Some(mac) = self.lock().by_ip.get(&ip).copied().or_else(|| self.neighbors.mac_of(ip)) else { return };
+        let at = self.now();
+        self.lock().efi_sent.insert(mac, (at, file.to_owned()));
+    }
+
+    /// Puts a diagnosis on the timeline of each planned machine that seems stuck, once per
+    /// cause: a UEFI machine that loaded iPXE a minute ago and never came back as iPXE (Secure
+    /// Boot), an armed machine that has not network-booted for `no_boot_after`.
+    pub async fn diagnose(&self, no_boot_after: std::time::Duration) {
+        let now = self.now();
+        let wait = i64::try_from(no_boot_after.as_millis()).unwrap_or(i64::MAX);
+        let mut found = Vec::new();
+        {
+            let inner = self.lock();
+            for (mac, m) in &inner.machines {
+                let since = |d: Diagnosis, t: Millis| {
+                    m.history.iter().any(
+                        |h| matches!(h, HistoryEntry::Diagnosis { diagnosis, at, .. } if *diagnosis == d && *at >= t),
+                    )
+                };
+                if let Some((sent, file)) = inner.efi_sent.get(mac)
+                    && now - sent >= SECURE_BOOT_AFTER_MS
+                    && m.stage < Stage::Ipxe
+                    && !since(Diagnosis::SecureBoot, *sent)
+                {
+                    found.push((*mac, Diagnosis::SecureBoot, format!(
+                        "loaded iPXE ({file}) over TFTP {} s ago but never came back as iPXE: Secure Boot is probably on, and Debian's iPXE is not signed for it. Turn Secure Boot off in the firmware setup (often under Security or Boot; F2, Del or F10 at power-on), then network-boot the machine again",
+                        (now - sent) / 1000
+                    )));
+                }
+                if m.stage == Stage::Armed {
+                    let armed_at = m
+                        .history
+                        .iter()
+                        .rev()
+                        .find(|h| h.reached() == Some(Stage::Armed))
+                        .map(HistoryEntry::at)
+                        .unwrap_or(self.started)
+                        .max(self.started);
+                    if now - armed_at >= wait && !since(Diagnosis::NoNetworkBoot, armed_at) {
+                        found.push((*mac, Diagnosis::NoNetworkBoot, format!(
+                            "has not network-booted in the {} minutes since it was armed. At power-on, choose network boot in the one-time boot menu (F12 on Dell, Lenovo and Gigabyte; F11 on MSI and ASRock; F8 on ASUS; F9 on HP; F10 on Intel NUC), or put network (PXE, IPv4) before the disk in the firmware's boot order, with network boot enabled. Check its cable, and that its MAC in the plan is that of the port it is plugged in with",
+                            (now - armed_at) / 60_000
+                        )));
+                    }
+                }
+            }
+        }
+        for (mac, diagnosis, message) in found {
+            let entry = HistoryEntry::Diagnosis { at: now, diagnosis, message: message.clone() };
+            let node = {
+                let mut inner = self.lock();
+                let Some(m) = inner.machines.get_mut(&mac) else { continue };
+                m.history.push(entry.clone());
+                m.spec.node.clone()
+            };
+            tracing::warn!(mac = %mac, node = %node, diagnosis = ?diagnosis, "{message}");
+            self.commit(mac).await;
+            self.emit(mac, Some(node), EventKind::from_history(&entry), now);
+        }
     }
 
     /// A mirror file was requested from `ip`: the booter says which downloads move its machine on.
@@ -841,5 +922,78 @@ mod tests {
         assert!(r.inventory("inspecttokenaaaaaaaaaaaaaaaaaaaa", IP, b"{}".to_vec()).await.expect("its own").is_ok());
         assert_eq!(r.inspect_next("inspecttokenaaaaaaaaaaaaaaaaaaaa", IP).await, Ok(None), "not planned: it waits");
         assert_eq!(r.machines().len(), 1, "one row, not two");
+    }
+
+    /// A clock the test moves.
+    fn moving_clock() -> (Clock, Arc<std::sync::atomic::AtomicI64>) {
+        let now = Arc::new(std::sync::atomic::AtomicI64::new(1_000));
+        let read = now.clone();
+        (Arc::new(move || read.load(std::sync::atomic::Ordering::SeqCst)), now)
+    }
+
+    fn diagnoses(r: &Registry) -> Vec<Diagnosis> {
+        r.machines()[0]
+            .history
+            .iter()
+            .filter_map(|h| match h {
+                HistoryEntry::Diagnosis { diagnosis, .. } => Some(*diagnosis),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_uefi_machine_that_never_comes_back_as_ipxe_is_diagnosed_with_secure_boot_once() {
+        let (clock, now) = moving_clock();
+        let lan = Arc::new(Lan::default());
+        let r = Registry::new(vec![spec(1, Stage::Armed)], clock, Arc::new(TestBooter::default()))
+            .with_neighbors(lan.clone());
+        lan.0.lock().expect("lock").insert(IP, MAC1);
+        r.saw_dhcp(MAC1, Some("uefi-x64"), None, None).await;
+        r.tftp_sent(IP, "snponly.efi");
+        now.fetch_add(59_000, std::sync::atomic::Ordering::SeqCst);
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        assert!(diagnoses(&r).is_empty(), "not before a minute");
+        now.fetch_add(2_000, std::sync::atomic::Ordering::SeqCst);
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        assert_eq!(diagnoses(&r), [Diagnosis::SecureBoot], "once");
+        let HistoryEntry::Diagnosis { message, .. } = r.machines()[0].history.last().cloned().expect("entry") else {
+            panic!()
+        };
+        assert!(message.contains("Secure Boot") && message.contains("snponly.efi"), "{message}");
+
+        // One that comes back as iPXE is not.
+        let (clock, now) = moving_clock();
+        let r = Registry::new(vec![spec(1, Stage::Armed)], clock, Arc::new(TestBooter::default())).with_neighbors(lan);
+        r.tftp_sent(IP, "snponly.efi");
+        r.tftp_sent(IP, "undionly.kpxe");
+        r.script(MAC1, IP, 0, BASE).await;
+        now.fetch_add(120_000, std::sync::atomic::Ordering::SeqCst);
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        assert!(diagnoses(&r).is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_armed_machine_that_never_network_boots_is_told_how_once() {
+        let (clock, now) = moving_clock();
+        let r = Registry::new(vec![spec(1, Stage::Armed)], clock, Arc::new(TestBooter::default()));
+        now.fetch_add(299_000, std::sync::atomic::Ordering::SeqCst);
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        assert!(diagnoses(&r).is_empty());
+        now.fetch_add(2_000, std::sync::atomic::Ordering::SeqCst);
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        assert_eq!(diagnoses(&r), [Diagnosis::NoNetworkBoot]);
+        let HistoryEntry::Diagnosis { message, .. } = r.machines()[0].history.last().cloned().expect("entry") else {
+            panic!()
+        };
+        assert!(message.contains("boot menu") && message.contains("F12"), "{message}");
+        // Armed again: the wait starts over, and a machine that network-boots is not told.
+        r.arm(spec(1, Stage::Armed)).await;
+        r.saw_dhcp(MAC1, Some("bios"), None, None).await;
+        now.fetch_add(600_000, std::sync::atomic::Ordering::SeqCst);
+        r.diagnose(std::time::Duration::from_secs(300)).await;
+        assert_eq!(diagnoses(&r), [Diagnosis::NoNetworkBoot]);
     }
 }

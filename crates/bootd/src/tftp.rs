@@ -145,8 +145,10 @@ fn error_packet(code: u16, message: &str) -> Vec<u8> {
 /// Called with (peer, file name, file size) when a transfer starts.
 pub type OnTransfer = Arc<dyn Fn(SocketAddr, &str, usize) + Send + Sync>;
 
-/// Serves TFTP on `socket` until the task is dropped. Never stops for a bad packet.
-pub async fn serve(socket: UdpSocket, files: Arc<AllowList>, on_transfer: OnTransfer) {
+/// Serves TFTP read requests for `files` on `socket` until the task is dropped. Never stops for
+/// a bad packet. `on_transfer` hears of each transfer as it begins, `on_done` once the client
+/// acknowledged its last block.
+pub async fn serve(socket: UdpSocket, files: Arc<AllowList>, on_transfer: OnTransfer, on_done: OnTransfer) {
     let local_ip = socket.local_addr().map(|a| a.ip()).ok();
     let mut buf = vec![0u8; 2048];
     loop {
@@ -177,9 +179,13 @@ pub async fn serve(socket: UdpSocket, files: Arc<AllowList>, on_transfer: OnTran
         };
         on_transfer(peer, &req.filename, data.len());
         let bind = SocketAddr::new(local_ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), 0);
+        let on_done = on_done.clone();
         tokio::spawn(async move {
             match transfer(bind, peer, &req, &data).await {
-                Ok(()) => tracing::debug!(peer = %peer, file = %req.filename, "TFTP transfer done"),
+                Ok(()) => {
+                    tracing::debug!(peer = %peer, file = %req.filename, "TFTP transfer done");
+                    on_done(peer, &req.filename, data.len());
+                }
                 Err(why) => tracing::warn!(peer = %peer, file = %req.filename, why = %why, "TFTP transfer failed"),
             }
         });

@@ -284,7 +284,7 @@ function NodeHardware({ plan, index, onEdit }: { plan: Plan; index: number; onEd
     return (
       <div className="hardware" data-testid="hardware">
         <h3>Hardware</h3>
-        <p className="muted small">Not reported yet: the machine reports its CPU, memory and disks when its install starts.</p>
+        <p className="muted small">Not reported yet. Inspect it on the Install tab: at its next network boot it reports its CPU, memory and disks and waits, so you can choose its install disk first. Every install reports them too.</p>
       </div>
     );
   }

@@ -67,6 +67,7 @@ export function ImagesView({ plan, images, edit, onReport }: Props) {
     edit((p) => ({ ...p, os: { ...p.os, channel: channel as Plan["os"]["channel"], version } }), "images.use");
   const pickK3s = (version: string) => edit((p) => ({ ...p, kubernetes: { ...p.kubernetes, k3s_version: version } }), "images.k3s");
   const failed = checks?.filter((c) => c.problem !== null) ?? [];
+  const complete = readiness !== null && pinned && readiness.flatcar_missing.length === 0 && readiness.k3s_mirrored && (!airgap || readiness.airgap_mirrored);
 
   return (
     <div className="images pad">
@@ -105,8 +106,8 @@ export function ImagesView({ plan, images, edit, onReport }: Props) {
             with the air-gap images (about 200 MiB more)
           </label>
           <div className="buttons">
-            <button className="primary" data-testid="fetch-plan" onClick={fetchPlan} disabled={fetching !== null || readiness === null}>
-              {pinned ? `Fetch Flatcar ${planVersion} and K3s` : "Fetch the current release and K3s"}
+            <button className={complete ? undefined : "primary"} data-testid="fetch-plan" onClick={fetchPlan} disabled={fetching !== null || readiness === null}>
+              {complete ? "Fetch again (checks what is there)" : pinned ? `Fetch Flatcar ${planVersion} and K3s` : "Fetch the current release and K3s"}
             </button>
           </div>
         </div>
@@ -181,7 +182,8 @@ export function ImagesView({ plan, images, edit, onReport }: Props) {
                   <tr key={c.channel} data-testid={`channel-${c.channel}`}>
                     <td>{c.channel}</td>
                     <td>{c.version ? <code>{c.version}</code> : <span className="muted small">{c.error ?? "unknown"}</span>}</td>
-                    <td className="buttons">
+                    <td>
+                      <div className="buttons">
                       {c.version && (
                         <>
                           {have ? (
@@ -202,6 +204,7 @@ export function ImagesView({ plan, images, edit, onReport }: Props) {
                           )}
                         </>
                       )}
+                      </div>
                     </td>
                   </tr>
                 );
@@ -234,12 +237,14 @@ export function ImagesView({ plan, images, edit, onReport }: Props) {
                     <td>
                       <code>{k.latest}</code>
                     </td>
-                    <td className="buttons">
+                    <td>
+                      <div className="buttons">
                       {plan.kubernetes.k3s_version !== k.latest && (
                         <button onClick={() => pickK3s(k.latest)} data-testid={`use-k3s-${k.id}`}>
                           Use in plan
                         </button>
                       )}
+                      </div>
                     </td>
                   </tr>
                 ))}
@@ -307,7 +312,7 @@ export function ImagesView({ plan, images, edit, onReport }: Props) {
         <div className="form-row">
           <label className="field">
             <span>Keep per channel</span>
-            <input type="number" min={1} max={20} value={keep} onChange={(e) => setKeep(Math.max(1, Number(e.target.value) || 1))} data-testid="prune-keep" />
+            <input type="number" className="narrow" min={1} max={20} value={keep} onChange={(e) => setKeep(Math.max(1, Number(e.target.value) || 1))} data-testid="prune-keep" />
           </label>
           <div className="buttons">
             <button

@@ -190,21 +190,47 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
     await start(true);
   };
 
-  const rearm = async (node: string) => {
+  const rearm = async (node: string, mac: string) => {
+    const waiting = mac !== "" && isInspecting(mac);
     const ok = await confirm(
-      `Re-arm ${node}?`,
-      <p>The next time {node} network-boots, Flatcar is installed again on its install disk, erasing it.</p>,
-      "Re-arm",
+      waiting ? `Install ${node} now?` : `Re-arm ${node}?`,
+      waiting ? (
+        <p>
+          {node} was inspected: its live system installs Flatcar on its install disk (<code>{plan.nodes.find((n) => n.name === node)?.install_disk}</code>) as soon as it next asks,
+          erasing the disk. If it is not waiting there, its next network boot installs it.
+        </p>
+      ) : (
+        <p>The next time {node} network-boots, Flatcar is installed again on its install disk, erasing it.</p>
+      ),
+      waiting ? "Install" : "Re-arm",
     );
     if (!ok) return;
     try {
       await backend.bootArm(planName, node);
+      const m = mac.toLowerCase().replaceAll("-", ":");
+      setInspecting((list) => list.filter((x) => x !== m));
     } catch (e) {
       onReport(e);
     }
   };
 
   const others = strangers(boot, plan);
+  const [inspecting, setInspecting] = useState<string[]>([]);
+
+  /** Inspects a machine at its next network boot (a waiting stranger at its next ask). */
+  const inspect = async (target: { node: string } | { mac: string }) => {
+    if (!(await ensureSaved("An inspection is kept with the saved plan."))) return;
+    try {
+      const done = await backend.inspectMachine(planName, target);
+      setInspecting((list) => [...list.filter((m) => m !== done.mac), done.mac]);
+    } catch (e) {
+      onReport(e);
+    }
+  };
+  const isInspecting = (mac: string) => {
+    const m = mac.toLowerCase().replaceAll("-", ":");
+    return inspecting.includes(m) || boot.machines[m]?.inspecting === true;
+  };
 
   return (
     <div className="install pad">
@@ -331,12 +357,34 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
                   {m?.ip && <span className="mono small">{m.ip}</span>}
                   {m?.firmware && <span className="muted small">{m.firmware}</span>}
                   <span className="spacer" />
-                  <button data-testid={`rearm-${n.name}`} onClick={() => rearm(n.name)} disabled={!n.name}>
-                    Re-arm
+                  {n.mac && isInspecting(n.mac) ? (
+                    <span className="small stage" data-testid={`inspecting-${n.name}`} title="At its next network boot it reports its hardware and waits; Re-arm then installs it from there.">
+                      inspecting
+                    </span>
+                  ) : (
+                    <button
+                      data-testid={`inspect-${n.name}`}
+                      onClick={() => void inspect({ node: n.name })}
+                      disabled={!n.name || !n.mac || (stage !== "" && stage !== "armed" && stage !== "dhcp")}
+                      title="At its next network boot it reports its hardware (memory, disks) and waits, so you can choose its install disk first."
+                    >
+                      Inspect
+                    </button>
+                  )}
+                  <button data-testid={`rearm-${n.name}`} onClick={() => void rearm(n.name, n.mac)} disabled={!n.name}>
+                    {n.mac && isInspecting(n.mac) ? "Install now" : "Re-arm"}
                   </button>
                 </div>
                 <Timeline machine={m} armed={armed} />
                 {failed && <p className="failure">Failed: {failed}</p>}
+                {m?.notices
+                  .filter((x, j, all) => !all.slice(j + 1).some((y) => y.code === x.code))
+                  .map((x) => (
+                    <p key={`${x.code}-${x.at}`} className={`notice ${x.kind}`} data-testid={`${x.kind}-${n.name}`} data-code={x.code}>
+                      <b>{x.kind === "diagnosis" ? "Why it may be stuck" : "Alert"}</b> ({time(x.at)}): {n.name} {x.message}
+                      {x.from ? ` (from ${x.from})` : ""}
+                    </p>
+                  ))}
                 {m?.progress && (
                   <div className="progress-line">
                     <span className="mono small">{m.progress.file}</span>
@@ -365,6 +413,15 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
                   {m.firmware && <span className="muted small">{m.firmware}</span>}
                   {m.lastSeen > 0 && <span className="muted small">seen {time(m.lastSeen)}</span>}
                   <span className="spacer" />
+                  {isInspecting(m.mac) ? (
+                    <span className="small stage" data-testid={`stranger-inspecting-${m.mac}`}>
+                      inspecting
+                    </span>
+                  ) : (
+                    <button data-testid={`stranger-inspect-${m.mac}`} onClick={() => void inspect({ mac: m.mac })} title="Boot it into the live system to report its hardware; it waits there until you add it to the plan and arm it.">
+                      Inspect
+                    </button>
+                  )}
                   <button data-testid={`stranger-add-${m.mac}`} onClick={() => onAddToPalette(m)}>
                     Add to plan…
                   </button>

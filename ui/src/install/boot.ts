@@ -37,6 +37,8 @@ export interface MachineView {
   notices: Notice[];
   progress: Progress | null;
   lastSeen: number;
+  /** To be inspected before its install (as the boot server last said). */
+  inspecting: boolean;
 }
 
 export interface BootState {
@@ -74,11 +76,12 @@ function fromStatus(m: MachineStatus): MachineView {
     notices,
     progress: null,
     lastSeen: m.history.length ? m.history[m.history.length - 1].at : 0,
+    inspecting: m.inspecting,
   };
 }
 
 function blank(mac: string, node: string | null): MachineView {
-  return { mac, node, stage: null, ip: null, firmware: null, history: [], notices: [], progress: null, lastSeen: 0 };
+  return { mac, node, stage: null, ip: null, firmware: null, history: [], notices: [], progress: null, lastSeen: 0, inspecting: false };
 }
 
 function foldEvent(state: BootState, e: BootEvent): BootState {

@@ -143,4 +143,48 @@ describe("install view", () => {
     await waitFor(() => expect(fake.callsOf("boot_start")).toHaveLength(1));
     expect((fake.callsOf("save_plan")[0].plan as Plan).switches).toHaveLength(2);
   });
+
+  it("inspects a node before its install, then installs it from there", async () => {
+    const fake = new FakeBackend();
+    fake.bootRunning = true;
+    fake.bootMessages = [{ type: "ready", plan: "demo-lab", interface: "eth0", http: "http://192.168.1.20:8080", tftp: "192.168.1.20:69", admin: "x", warnings: [] }];
+    await openApp(fake.install());
+    click("tab-install");
+    click((await screen.findByTestId("inspect-cp1")).dataset.testid!);
+    await screen.findByTestId("inspecting-cp1");
+    expect(fake.callsOf("inspect_machine")).toEqual([{ plan: "demo-lab", node: "cp1", mac: null }]);
+    expect(screen.getByTestId("rearm-cp1").textContent).toBe("Install now");
+    click("rearm-cp1");
+    expect((await screen.findByRole("dialog")).textContent).toContain("Install cp1 now?");
+    click("modal-ok");
+    await waitFor(() => expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1" }]));
+    await waitFor(() => expect(screen.getByTestId("rearm-cp1").textContent).toBe("Re-arm"));
+  });
+
+  it("inspects a machine the plan does not have", async () => {
+    const fake = new FakeBackend();
+    fake.bootRunning = true;
+    fake.bootMessages = [{ type: "event", event: { at: 6_000, mac: "de:ad:be:ef:00:01", node: null, type: "discovered", firmware: "bios", vendor_class: null } }];
+    await openApp(fake.install());
+    click("tab-install");
+    click((await screen.findByTestId("stranger-inspect-de:ad:be:ef:00:01")).dataset.testid!);
+    await screen.findByTestId("stranger-inspecting-de:ad:be:ef:00:01");
+    expect(fake.callsOf("inspect_machine")).toEqual([{ plan: "demo-lab", node: null, mac: "de:ad:be:ef:00:01" }]);
+  });
+
+  it("shows why a machine may be stuck, once per cause", async () => {
+    const fake = new FakeBackend();
+    fake.bootRunning = true;
+    const diagnosis = (at: number): SidecarMessage => ({
+      type: "event",
+      event: { at, mac: "52:54:00:00:00:01", node: "cp1", type: "diagnosis", diagnosis: "secure-boot", message: "loaded iPXE (snponly.efi) over TFTP 61 s ago but never came back as iPXE: Secure Boot is probably on" },
+    });
+    fake.bootMessages = [diagnosis(1_000), diagnosis(2_000)];
+    await openApp(fake.install());
+    click("tab-install");
+    const shown = await screen.findAllByTestId("diagnosis-cp1");
+    expect(shown).toHaveLength(1);
+    expect(shown[0].textContent).toContain("cp1 loaded iPXE (snponly.efi) over TFTP 61 s ago");
+    expect(shown[0].dataset.code).toBe("secure-boot");
+  });
 });

@@ -271,6 +271,11 @@ export class FakeBackend {
         return null;
       case "boot_status":
         return { running: this.bootRunning, messages: this.bootMessages.map(asLine), error: null, sidecar: "/usr/bin/flatlab" };
+      case "inspect_machine": {
+        const node = args.node as string | null;
+        const mac = (args.mac as string | null) ?? this.newest(args.plan as string).plan.nodes.find((n) => n.name === node)?.mac ?? "";
+        return { mac: mac.toLowerCase(), node };
+      }
       case "boot_arm":
       case "grant_boot_privilege":
         return null;

@@ -42,6 +42,7 @@ import type { ImagesReadiness } from "./bindings/ImagesReadiness";
 import type { FetchRequest } from "./bindings/FetchRequest";
 import type { FetchOutcome } from "./bindings/FetchOutcome";
 import type { FileCheck } from "./bindings/FileCheck";
+import type { InspectRequested } from "./bindings/InspectRequested";
 
 export type {
   AppInfo,
@@ -81,6 +82,7 @@ export type {
   FetchRequest,
   FetchOutcome,
   FileCheck,
+  InspectRequested,
 };
 export type { MirroredRelease } from "./bindings/MirroredRelease";
 export type { MirroredK3s } from "./bindings/MirroredK3s";
@@ -177,6 +179,9 @@ export const backend = {
   bootStatus: () => call<BootStatus>("boot_status"),
   /** Arms a node for reinstall: at once when the boot server runs, else at its next start. */
   bootArm: (plan: string, node: string) => call<void>("boot_arm", { plan, node }),
+  /** Inspects a machine (a node, or a MAC) at its next network boot: it reports its hardware and waits to be armed. */
+  inspectMachine: (plan: string, target: { node: string } | { mac: string }) =>
+    call<InspectRequested>("inspect_machine", { plan, node: "node" in target ? target.node : null, mac: "mac" in target ? target.mac : null }),
   /** Grants the boot server its port privilege (`setcap`, through pkexec's password prompt). */
   grantBootPrivilege: () => call<void>("grant_boot_privilege"),
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# A UEFI machine with Secure Boot on (Debian's OVMF secboot build, Microsoft's keys enrolled)
+# network-boots through `flatlab serve --dhcp proxy` beside dnsmasq playing the router: its
+# firmware loads Debian's iPXE over TFTP and refuses to run it (it is not signed for Secure
+# Boot), so the machine never comes back as iPXE. The boot server must say why on the machine's
+# timeline: the `secure-boot` diagnosis, about a minute after the transfer.
+# Needs root (network namespaces). Logs of a failed run: artifacts/netboot-secureboot/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
+source "$root/tests/lib/required.sh"
+[[ $(id -u) -eq 0 ]] || cannot_run secureboot "needs root (network namespaces)"
+for tool in qemu-system-x86_64 dnsmasq curl ip python3; do
+  command -v "$tool" >/dev/null || { echo "secureboot: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
+done
+for f in /usr/share/OVMF/OVMF_CODE_4M.secboot.fd /usr/share/OVMF/OVMF_VARS_4M.ms.fd /usr/lib/ipxe/snponly.efi "$flatlab"; do
+  [[ -e $f ]] || { echo "secureboot: $f is missing (scripts/setup-debian.sh; cargo build -p flatlab-cli)" >&2; exit 1; }
+done
+
+step() { printf 'secureboot: %s\n' "$*"; }
+work=$(mktemp -d /tmp/flatlab-secureboot.XXXXXX)
+id=$$
+ns_sw=flsbw$id ns_r=flsbr$id ns_b=flsbb$id
+pids=()
+status=1
+cleanup() {
+  if [[ $status -ne 0 && -S $work/monitor.sock ]]; then
+    python3 "$root/tests/netboot/screendump.py" "$work/monitor.sock" "$work/screen.png" 2>/dev/null || true
+  fi
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [[ $status -ne 0 ]]; then
+    out=$root/artifacts/netboot-secureboot
+    rm -rf "$out"; mkdir -p "$out"
+    cp "$work"/*.log "$work"/*.json "$work"/*.png "$out/" 2>/dev/null || true
+    for f in "$work"/*.log; do echo "----- $(basename "$f") (last 30 lines)"; tail -n 30 "$f" | cut -c1-220; done
+    echo "secureboot: logs kept in $out"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mac=52:54:00:5b:00:01
+cat >"$work/plan.yaml" <<EOF
+version: 1
+name: secureboot
+os: {channel: stable, version: 4593.2.5, arch: amd64}
+kubernetes: {k3s_version: v1.32.2+k3s1}
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINRTeXwtuR3aVMeliYY5lnlLm3DbC7C7B8fGAidHPl7j test@flatlab
+network: {subnet: 10.78.0.0/24, gateway: 10.78.0.1, dns: [10.78.0.1]}
+nodes:
+  - {name: sb1, mac: "$mac", role: server, install_disk: /dev/vda, address: 10.78.0.11/24}
+EOF
+
+#   [router: dnsmasq 10.78.0.1] --veth-- [switch: bridge + tap] --veth-- [flatlab 10.78.0.2]
+for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip -n "$ns_sw" link add br0 type bridge
+ip -n "$ns_sw" link set br0 up
+ip -n "$ns_sw" tuntap add dev tap0 mode tap
+ip -n "$ns_sw" link set tap0 master br0 up
+ip -n "$ns_sw" link add sw-r type veth peer name r-eth netns "$ns_r"
+ip -n "$ns_sw" link add sw-b type veth peer name b-eth netns "$ns_b"
+ip -n "$ns_sw" link set sw-r master br0 up
+ip -n "$ns_sw" link set sw-b master br0 up
+ip -n "$ns_r" addr add 10.78.0.1/24 dev r-eth
+ip -n "$ns_r" link set r-eth up
+ip -n "$ns_b" addr add 10.78.0.2/24 dev b-eth
+ip -n "$ns_b" link set b-eth up
+ip netns exec "$ns_r" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=r-eth --bind-interfaces \
+  --dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h --dhcp-leasefile="$work/dnsmasq.leases" --log-dhcp \
+  >"$work/dnsmasq.log" 2>&1 &
+pids+=($!)
+FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
+  --interface b-eth --dhcp proxy --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7071 >"$work/flatlab.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  ip netns exec "$ns_b" curl -fs http://127.0.0.1:7071/api/v1/machines >/dev/null 2>&1 && break
+  sleep 0.2
+done
+step "flatlab serve --dhcp proxy beside dnsmasq"
+
+cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$work/vars.fd"
+ip netns exec "$ns_sw" qemu-system-x86_64 -m 512 -smp 1 -display none -monitor "unix:$work/monitor.sock,server,nowait" \
+  -machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on \
+  -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n \
+  -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \
+  -drive if=pflash,format=raw,unit=1,file="$work/vars.fd" \
+  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=,bootindex=1" \
+  -serial "file:$work/serial.log" >"$work/qemu.log" 2>&1 &
+pids+=($!)
+t_start=$(date +%s)
+step "QEMU (OVMF with Secure Boot and Microsoft's keys, TCG) started"
+
+diagnosed=""
+while (($(date +%s) - t_start < 300)); do
+  json=$(ip netns exec "$ns_b" curl -fs http://127.0.0.1:7071/api/v1/machines 2>/dev/null || true)
+  [[ -n $json ]] && echo "$json" >"$work/machines.json"
+  if grep -q '"diagnosis":"secure-boot"' <<<"$json"; then
+    diagnosed=$(($(date +%s) - t_start))
+    break
+  fi
+  sleep 2
+done
+
+failures=()
+grep -q 'TFTP transfer.*snponly.efi' "$work/flatlab.log" || failures+=("the firmware never fetched snponly.efi over TFTP")
+[[ -n $diagnosed ]] || failures+=("no secure-boot diagnosis on sb1's timeline in 300 s")
+grep -q '"stage":"ipxe"' "$work/machines.json" && failures+=("sb1 came back as iPXE: Secure Boot did not refuse it")
+# OVMF says why it refused the image on its console (when it says it on the serial port).
+refusal=$(grep -a -m1 -i -E 'security violation|access denied|not allowed' "$work/serial.log" | tr -d '\r' || true)
+if ((${#failures[@]})); then
+  printf "secureboot: FAILED: %s\n" "${failures[@]}"
+  exit 1
+fi
+status=0
+message=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))[0]; print([h["message"] for h in m["history"] if h.get("kind")=="diagnosis"][0])' "$work/machines.json")
+step "the firmware refused iPXE${refusal:+ (serial: $refusal)}; diagnosed after ${diagnosed}s: sb1 $message"
+step "passed"
