@@ -41,9 +41,12 @@ tests/package/run.sh
 step "network boot: QEMU through flatlab serve, --dhcp proxy beside a dnsmasq router and --dhcp full"
 tests/netboot/run.sh
 
-step "Debian-built nodes: real Ignition and systemd from PXE to k3s-ready, one machine and three at once"
+step "Debian-built nodes: real Ignition and systemd from PXE to k3s-ready, one machine (inspected first) and three at once"
 cargo build -q -p flatlab-cli -p flatlab-kube-standin
 tests/netboot/nodes.sh
+
+step "Secure Boot: OVMF with Microsoft's keys refuses Debian's iPXE, and the boot server says why"
+tests/netboot/secureboot.sh
 
 step "discovery: mDNS both ways with a real avahi-daemon in network namespaces"
 tests/discovery/run.sh

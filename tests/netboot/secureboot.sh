@@ -108,8 +108,9 @@ failures=()
 grep -q 'TFTP transfer.*snponly.efi' "$work/flatlab.log" || failures+=("the firmware never fetched snponly.efi over TFTP")
 [[ -n $diagnosed ]] || failures+=("no secure-boot diagnosis on sb1's timeline in 300 s")
 grep -q '"stage":"ipxe"' "$work/machines.json" && failures+=("sb1 came back as iPXE: Secure Boot did not refuse it")
-# OVMF says why it refused the image on its console (when it says it on the serial port).
-refusal=$(grep -a -m1 -i -E 'security violation|access denied|not allowed' "$work/serial.log" | tr -d '\r' || true)
+# OVMF's own refusal, on its serial console: `BdsDxe: failed to load Boot0001 "UEFI PXEv4 ..." ...: Access Denied`.
+refusal=$(grep -a -m1 -E 'BdsDxe: failed to load .*PXEv4.*Access Denied' "$work/serial.log" | tr -d '\r' || true)
+[[ -n $refusal ]] || failures+=("OVMF never refused the iPXE binary (no 'Access Denied' on its serial console)")
 if ((${#failures[@]})); then
   printf "secureboot: FAILED: %s\n" "${failures[@]}"
   exit 1
