@@ -10,13 +10,13 @@
 
 mod cluster;
 mod commands;
+mod database;
 mod dialogs;
 mod images;
 mod sidecar;
 
 use std::path::PathBuf;
 
-use flatlab_api::Flatlab;
 use tauri::Manager;
 
 fn db_path() -> anyhow::Result<PathBuf> {
@@ -37,21 +37,24 @@ fn main() {
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
-            let path = db_path()?;
-            let flatlab = tauri::async_runtime::block_on(async {
-                let flatlab = Flatlab::open(&path).await?;
-                if let Some(saved) = flatlab.ensure_demo_plan().await? {
-                    tracing::info!(plan = %saved.name, "created the demo plan on first start");
-                }
-                anyhow::Ok(flatlab)
-            })?;
-            app.manage(sidecar::supervisor(app.handle().clone(), path));
-            app.manage(flatlab);
             app.manage(flatlab_api::mirror::FetchJob::default());
+            let path = db_path()?;
+            // A database that cannot be opened is shown in the window (with a way on), not
+            // told on stderr before an exit.
+            match database::open(&path) {
+                Ok(flatlab) => database::manage(app.handle(), flatlab, path),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = format!("{e:#}"), "cannot open the database");
+                    app.manage(database::Problem::new(&path, &e));
+                }
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            database::db_problem,
+            database::open_other_database,
+            database::quit,
             commands::list_plans,
             commands::show_plan,
             commands::inventories,
@@ -113,7 +116,9 @@ fn main() {
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             // The boot server also stops by itself when its stdin closes with this process.
-            handle.state::<flatlab_api::sidecar::Supervisor>().kill();
+            if let Some(boot) = handle.try_state::<flatlab_api::sidecar::Supervisor>() {
+                boot.kill();
+            }
         }
     });
 }

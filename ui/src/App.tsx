@@ -94,6 +94,8 @@ export function App() {
               onFinding={showFinding}
               onError={report}
               versions={images}
+              onScan={palette.scan}
+              onGo={setTab}
             />
           ) : tab === "generate" ? (
             <GenerateView plan={current.plan} findings={editor.findings} onFinding={showFinding} />

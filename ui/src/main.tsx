@@ -1,13 +1,16 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
+import { DatabaseGate } from "./app/DatabaseGate";
 import "./styles.css";
 
 const root = document.getElementById("root");
 if (root) {
   createRoot(root).render(
     <StrictMode>
-      <App />
+      <DatabaseGate>
+        <App />
+      </DatabaseGate>
     </StrictMode>,
   );
 }

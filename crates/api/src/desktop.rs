@@ -178,3 +178,17 @@ mod network_tests {
         assert_eq!(nameservers(real), ["192.168.1.1", "9.9.9.9"]);
     }
 }
+
+/// Why the app could not open its database: shown in the window with a way on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct DbProblem {
+    pub path: String,
+    pub error: crate::ErrorBody,
+}
+
+impl DbProblem {
+    pub fn new(path: &Path, e: &anyhow::Error) -> Self {
+        DbProblem { path: path.display().to_string(), error: crate::ErrorBody::from(e) }
+    }
+}

@@ -36,7 +36,7 @@ pub use boot::{
 };
 pub use cluster::{Access, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView};
 pub use desktop::{
-    AppInfo, GIT_REVISION, LocalNetwork, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path,
+    AppInfo, DbProblem, GIT_REVISION, LocalNetwork, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path,
     list_interfaces, local_network, ssh_public_keys,
 };
 pub use discover::Sighting;

@@ -7,6 +7,7 @@ import { severityByIndex } from "./findings";
 import { addNode, addSwitch, removeItems, type Edit } from "./plan";
 import type { Selection } from "./useSelection";
 import { versionChoices, type Images } from "../images/useImages";
+import { FirstSteps } from "./FirstSteps";
 
 interface Props {
   plan: Plan;
@@ -22,11 +23,14 @@ interface Props {
   onFinding: (finding: Finding) => void;
   onError: (e: unknown) => void;
   /** What the mirror and the release servers hold: the versions the inspector offers. */
-  versions?: Pick<Images, "overview" | "versions">;
+  versions?: Pick<Images, "overview" | "versions" | "generation">;
+  /** For an empty plan's first steps: scan the network, and go to another tab. */
+  onScan?: () => void;
+  onGo?: (tab: "images" | "install") => void;
 }
 
 /** The Design tab: the topology canvas and the inspector of what is selected. */
-export function DesignView({ plan, planName, findings, boot, edit, selection, onAddMachine, onFinding, onError, versions }: Props) {
+export function DesignView({ plan, planName, findings, boot, edit, selection, onAddMachine, onFinding, onError, versions, onScan, onGo }: Props) {
   const { selected, select } = selection;
   const { channel, arch } = plan.os;
   const overview = versions?.overview ?? null;
@@ -65,6 +69,9 @@ export function DesignView({ plan, planName, findings, boot, edit, selection, on
   return (
     <div className="design">
       <div className="canvas-wrap">
+        {plan.nodes.length === 0 && onScan && onGo && (
+          <FirstSteps plan={plan} imagesGeneration={versions?.generation ?? 0} onScan={onScan} onAddServer={() => onAdd("server")} onGo={onGo} />
+        )}
         <Canvas
           key={planName}
           plan={plan}

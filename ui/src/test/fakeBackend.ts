@@ -129,6 +129,8 @@ export class FakeBackend {
     ],
     k3s_error: null,
   };
+  /** What `db_problem` answers: null when the database opened. */
+  dbProblem: { path: string; error: { code: string; message: string } } | null = null;
   /** A fetch waits for this before it ends, when set (tests resolve it). */
   fetchGate: Promise<void> | null = null;
   private cancelled = false;
@@ -178,6 +180,13 @@ export class FakeBackend {
     const override = this.overrides.get(cmd);
     if (override) return override(args);
     switch (cmd) {
+      case "db_problem":
+        return this.dbProblem;
+      case "open_other_database":
+        this.dbProblem = null;
+        return null;
+      case "quit":
+        return null;
       case "app_info":
         return { version: "0.1.0", revision: "abc1234", db_path: "/tmp/flatlab.db" };
       case "list_plans":

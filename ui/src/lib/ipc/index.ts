@@ -43,6 +43,7 @@ import type { FetchRequest } from "./bindings/FetchRequest";
 import type { FetchOutcome } from "./bindings/FetchOutcome";
 import type { FileCheck } from "./bindings/FileCheck";
 import type { InspectRequested } from "./bindings/InspectRequested";
+import type { DbProblem } from "./bindings/DbProblem";
 
 export type {
   AppInfo,
@@ -83,6 +84,7 @@ export type {
   FetchOutcome,
   FileCheck,
   InspectRequested,
+  DbProblem,
 };
 export type { MirroredRelease } from "./bindings/MirroredRelease";
 export type { MirroredK3s } from "./bindings/MirroredK3s";
@@ -144,6 +146,11 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 export const backend = {
   appInfo: () => call<AppInfo>("app_info"),
+  /** Why the database could not be opened at start; null when it is open. */
+  dbProblem: () => call<DbProblem | null>("db_problem"),
+  /** Opens another database file instead of the one that could not be opened. */
+  openOtherDatabase: (path: string) => call<void>("open_other_database", { path }),
+  quit: () => call<void>("quit"),
 
   // Plans. Every save is a revision; saving an identical plan writes nothing.
   listPlans: () => call<PlanListing[]>("list_plans"),
