@@ -3,7 +3,8 @@
 # network-boots through `flatlab serve --dhcp proxy` beside dnsmasq playing the router: its
 # firmware loads Debian's iPXE over TFTP and refuses to run it (it is not signed for Secure
 # Boot), so the machine never comes back as iPXE. The boot server must say why on the machine's
-# timeline: the `secure-boot` diagnosis, about a minute after the transfer.
+# timeline: the `secure-boot` diagnosis, about a minute after the transfer. Also: a planned
+# static address that another device on the LAN already answers for is reported at start.
 # Needs root (network namespaces). Logs of a failed run: artifacts/netboot-secureboot/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,6 +53,8 @@ ssh_authorized_keys:
 network: {subnet: 10.78.0.0/24, gateway: 10.78.0.1, dns: [10.78.0.1]}
 nodes:
   - {name: sb1, mac: "$mac", role: server, install_disk: /dev/vda, address: 10.78.0.11/24}
+  # Another device on the LAN already has this address: serve says so at its start.
+  - {name: dup1, mac: "52:54:00:5b:00:02", role: agent, install_disk: /dev/vda, address: 10.78.0.9/24}
 EOF
 
 #   [router: dnsmasq 10.78.0.1] --veth-- [switch: bridge + tap] --veth-- [flatlab 10.78.0.2]
@@ -65,6 +68,7 @@ ip -n "$ns_sw" link add sw-b type veth peer name b-eth netns "$ns_b"
 ip -n "$ns_sw" link set sw-r master br0 up
 ip -n "$ns_sw" link set sw-b master br0 up
 ip -n "$ns_r" addr add 10.78.0.1/24 dev r-eth
+ip -n "$ns_r" addr add 10.78.0.9/24 dev r-eth
 ip -n "$ns_r" link set r-eth up
 ip -n "$ns_b" addr add 10.78.0.2/24 dev b-eth
 ip -n "$ns_b" link set b-eth up
@@ -105,6 +109,8 @@ while (($(date +%s) - t_start < 300)); do
 done
 
 failures=()
+grep -q "dup1's address 10.78.0.9 is taken on the LAN" "$work/flatlab.log" || failures+=("no warning that dup1's planned address is taken")
+grep -q "sb1's address" "$work/flatlab.log" && failures+=("sb1's free address was reported taken")
 grep -q 'TFTP transfer.*snponly.efi' "$work/flatlab.log" || failures+=("the firmware never fetched snponly.efi over TFTP")
 [[ -n $diagnosed ]] || failures+=("no secure-boot diagnosis on sb1's timeline in 300 s")
 grep -q '"stage":"ipxe"' "$work/machines.json" && failures+=("sb1 came back as iPXE: Secure Boot did not refuse it")

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 pub use dhcp::{DhcpMode, Firmware, FullDhcp, ParseDhcpModeError};
 pub use error::{Error, Result};
 pub use mac::{Mac, ParseMacError};
-pub use neighbors::{KernelNeighbors, Neighbors};
+pub use neighbors::{KernelNeighbors, Neighbors, probe as probe_neighbors};
 pub use policy::{BootClient, BootFile, Booter, SaveFuture, Script, ScriptRequest};
 pub use registry::Registry;
 pub use stage::{

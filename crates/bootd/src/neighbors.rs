@@ -32,6 +32,23 @@ impl Neighbors for KernelNeighbors {
     }
 }
 
+/// Which of `ips` some host on the LAN answers for: a datagram to each (UDP discard port) makes
+/// the kernel resolve the on-link ones; after `wait`, the neighbour table says who answered.
+/// Addresses off the link are never resolved, so never reported.
+pub async fn probe(ips: &[Ipv4Addr], wait: std::time::Duration) -> Vec<(Ipv4Addr, Mac)> {
+    let Ok(socket) = tokio::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await else { return Vec::new() };
+    let mut sent = false;
+    for ip in ips {
+        sent |= socket.send_to(&[0], (*ip, 9)).await.is_ok();
+    }
+    if !sent {
+        return Vec::new();
+    }
+    tokio::time::sleep(wait).await;
+    let table = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+    ips.iter().filter_map(|ip| parse_arp(&table, *ip).map(|mac| (*ip, mac))).collect()
+}
+
 /// The complete entry for `ip` in `/proc/net/arp` text.
 pub(crate) fn parse_arp(table: &str, ip: Ipv4Addr) -> Option<Mac> {
     table.lines().skip(1).find_map(|line| {

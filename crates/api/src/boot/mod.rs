@@ -155,6 +155,25 @@ impl Flatlab {
             }
         }
 
+        // A planned static address that another host already answers for would break that
+        // node's network after its install.
+        let planned: Vec<(String, Ipv4Addr, flatlab_bootd::Mac)> = plan
+            .nodes()
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.address?.addr(), machines::wire_mac(n.mac))))
+            .filter(|(_, ip, _)| *ip != address)
+            .collect();
+        if !planned.is_empty() {
+            let ips: Vec<Ipv4Addr> = planned.iter().map(|(_, ip, _)| *ip).collect();
+            for (ip, mac) in flatlab_bootd::probe_neighbors(&ips, std::time::Duration::from_millis(1200)).await {
+                if let Some((node, _, _)) = planned.iter().find(|(_, p, own)| *p == ip && *own != mac) {
+                    warnings.push(format!(
+                        "{node}'s address {ip} is taken on the LAN: another host ({mac}) answers for it; give {node} another address in the plan, or free {ip} (a DHCP reservation, another device)"
+                    ));
+                }
+            }
+        }
+
         let clock = self.clock_fn();
         let server = BootServer::start(config, specs, clock, booter).await.context("starting the boot server")?;
         // Other Flatlab apps on the LAN find this boot server over mDNS.
