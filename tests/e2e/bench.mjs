@@ -72,7 +72,7 @@ for (let r = 0; r < runs; r++) {
   if (r === runs - 1) {
     await sleep(10000);
     const parts = {
-      "flatlab-desktop": pidsOf("target/debug/flatlab-desktop").concat(pidsOf("/usr/bin/flatlab-desktop")),
+      "flatlab-desktop": pidsOf(app).concat(pidsOf("/usr/bin/flatlab-desktop")),
       WebKitWebProcess: pidsOf("WebKitWebProcess"),
       WebKitNetworkProcess: pidsOf("WebKitNetworkProcess"),
     };

@@ -8,10 +8,17 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
+# E2E_PROFILE=release runs the release build (scripts/bench-desktop.sh measures both).
+profile=${E2E_PROFILE:-debug}
 if [[ -z "${E2E_SKIP_BUILD:-}" ]]; then
-  echo "e2e: building the app (debug, no bundle) and the flatlab CLI it runs as its boot server"
-  npx tauri build --debug --no-bundle >/dev/null
-  cargo build -q -p flatlab-cli -p flatlab-kube-standin
+  echo "e2e: building the app ($profile, no bundle) and the flatlab CLI it runs as its boot server"
+  if [[ $profile == release ]]; then
+    npx tauri build --no-bundle >/dev/null
+    cargo build -q --release -p flatlab-cli -p flatlab-kube-standin
+  else
+    npx tauri build --debug --no-bundle >/dev/null
+    cargo build -q -p flatlab-cli -p flatlab-kube-standin
+  fi
 fi
 command -v tauri-driver >/dev/null || { echo "e2e: tauri-driver is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 command -v WebKitWebDriver >/dev/null || { echo "e2e: WebKitWebDriver is missing (apt install webkit2gtk-driver)" >&2; exit 1; }
@@ -58,5 +65,5 @@ export XDG_DATA_HOME=$work/data HOME=$work/home
 mkdir -p "$FLATLAB_E2E_DIALOG_DIR" "$HOME/.ssh"
 start_driver "$artifacts/tauri-driver.log" "${netns[@]}"
 
-E2E_APP=$root/target/debug/flatlab-desktop E2E_DRIVER=$driver E2E_ARTIFACTS=$artifacts \
+E2E_APP=$root/target/$profile/flatlab-desktop E2E_DRIVER=$driver E2E_ARTIFACTS=$artifacts \
   E2E_WORK=$work "${netns[@]}" node "${E2E_SCRIPT:-tests/e2e/app.e2e.mjs}" "$@"
