@@ -4,7 +4,9 @@
 # firmware loads Debian's iPXE over TFTP and refuses to run it (it is not signed for Secure
 # Boot), so the machine never comes back as iPXE. The boot server must say why on the machine's
 # timeline: the `secure-boot` diagnosis, about a minute after the transfer. Also: a planned
-# static address that another device on the LAN already answers for is reported at start.
+# static address that another device on the LAN already answers for is reported at start, and
+# a second DHCP server offering a boot file (dnsmasq with --dhcp-boot) to a planned machine is
+# named on that machine's timeline.
 # Needs root (network namespaces). Logs of a failed run: artifacts/netboot-secureboot/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +23,7 @@ done
 step() { printf 'secureboot: %s\n' "$*"; }
 work=$(mktemp -d /tmp/flatlab-secureboot.XXXXXX)
 id=$$
-ns_sw=flsbw$id ns_r=flsbr$id ns_b=flsbb$id
+ns_sw=flsbw$id ns_r=flsbr$id ns_b=flsbb$id ns_x=flsbx$id ns_c=flsbc$id
 pids=()
 status=1
 cleanup() {
@@ -30,7 +32,7 @@ cleanup() {
   fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$ns_sw" "$ns_r" "$ns_b" "$ns_x" "$ns_c"; do ip netns del "$ns" 2>/dev/null || true; done
   if [[ $status -ne 0 ]]; then
     out=$root/artifacts/netboot-secureboot
     rm -rf "$out"; mkdir -p "$out"
@@ -76,6 +78,25 @@ ip netns exec "$ns_r" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --inter
   --dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h --dhcp-leasefile="$work/dnsmasq.leases" --log-dhcp \
   >"$work/dnsmasq.log" 2>&1 &
 pids+=($!)
+# A rival: another dnsmasq that offers a boot file (to dup1 only, so that sb1's firmware keeps
+# to Flatlab), and a client that asks as dup1 would.
+for ns in "$ns_x" "$ns_c"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip -n "$ns_sw" link add sw-x type veth peer name x-eth netns "$ns_x"
+ip -n "$ns_sw" link add sw-c type veth peer name c-eth netns "$ns_c"
+ip -n "$ns_sw" link set sw-x master br0 up
+ip -n "$ns_sw" link set sw-c master br0 up
+ip -n "$ns_x" addr add 10.78.0.3/24 dev x-eth
+ip -n "$ns_x" link set x-eth up
+ip -n "$ns_c" link set c-eth up
+# An address, so that its socket has a route for the broadcast (firmware sends from 0.0.0.0
+# on a raw socket; the test client need not).
+ip -n "$ns_c" addr add 10.78.0.250/24 dev c-eth
+ip netns exec "$ns_x" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=x-eth --bind-interfaces \
+  --dhcp-range=10.78.0.0,static,255.255.255.0,1h --dhcp-host=52:54:00:5b:00:02,10.78.0.201 \
+  --dhcp-leasefile="$work/rival.leases" \
+  --dhcp-boot=pxelinux.0,,10.78.0.3 --log-dhcp >"$work/rival-dnsmasq.log" 2>&1 &
+pids+=($!)
+
 FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
   --interface b-eth --dhcp proxy --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7071 >"$work/flatlab.log" 2>&1 &
 pids+=($!)
@@ -96,12 +117,28 @@ ip netns exec "$ns_sw" qemu-system-x86_64 -m 512 -smp 1 -display none -monitor "
 pids+=($!)
 t_start=$(date +%s)
 step "QEMU (OVMF with Secure Boot and Microsoft's keys, TCG) started"
+# dup1's DHCPDISCOVER (broadcast flag set), as its firmware would send it.
+ip netns exec "$ns_c" python3 - <<'PY' >"$work/client.log" 2>&1 &
+import socket, struct, time
+mac = bytes.fromhex("5254005b0002")
+pkt = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, 0x1234, 0, 0x8000, bytes(4), bytes(4), bytes(4), bytes(4), mac + bytes(10), bytes(64), bytes(128))
+pkt += bytes([99, 130, 83, 99, 53, 1, 1, 60, 9]) + b"PXEClient" + bytes([255])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"c-eth")
+s.bind(("0.0.0.0", 68))
+for _ in range(5):
+    s.sendto(pkt, ("255.255.255.255", 67))
+    time.sleep(2)
+print("sent 5 DHCPDISCOVERs as 52:54:00:5b:00:02")
+PY
+pids+=($!)
 
 diagnosed=""
 while (($(date +%s) - t_start < 300)); do
   json=$(ip netns exec "$ns_b" curl -fs http://127.0.0.1:7071/api/v1/machines 2>/dev/null || true)
   [[ -n $json ]] && echo "$json" >"$work/machines.json"
-  if grep -q '"diagnosis":"secure-boot"' <<<"$json"; then
+  if grep -q '"diagnosis":"secure-boot"' <<<"$json" && grep -q '"diagnosis":"other-dhcp-server"' <<<"$json"; then
     diagnosed=$(($(date +%s) - t_start))
     break
   fi
@@ -112,7 +149,14 @@ failures=()
 grep -q "dup1's address 10.78.0.9 is taken on the LAN" "$work/flatlab.log" || failures+=("no warning that dup1's planned address is taken")
 grep -q "sb1's address" "$work/flatlab.log" && failures+=("sb1's free address was reported taken")
 grep -q 'TFTP transfer.*snponly.efi' "$work/flatlab.log" || failures+=("the firmware never fetched snponly.efi over TFTP")
-[[ -n $diagnosed ]] || failures+=("no secure-boot diagnosis on sb1's timeline in 300 s")
+grep -q '"diagnosis":"secure-boot"' "$work/machines.json" || failures+=("no secure-boot diagnosis on sb1's timeline in 300 s")
+python3 - "$work/machines.json" <<'PY' || failures+=("no other-dhcp-server diagnosis naming the rival on dup1's timeline")
+import json, sys
+dup1 = [m for m in json.load(open(sys.argv[1])) if m["node"] == "dup1"][0]
+d = [h["message"] for h in dup1["history"] if h.get("diagnosis") == "other-dhcp-server"]
+sys.exit(0 if d and "10.78.0.3 (pxelinux.0 from 10.78.0.3)" in d[0] else 1)
+PY
+grep -q 'another DHCP server on the LAN offers boot options.*10.78.0.1\b' "$work/flatlab.log" && failures+=("the router, which offers no boot file, was named a rival")
 grep -q '"stage":"ipxe"' "$work/machines.json" && failures+=("sb1 came back as iPXE: Secure Boot did not refuse it")
 # OVMF's own refusal, on its serial console: `BdsDxe: failed to load Boot0001 "UEFI PXEv4 ..." ...: Access Denied`.
 refusal=$(grep -a -m1 -E 'BdsDxe: failed to load .*PXEv4.*Access Denied' "$work/serial.log" | tr -d '\r' || true)
@@ -122,6 +166,8 @@ if ((${#failures[@]})); then
   exit 1
 fi
 status=0
-message=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))[0]; print([h["message"] for h in m["history"] if h.get("kind")=="diagnosis"][0])' "$work/machines.json")
+message=$(python3 -c 'import json,sys; m=[x for x in json.load(open(sys.argv[1])) if x["node"]=="sb1"][0]; print([h["message"] for h in m["history"] if h.get("kind")=="diagnosis"][0])' "$work/machines.json")
+rival=$(python3 -c 'import json,sys; m=[x for x in json.load(open(sys.argv[1])) if x["node"]=="dup1"][0]; print([h["message"] for h in m["history"] if h.get("kind")=="diagnosis"][0])' "$work/machines.json")
 step "the firmware refused iPXE${refusal:+ (serial: $refusal)}; diagnosed after ${diagnosed}s: sb1 $message"
+step "dup1 $rival"
 step "passed"

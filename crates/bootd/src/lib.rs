@@ -15,6 +15,7 @@ mod mac;
 mod neighbors;
 mod policy;
 mod registry;
+pub mod rival;
 mod stage;
 pub mod tftp;
 mod zerocopy;
@@ -194,6 +195,14 @@ impl BootServer {
             binaries,
         });
         tasks.push(tokio::spawn(zerocopy::serve(http_listener, node, config.mirror.clone(), registry.clone())));
+        // Other DHCP servers offering boot options on the link.
+        if config.dhcp != DhcpMode::Off {
+            let (watching, interface, own) = (registry.clone(), config.interface.clone(), config.address);
+            tasks.push(tokio::spawn(rival::watch(interface, own, move |offer| {
+                let registry = watching.clone();
+                tokio::spawn(async move { registry.saw_rival_offer(offer).await });
+            })));
+        }
         // Machines that seem stuck get a diagnosis on their timeline.
         let (diagnosing, no_boot_after) = (registry.clone(), config.no_boot_after);
         tasks.push(tokio::spawn(async move {

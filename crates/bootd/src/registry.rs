@@ -51,6 +51,8 @@ struct Inner {
     inspections: BTreeMap<Mac, Inspection>,
     /// When each machine last got a UEFI iPXE binary over TFTP (for the Secure Boot diagnosis).
     efi_sent: HashMap<Mac, (Millis, String)>,
+    /// Other DHCP servers seen offering boot options (each logged once).
+    rivals: std::collections::HashSet<Ipv4Addr>,
 }
 
 /// The boot server's view of every machine. Cheap to clone.
@@ -491,6 +493,41 @@ impl Registry {
             self.commit(mac).await;
             self.emit(mac, Some(node), EventKind::from_history(&entry), now);
         }
+    }
+
+    /// Another DHCP server offered `offer.client` boot options: logged once per server, and a
+    /// diagnosis on that machine's timeline when it is planned (once).
+    pub(crate) async fn saw_rival_offer(&self, offer: crate::rival::RivalOffer) {
+        let now = self.now();
+        let (first, planned) = {
+            let mut inner = self.lock();
+            let first = inner.rivals.insert(offer.server);
+            let planned = inner.machines.get(&offer.client).is_some_and(|m| {
+                !m.history
+                    .iter()
+                    .any(|h| matches!(h, HistoryEntry::Diagnosis { diagnosis: Diagnosis::OtherDhcpServer, .. }))
+            });
+            (first, planned)
+        };
+        if first {
+            tracing::warn!(server = %offer.server, boot = %offer.boot, client = %offer.client, "another DHCP server on the LAN offers boot options; machines may boot from it instead of Flatlab");
+        }
+        if !planned {
+            return;
+        }
+        let message = format!(
+            "was offered a boot file by another DHCP server, {} ({}): it may boot from there instead of from Flatlab. Remove the boot options from that server (options 66 and 67 or a next-server; on a home router usually under its DHCP or LAN settings), or stop that PXE server; or put the machines on an isolated switch with Flatlab as the DHCP server (--dhcp full)",
+            offer.server, offer.boot
+        );
+        let entry = HistoryEntry::Diagnosis { at: now, diagnosis: Diagnosis::OtherDhcpServer, message };
+        let node = {
+            let mut inner = self.lock();
+            let Some(m) = inner.machines.get_mut(&offer.client) else { return };
+            m.history.push(entry.clone());
+            m.spec.node.clone()
+        };
+        self.commit(offer.client).await;
+        self.emit(offer.client, Some(node), EventKind::from_history(&entry), now);
     }
 
     /// A mirror file was requested from `ip`: the booter says which downloads move its machine on.
