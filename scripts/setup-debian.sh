@@ -14,6 +14,7 @@ packages=(
   ipxe                 # the iPXE binaries the boot server hands out
   qemu-system-x86 ipxe-qemu dnsmasq-base busybox-static cpio iproute2 python3  # network-boot test
   ovmf tcpdump         # UEFI machines in the network-boot tests; recording firmware's DHCP packets
+  nftables             # the firewall check of the boot server (tests/netboot/secureboot.sh)
   mmdebstrap grub-efi-amd64-bin grub-pc-bin mtools gdisk bzip2 kmod  # the Debian-built test nodes (tests/netboot/debian)
   avahi-daemon avahi-utils dbus  # mDNS interoperability test (run in a network namespace only)
   gnupg                # the mirror tests sign files with a throwaway key

@@ -6,14 +6,15 @@
 # timeline: the `secure-boot` diagnosis, about a minute after the transfer. Also: a planned
 # static address that another device on the LAN already answers for is reported at start, and
 # a second DHCP server offering a boot file (dnsmasq with --dhcp-boot) to a planned machine is
-# named on that machine's timeline.
+# named on that machine's timeline, and a firewall that drops the boot server's ports is a
+# warning at its start (one that accepts them is not).
 # Needs root (network namespaces). Logs of a failed run: artifacts/netboot-secureboot/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
 source "$root/tests/lib/required.sh"
 [[ $(id -u) -eq 0 ]] || cannot_run secureboot "needs root (network namespaces)"
-for tool in qemu-system-x86_64 dnsmasq curl ip python3; do
+for tool in qemu-system-x86_64 dnsmasq curl ip python3 nft; do
   command -v "$tool" >/dev/null || { echo "secureboot: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 done
 for f in /usr/share/OVMF/OVMF_CODE_4M.secboot.fd /usr/share/OVMF/OVMF_VARS_4M.ms.fd /usr/lib/ipxe/snponly.efi "$flatlab"; do
@@ -97,6 +98,17 @@ ip netns exec "$ns_x" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --inter
   --dhcp-boot=pxelinux.0,,10.78.0.3 --log-dhcp >"$work/rival-dnsmasq.log" 2>&1 &
 pids+=($!)
 
+# The boot server's own firewall drops what it does not accept, and accepts the boot server's
+# ports: serve must not warn about it.
+for rule in 'add table inet f' \
+  'add chain inet f input { type filter hook input priority 0; policy drop; }' \
+  'add rule inet f input ct state established,related accept' \
+  'add rule inet f input iif lo accept' \
+  'add rule inet f input udp dport { 67, 69, 4011 } accept' \
+  'add rule inet f input tcp dport 8080 accept'; do
+  ip netns exec "$ns_b" nft "$rule"
+done
+
 FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
   --interface b-eth --dhcp proxy --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7071 >"$work/flatlab.log" 2>&1 &
 pids+=($!)
@@ -146,6 +158,20 @@ while (($(date +%s) - t_start < 300)); do
 done
 
 failures=()
+grep -q "firewall" "$work/flatlab.log" && failures+=("serve warned about a firewall that accepts its ports: $(grep -m1 firewall "$work/flatlab.log")")
+# A firewall that drops the boot server's HTTP port: serve says so at its start, and how to open it.
+ns_f=flsbf$id
+ip netns add "$ns_f"
+ip -n "$ns_f" link set lo up
+ip netns exec "$ns_f" nft 'add table inet f'
+ip netns exec "$ns_f" nft 'add chain inet f input { type filter hook input priority 0; policy drop; }'
+ip netns exec "$ns_f" nft 'add rule inet f input iif lo udp dport 53 accept'
+timeout 10 ip netns exec "$ns_f" "$flatlab" --db "$work/firewalled.db" serve "$work/plan.yaml" --interface lo \
+  --address 127.0.0.1 --dhcp off --http-port 8081 --tftp-port 0 --admin 127.0.0.1:7072 >"$work/firewalled.log" 2>&1 || true
+ip netns del "$ns_f"
+grep -q "nftables chain inet f input, policy drop) may block 8081/tcp" "$work/firewalled.log" \
+  || failures+=("no warning that the firewall blocks 8081/tcp: $(head -c 600 "$work/firewalled.log")")
+grep -q "sudo ufw allow 8081/tcp" "$work/firewalled.log" || failures+=("the firewall warning does not say how to open the port")
 grep -q "dup1's address 10.78.0.9 is taken on the LAN" "$work/flatlab.log" || failures+=("no warning that dup1's planned address is taken")
 grep -q "sb1's address" "$work/flatlab.log" && failures+=("sb1's free address was reported taken")
 grep -q 'TFTP transfer.*snponly.efi' "$work/flatlab.log" || failures+=("the firmware never fetched snponly.efi over TFTP")
@@ -170,4 +196,5 @@ message=$(python3 -c 'import json,sys; m=[x for x in json.load(open(sys.argv[1])
 rival=$(python3 -c 'import json,sys; m=[x for x in json.load(open(sys.argv[1])) if x["node"]=="dup1"][0]; print([h["message"] for h in m["history"] if h.get("kind")=="diagnosis"][0])' "$work/machines.json")
 step "the firmware refused iPXE${refusal:+ (serial: $refusal)}; diagnosed after ${diagnosed}s: sb1 $message"
 step "dup1 $rival"
+step "firewall: $(grep -m1 -o 'this machine.s firewall.*' "$work/firewalled.log" | cut -c1-160)..."
 step "passed"

@@ -2,6 +2,7 @@
 //! `bootd`, answers its questions (`policy`), and keeps the store up to date with what it
 //! reports (`machines`, the one conversion between its types and store rows).
 
+mod firewall;
 mod inspect;
 mod machines;
 mod policy;
@@ -173,6 +174,13 @@ impl Flatlab {
                 }
             }
         }
+
+        // This machine's firewall, when it can be read, may be in the way.
+        warnings.extend(firewall::warnings(&firewall::needed_ports(
+            config.dhcp != DhcpMode::Off,
+            config.tftp_port,
+            config.http_port,
+        )));
 
         let clock = self.clock_fn();
         let server = BootServer::start(config, specs, clock, booter).await.context("starting the boot server")?;
