@@ -339,6 +339,42 @@ Object.assign(scenarios, {
       await click(s, "rearm-cp1");
       await click(s, "modal-ok");
       await s.waitFor(testid("machine-cp1"), { predicate: async (e) => (await e.attribute("data-stage")) === "armed" });
+
+      // worker1 is inspected before its install: the running boot server takes it up from the
+      // store, its next script is the inspection's live system, whose config posts the hardware
+      // and waits; Install now hands that live system its install script.
+      const base = `http://${process.env.E2E_BOOT_ADDRESS}:8080`;
+      await click(s, "inspect-worker1");
+      await s.waitFor(testid("inspecting-worker1"));
+      let inspectScript = "";
+      for (let i = 0; i < 40 && !inspectScript.includes("/v1/inspect/"); i++) {
+        inspectScript = await (await fetch(`${base}/v1/boot/52-54-00-00-00-04.ipxe?arch=x86_64&platform=efi`)).text();
+        if (!inspectScript.includes("/v1/inspect/")) await sleep(250);
+      }
+      const inspectToken = /\/v1\/inspect\/([A-Za-z0-9]+)\.ign/.exec(inspectScript)?.[1];
+      check(inspectToken, `worker1 did not get its inspection:\n${inspectScript}`);
+      const config = await fetch(`${base}/v1/inspect/${inspectToken}.ign`);
+      check(config.ok && (await config.text()).includes("flatlab-inspect.service"), `inspection config: ${config.status}`);
+      const worker = { ...inventory, nics: [{ name: "eno1", mac: "52:54:00:00:00:04", driver: "e1000e", speed_mbps: 1000 }] };
+      const reported = await fetch(`${base}/v1/inventory/${inspectToken}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(worker) });
+      check(reported.status === 204, `inspection inventory: ${reported.status}`);
+      check((await fetch(`${base}/v1/inspect/${inspectToken}/next`)).status === 204, "the inspected machine waits");
+      await click(s, "tab-design");
+      await click(s, "node-worker1");
+      await s.waitFor(testid("disk-nvme0n1"));
+      await shot(s, "inspected");
+      await click(s, "tab-install");
+      await s.waitFor(testid("rearm-worker1"), { predicate: async (e) => (await e.text()) === "Install now" });
+      await click(s, "rearm-worker1");
+      await click(s, "modal-ok");
+      let next = 204;
+      for (let i = 0; i < 40 && next !== 200; i++) {
+        next = (await fetch(`${base}/v1/inspect/${inspectToken}/next`)).status;
+        if (next !== 200) await sleep(250);
+      }
+      check(next === 200, `Install now did not reach the waiting live system (${next})`);
+      await s.waitFor(testid("machine-worker1"), { predicate: async (e) => (await e.attribute("data-stage")) === "ignition", timeout: 15000 });
+      await shot(s, "installing-from-inspection");
       await click(s, "boot-stop");
       await s.waitFor(testid("boot-start"), { predicate: (e) => e.enabled(), timeout: 15000 });
     });
