@@ -86,6 +86,7 @@ fn main() {
             sidecar::boot_status,
             sidecar::boot_arm,
             sidecar::inspect_machine,
+            sidecar::inspections,
             sidecar::grant_boot_privilege,
             cluster::cluster_status,
             cluster::start_k3s_upgrade,

@@ -87,6 +87,12 @@ pub async fn inspect_machine(
     Ok(app.inspect_machine(&plan, &target, &mut crate::commands::os_rng()).await?)
 }
 
+/// The machines of a plan to be inspected before their install.
+#[tauri::command]
+pub async fn inspections(app: State<'_, Flatlab>, plan: String) -> CmdResult<Vec<flatlab_api::InspectRequested>> {
+    Ok(app.inspections(&plan).await?)
+}
+
 /// Grants the boot-server binary (never this GUI) the capabilities for ports 67/69 and raw
 /// DHCP, through pkexec's password prompt.
 #[tauri::command]

@@ -216,6 +216,19 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
 
   const others = strangers(boot, plan);
   const [inspecting, setInspecting] = useState<string[]>([]);
+  // The store's inspections: they outlive this view and the boot server.
+  useEffect(() => {
+    let gone = false;
+    backend
+      .inspections(planName)
+      .then((list) => {
+        if (!gone) setInspecting(list.map((i) => i.mac.toLowerCase()));
+      })
+      .catch(() => {});
+    return () => {
+      gone = true;
+    };
+  }, [planName]);
 
   /** Inspects a machine at its next network boot (a waiting stranger at its next ask). */
   const inspect = async (target: { node: string } | { mac: string }) => {
@@ -227,10 +240,7 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
       onReport(e);
     }
   };
-  const isInspecting = (mac: string) => {
-    const m = mac.toLowerCase().replaceAll("-", ":");
-    return inspecting.includes(m) || boot.machines[m]?.inspecting === true;
-  };
+  const isInspecting = (mac: string) => inspecting.includes(mac.toLowerCase().replaceAll("-", ":"));
 
   return (
     <div className="install pad">

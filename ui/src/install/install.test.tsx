@@ -153,6 +153,10 @@ describe("install view", () => {
     click((await screen.findByTestId("inspect-cp1")).dataset.testid!);
     await screen.findByTestId("inspecting-cp1");
     expect(fake.callsOf("inspect_machine")).toEqual([{ plan: "demo-lab", node: "cp1", mac: null }]);
+    // The inspection is the store's: it is still there after another tab.
+    click("tab-design");
+    click("tab-install");
+    await screen.findByTestId("inspecting-cp1");
     expect(screen.getByTestId("rearm-cp1").textContent).toBe("Install now");
     click("rearm-cp1");
     expect((await screen.findByRole("dialog")).textContent).toContain("Install cp1 now?");

@@ -129,6 +129,8 @@ export class FakeBackend {
     ],
     k3s_error: null,
   };
+  /** Machines to be inspected (`inspect_machine` adds, `boot_arm` ends). */
+  inspected: { mac: string; node: string | null }[] = [];
   /** What `db_problem` answers: null when the database opened. */
   dbProblem: { path: string; error: { code: string; message: string } } | null = null;
   /** A fetch waits for this before it ends, when set (tests resolve it). */
@@ -283,9 +285,17 @@ export class FakeBackend {
       case "inspect_machine": {
         const node = args.node as string | null;
         const mac = (args.mac as string | null) ?? this.newest(args.plan as string).plan.nodes.find((n) => n.name === node)?.mac ?? "";
-        return { mac: mac.toLowerCase(), node };
+        const done = { mac: mac.toLowerCase(), node };
+        this.inspected = [...this.inspected.filter((i) => i.mac !== done.mac), done];
+        return done;
       }
-      case "boot_arm":
+      case "inspections":
+        return this.inspected;
+      case "boot_arm": {
+        const mac = this.newest(args.plan as string).plan.nodes.find((n) => n.name === args.node)?.mac?.toLowerCase();
+        this.inspected = this.inspected.filter((i) => i.mac !== mac);
+        return null;
+      }
       case "grant_boot_privilege":
         return null;
       case "mirror_settings":

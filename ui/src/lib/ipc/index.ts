@@ -189,6 +189,8 @@ export const backend = {
   /** Inspects a machine (a node, or a MAC) at its next network boot: it reports its hardware and waits to be armed. */
   inspectMachine: (plan: string, target: { node: string } | { mac: string }) =>
     call<InspectRequested>("inspect_machine", { plan, node: "node" in target ? target.node : null, mac: "mac" in target ? target.mac : null }),
+  /** The machines of a plan to be inspected before their install (until armed). */
+  inspections: (plan: string) => call<InspectRequested[]>("inspections", { plan }),
   /** Grants the boot server its port privilege (`setcap`, through pkexec's password prompt). */
   grantBootPrivilege: () => call<void>("grant_boot_privilege"),
 
