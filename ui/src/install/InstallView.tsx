@@ -38,7 +38,16 @@ const Timeline = memo(function Timeline({ machine, armed }: { machine: MachineVi
     <ol className="timeline">
       {STAGES.map((s, i) => {
         const cls =
-          i === reached && current === "failed" ? "failed" : i === reached ? "current" : i < reached ? "done" : "todo";
+          i === reached && current === "failed"
+            ? "failed"
+            : i === reached
+              ? "current"
+              : i < reached
+                ? // A stage passed without being reached (an install from an inspection's live system skips the network boot's).
+                  times.has(s) || s === "armed" || times.size === 0
+                  ? "done"
+                  : "skipped"
+                : "todo";
         const at = times.get(s);
         return (
           <li key={s} className={cls} title={at ? time(at) : undefined}>
