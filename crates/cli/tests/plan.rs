@@ -509,6 +509,29 @@ fn serve_json_speaks_the_sidecar_protocol() {
     assert!(status.success(), "{status}");
 }
 
+/// `flatlab serve demo-lab --json` on 127.0.0.1:`port` (no DHCP, TFTP on any port), once it
+/// said it is ready. Closing its stdin stops it.
+fn serve_on_loopback(env: &Env, port: u16) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("flatlab"))
+        .arg("--db")
+        .arg(env.db())
+        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off"])
+        .args(["--http-port", &port.to_string(), "--tftp-port", "0", "--admin", "127.0.0.1:0", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
+    assert_eq!(ready["type"], "ready", "{ready}");
+    // The rest of its lines are read by no one: keep the pipe drained so it never blocks.
+    std::thread::spawn(move || for _ in lines {});
+    serve
+}
+
 /// A plain HTTP/1.1 GET on loopback: status and body.
 fn http_get(url: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -527,9 +550,6 @@ fn http_get(url: &str) -> (u16, String) {
 /// configs that `flatlab serve` answers, and its install config is the very one served.
 #[test]
 fn a_rendered_bundles_ignition_url_is_answered_by_serve() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let env = Env::new();
     let file = env.file("lab.yaml", DEMO);
     env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
@@ -545,19 +565,7 @@ fn a_rendered_bundles_ignition_url_is_answered_by_serve() {
         .to_owned();
     assert!(url.starts_with(&format!("{base}/v1/ignition/")), "{url}");
 
-    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("flatlab"))
-        .arg("--db")
-        .arg(env.db())
-        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off"])
-        .args(["--http-port", &port.to_string(), "--tftp-port", "0", "--admin", "127.0.0.1:0", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
-    let ready: serde_json::Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
-    assert_eq!(ready["type"], "ready", "{ready}");
+    let mut serve = serve_on_loopback(&env, port);
 
     // The machine boots: iPXE fetches its script from the machine's address, then the kernel
     // fetches the install config from the same address.
@@ -629,27 +637,12 @@ fn http_until(url: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
 /// inventory-only config, posts its hardware, waits, and once armed gets its install script.
 #[test]
 fn inspect_and_arm_reach_a_running_boot_server() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let env = Env::new();
     let file = env.file("lab.yaml", DEMO);
     env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("flatlab"))
-        .arg("--db")
-        .arg(env.db())
-        .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off"])
-        .args(["--http-port", &port.to_string(), "--tftp-port", "0", "--admin", "127.0.0.1:0", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let mut lines = BufReader::new(serve.stdout.take().expect("stdout")).lines();
-    let ready: serde_json::Value = serde_json::from_str(&lines.next().expect("a line").expect("read")).expect("json");
-    assert_eq!(ready["type"], "ready", "{ready}");
+    let mut serve = serve_on_loopback(&env, port);
 
     // A machine the plan does not have keeps asking, round after round.
     let stranger = format!("{base}/v1/boot/52-54-00-aa-bb-cc.ipxe");

@@ -9,7 +9,7 @@ use flatlab_model::ValidatedPlan;
 use crate::error::{Error, Result};
 use crate::ignition::{ConfigBuilder, IgnitionSpec, MODE_0644, MODE_0755};
 use crate::install::INVENTORY;
-use crate::ipxe::{INITRD, KERNEL};
+use crate::ipxe::live_system_script;
 
 /// The files of one inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,32 +31,12 @@ pub fn render_inspection(plan: &ValidatedPlan, base_url: &str, token: &str, mac:
     }
     let mirror = format!("{base_url}/mirror/{}/{}/{}", os.channel.as_str(), os.arch.board(), os.version);
     let ignition_url = format!("{base_url}/v1/inspect/{token}.ign");
-    let ipxe = format!(
-        "#!ipxe
-# Flatlab: inspect {mac}: boot the Flatcar {version} live system to report its hardware.
-set mirror {mirror}
-set attempt:int32 0
-
-:load
-inc attempt
-iseq ${{attempt}} 11 && goto failed ||
-echo Flatlab: loading the Flatcar live system to inspect this machine (attempt ${{attempt}} of 10)
-imgfree
-kernel ${{mirror}}/{KERNEL} initrd={INITRD} flatcar.first_boot=1 ignition.config.url={ignition_url} console=ttyS0,115200n8 console=tty0 || goto retry
-initrd --name {INITRD} ${{mirror}}/{INITRD} || goto retry
-boot || goto retry
-
-:retry
-echo Flatlab: download failed, retrying in 5 seconds
-sleep 5
-goto load
-
-:failed
-echo Flatlab: could not load Flatcar from ${{mirror}} after 10 attempts. Rebooting in 30 seconds.
-sleep 30
-reboot
-",
-        version = os.version,
+    let ipxe = live_system_script(
+        &format!("inspect {mac}: boot the Flatcar {} live system to report its hardware", os.version),
+        &mirror,
+        "loading the Flatcar live system to inspect this machine",
+        &ignition_url,
+        "Check that the boot server is running and its mirror holds the plan's release. Rebooting in 30 seconds.",
     );
     let mut b = ConfigBuilder::default();
     b.ssh_keys(&plan.ssh_keys());

@@ -9,21 +9,40 @@ use flatlab_model::{ValidatedNode, ValidatedPlan};
 use crate::Urls;
 
 /// The initrd's name: the kernel's `initrd=` argument must name it, or UEFI boots hang.
-pub(crate) const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
-pub(crate) const KERNEL: &str = "flatcar_production_pxe.vmlinuz";
+const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
+const KERNEL: &str = "flatcar_production_pxe.vmlinuz";
 
 pub(crate) fn render(plan: &ValidatedPlan, node: &ValidatedNode, urls: &Urls) -> String {
     let os = &plan.plan().os;
+    live_system_script(
+        &format!(
+            "network-install Flatcar {} ({}, {}) on node {} ({})",
+            os.version,
+            os.channel.as_str(),
+            os.arch.as_str(),
+            node.name,
+            node.mac
+        ),
+        &urls.mirror_release,
+        &format!("loading Flatcar {} for {}", os.version, node.name),
+        &urls.install_ignition,
+        &format!("Check that the boot server is running and its mirror holds {}. Rebooting in 30 seconds.", os.version),
+    )
+}
+
+/// A script that boots the Flatcar PXE kernel and initrd from `mirror` with the Ignition config
+/// at `ignition`, trying 10 times, then rebooting: the install's and the inspection's.
+pub(crate) fn live_system_script(what: &str, mirror: &str, loading: &str, ignition: &str, failed: &str) -> String {
     format!(
         "#!ipxe
-# Flatlab: network-install Flatcar {version} ({channel}, {arch}) on node {name} ({mac}).
+# Flatlab: {what}.
 set mirror {mirror}
 set attempt:int32 0
 
 :load
 inc attempt
 iseq ${{attempt}} 11 && goto failed ||
-echo Flatlab: loading Flatcar {version} for {name} (attempt ${{attempt}} of 10)
+echo Flatlab: {loading} (attempt ${{attempt}} of 10)
 imgfree
 kernel ${{mirror}}/{KERNEL} initrd={INITRD} flatcar.first_boot=1 ignition.config.url={ignition} console=ttyS0,115200n8 console=tty0 || goto retry
 initrd --name {INITRD} ${{mirror}}/{INITRD} || goto retry
@@ -36,16 +55,9 @@ goto load
 
 :failed
 echo Flatlab: could not load Flatcar from ${{mirror}} after 10 attempts.
-echo Check that the boot server is running and its mirror holds {version}. Rebooting in 30 seconds.
+echo {failed}
 sleep 30
 reboot
-",
-        version = os.version,
-        channel = os.channel.as_str(),
-        arch = os.arch.as_str(),
-        name = node.name,
-        mac = node.mac,
-        mirror = urls.mirror_release,
-        ignition = urls.install_ignition,
+"
     )
 }
