@@ -341,7 +341,8 @@ pub fn readiness(plan: &Plan, dir: &Path) -> ImagesReadiness {
     let arch = os.arch.as_str();
     let k3s = &plan.kubernetes.k3s_version;
     let k3s_dir = dir.join("k3s").join(k3s);
-    let binary = if arch == "arm64" { "k3s-arm64" } else { "k3s" };
+    // The names the boot server serves K3s and its air-gap images by.
+    let binary = flatlab_render::k3s_binary(os.arch);
     ImagesReadiness {
         dir: dir.display().to_string(),
         channel: os.channel.as_str().to_owned(),
@@ -350,7 +351,7 @@ pub fn readiness(plan: &Plan, dir: &Path) -> ImagesReadiness {
         flatcar_missing,
         k3s_version: k3s.clone(),
         k3s_mirrored: !k3s.is_empty() && k3s_dir.join(binary).is_file(),
-        airgap_mirrored: !k3s.is_empty() && k3s_dir.join(flatlab_mirror::k3s_airgap_name(arch)).is_file(),
+        airgap_mirrored: !k3s.is_empty() && k3s_dir.join(flatlab_render::airgap_name(os.arch)).is_file(),
     }
 }
 

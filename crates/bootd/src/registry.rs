@@ -371,20 +371,14 @@ impl Registry {
     /// whose live system asks (bound at its script, or put at `ip` by the neighbour table, as
     /// an install follows its machine to a new lease).
     fn inspection_at(&self, token: &str, ip: Ipv4Addr) -> Result<Mac, Refusal> {
-        let mut inner = self.lock();
-        let mut found = None;
-        for (mac, i) in &inner.inspections {
-            let equal: bool = i.spec.token.as_bytes().ct_eq(token.as_bytes()).into();
-            if equal && !i.spec.token.is_empty() {
-                found = Some((*mac, i.ip));
-            }
-        }
+        let found = find_by_token(&self.lock().inspections, token, |i| &i.spec.token).map(|(mac, i)| (mac, i.ip));
         let Some((mac, bound)) = found else { return Err(Refusal::UnknownToken) };
         if bound == Some(ip) {
             return Ok(mac);
         }
+        // The neighbour table is read with no lock held, as `machine_at` does.
         if bound.is_some() && self.neighbors.mac_of(ip) == Some(mac) {
-            if let Some(i) = inner.inspections.get_mut(&mac) {
+            if let Some(i) = self.lock().inspections.get_mut(&mac) {
                 i.ip = Some(ip);
             }
             tracing::info!(mac = %mac, to = %ip, "inspection moved to a new address (neighbour table)");
@@ -433,7 +427,8 @@ impl Registry {
         if !file.ends_with(".efi") {
             return;
         }
-        let Some(mac) = self.lock().by_ip.get(&ip).copied().or_else(|| self.neighbors.mac_of(ip)) else { return };
+        let bound = self.lock().by_ip.get(&ip).copied();
+        let Some(mac) = bound.or_else(|| self.neighbors.mac_of(ip)) else { return };
         let at = self.now();
         self.lock().efi_sent.insert(mac, (at, file.to_owned()));
     }
@@ -668,11 +663,22 @@ impl Registry {
 
 /// Finds a machine by token, comparing every token in constant time.
 fn find_token<'a>(inner: &'a Inner, token: &str) -> Option<(Mac, &'a Machine)> {
+    find_by_token(&inner.machines, token, |m| &m.spec.token)
+}
+
+/// The entry of `entries` whose token is `token`, comparing every token in constant time (an
+/// empty token matches nothing).
+fn find_by_token<'a, T>(
+    entries: &'a BTreeMap<Mac, T>,
+    token: &str,
+    token_of: impl Fn(&T) -> &str,
+) -> Option<(Mac, &'a T)> {
     let mut found = None;
-    for (mac, m) in &inner.machines {
-        let equal: bool = m.spec.token.as_bytes().ct_eq(token.as_bytes()).into();
-        if equal && !m.spec.token.is_empty() {
-            found = Some((*mac, m));
+    for (mac, entry) in entries {
+        let own = token_of(entry);
+        let equal: bool = own.as_bytes().ct_eq(token.as_bytes()).into();
+        if equal && !own.is_empty() {
+            found = Some((*mac, entry));
         }
     }
     found

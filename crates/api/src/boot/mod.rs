@@ -139,20 +139,15 @@ impl Flatlab {
                     .into(),
             );
         } else if let Some(m) = &options.mirror {
+            // The same check as the app's Images view.
             let os = &plan.plan().os;
             let release = m.join(os.channel.as_str()).join(os.arch.board()).join(&os.version);
-            for file in [
-                "flatcar_production_pxe.vmlinuz",
-                "flatcar_production_pxe_image.cpio.gz",
-                "flatcar_production_image.bin.bz2",
-            ] {
-                if !release.join(file).is_file() {
-                    warnings.push(format!(
-                        "the mirror has no {}: installs of {} will fail",
-                        release.join(file).display(),
-                        os.version
-                    ));
-                }
+            for file in crate::mirror::readiness(plan.plan(), m).flatcar_missing {
+                warnings.push(format!(
+                    "the mirror has no {}: installs of {} will fail",
+                    release.join(file).display(),
+                    os.version
+                ));
             }
         }
 
