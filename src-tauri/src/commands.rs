@@ -44,6 +44,13 @@ pub fn validate_plan(plan: Plan) -> Vec<Finding> {
     flatlab_api::validate_plan(&plan)
 }
 
+/// Asks the LAN about `plan`'s static addresses: one another host answers for is a warning on
+/// its node.
+#[tauri::command]
+pub async fn check_addresses(plan: Plan) -> Vec<Finding> {
+    flatlab_api::taken_addresses(&plan, None).await
+}
+
 #[tauri::command]
 pub fn validate_plan_text(text: String) -> Vec<Finding> {
     flatlab_api::validate_text(&text)

@@ -60,6 +60,7 @@ fn main() {
             commands::inventories,
             commands::validate_plan,
             commands::validate_plan_text,
+            commands::check_addresses,
             commands::save_plan,
             commands::create_plan,
             commands::rename_plan,

@@ -1,6 +1,6 @@
 // The window's layout: the top bar, the plans sidebar, and the active tab. State lives in the
 // feature hooks; this file only wires them together.
-import { useCallback, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import type { Finding } from "./lib/ipc";
 import { Banners } from "./app/Banners";
 import { Modal } from "./app/Modal";
@@ -20,6 +20,7 @@ import { useSelection } from "./design/useSelection";
 import { GenerateView } from "./generate/GenerateView";
 import { InstallView } from "./install/InstallView";
 import { useBootServer } from "./install/useBootServer";
+import { fromCheck, stillTaken, type LanFinding } from "./install/lanFindings";
 import { ExportView } from "./export/ExportView";
 import { ClusterView } from "./cluster/ClusterView";
 import { ImagesView } from "./images/ImagesView";
@@ -39,6 +40,10 @@ export function App() {
   const images = useImages(report);
   const current = editor.current;
   const plan = current?.plan ?? null;
+  // Static addresses the LAN says are taken (checked at Start), shown on their nodes until the
+  // node gets another address.
+  const [lan, setLan] = useState<LanFinding[]>([]);
+  const findings = useMemo(() => [...editor.findings, ...stillTaken(lan, plan)], [editor.findings, lan, plan]);
   const palette = usePalette({ booted: boot.sightings, plan, edit: editor.edit, select: selection.select, report, notify });
 
   // The cluster finished an upgrade and Flatlab saved the plan: show the new revision, unless
@@ -86,7 +91,7 @@ export function App() {
             <DesignView
               plan={current.plan}
               planName={current.name}
-              findings={editor.findings}
+              findings={findings}
               boot={boot.state}
               edit={editor.edit}
               selection={selection}
@@ -98,7 +103,7 @@ export function App() {
               onGo={setTab}
             />
           ) : tab === "generate" ? (
-            <GenerateView plan={current.plan} findings={editor.findings} onFinding={showFinding} />
+            <GenerateView plan={current.plan} findings={findings} onFinding={showFinding} />
           ) : tab === "images" ? (
             <ImagesView plan={current.plan} images={images} edit={editor.edit} onReport={report} />
           ) : tab === "install" ? (
@@ -110,6 +115,8 @@ export function App() {
               confirm={modal.confirm}
               images={images}
               onImages={() => setTab("images")}
+              onLanFindings={(found) => setLan(fromCheck(found, current.plan))}
+              onShowFinding={showFinding}
               onReport={report}
               onAddToPalette={(m) => {
                 palette.show(m);

@@ -33,6 +33,7 @@ use ts_rs::TS;
 
 pub use boot::{
     BootSession, IPXE_BINARIES, InspectRequested, InspectTarget, ServeOptions, default_ipxe_dirs, server_address,
+    taken_addresses,
 };
 pub use cluster::{Access, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView};
 pub use desktop::{
@@ -125,6 +126,11 @@ pub enum ImportPolicy {
 /// Every finding of a plan (as edited, saved or not).
 pub fn validate_plan(plan: &Plan) -> Vec<Finding> {
     validate(plan).findings
+}
+
+/// The plan a plan file holds, if it can be read at all (for checks beyond validation).
+pub fn parse_plan_text(text: &str) -> Option<Plan> {
+    parse_plan(text).ok().map(|p| p.plan)
 }
 
 /// Reads and validates a plan file without storing anything.

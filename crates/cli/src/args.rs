@@ -323,6 +323,10 @@ pub enum PlanCommand {
         /// Print {"findings":[{"severity","path","message"}]}
         #[arg(long)]
         json: bool,
+        /// Also ask the LAN: a static address another host already answers for is a warning on
+        /// its node (only addresses on this machine's links can be checked)
+        #[arg(long)]
+        lan: bool,
     },
     /// Add a plan from a file, or save it as a new revision of the plan of that name; prints the name
     Import {

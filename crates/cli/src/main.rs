@@ -64,7 +64,7 @@ fn report_error(e: &anyhow::Error) {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // Needs no database.
-        Command::Plan(PlanCommand::Validate { file, json }) => plan::validate(&file, json),
+        Command::Plan(PlanCommand::Validate { file, json, lan }) => plan::validate(&file, json, lan).await,
         Command::Mirror(cmd) => tokio::task::spawn_blocking(move || mirror::run(cmd)).await?,
         command => {
             let app = open(cli.db.as_deref()).await?;

@@ -10,9 +10,12 @@ use flatlab_model::{Severity, count};
 use crate::args::PlanCommand;
 use crate::output::{plural, problems, tally};
 
-pub fn validate(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn validate(file: &Path, json: bool, lan: bool) -> anyhow::Result<ExitCode> {
     let text = read_plan_file(file)?;
-    let findings = validate_text(&text);
+    let mut findings = validate_text(&text);
+    if lan && let Some(parsed) = flatlab_api::parse_plan_text(&text) {
+        findings.extend(flatlab_api::taken_addresses(&parsed, None).await);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?);
     } else {
@@ -27,7 +30,7 @@ pub fn validate(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
 pub async fn run(app: &Flatlab, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         // `main` runs it before opening a database; here too it needs none.
-        PlanCommand::Validate { file, json } => return validate(&file, json),
+        PlanCommand::Validate { file, json, lan } => return validate(&file, json, lan).await,
         PlanCommand::Import { file, allow_errors } => {
             let policy = if allow_errors { ImportPolicy::KeepErrors } else { ImportPolicy::Strict };
             let outcome = app.import_file(&file, policy).await?;

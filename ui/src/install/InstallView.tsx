@@ -1,5 +1,5 @@
 import { memo, useEffect, useState, type ReactNode } from "react";
-import { backend, IpcError, type DhcpMode, type ErrorBody, type NetInterface, type Plan, type Stage } from "../lib/ipc";
+import { backend, IpcError, type DhcpMode, type ErrorBody, type Finding, type NetInterface, type Plan, type Stage } from "../lib/ipc";
 import { failure, lastGoodStage, machineForNode, STAGES, stageTimes, strangers, type MachineView } from "./boot";
 import type { BootServer } from "./useBootServer";
 import { progressText, type Images } from "../images/useImages";
@@ -13,7 +13,7 @@ interface Props {
   server: BootServer;
   /** Saves a dirty draft first (asking); false when the user cancelled. */
   ensureSaved: (what: string) => Promise<boolean>;
-  confirm: (title: string, body: ReactNode, ok: string) => Promise<boolean>;
+  confirm: (title: string, body: ReactNode, ok: string, opts?: { danger?: boolean; cancel?: string }) => Promise<boolean>;
   onReport: (e: unknown) => void;
   /** Sends a machine the plan does not have to the palette. */
   onAddToPalette: (m: MachineView) => void;
@@ -21,6 +21,10 @@ interface Props {
   images: Images;
   /** Shows the Images view. */
   onImages: () => void;
+  /** What the LAN said of the plan's static addresses at Start (findings on their nodes). */
+  onLanFindings: (findings: Finding[]) => void;
+  /** Shows a finding's node and field in the Design view. */
+  onShowFinding: (finding: Finding) => void;
 }
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString();
@@ -86,7 +90,7 @@ export async function eraseWarnings(planName: string, plan: Plan): Promise<{ nod
 }
 
 /** Serves the saved plan to network-booting machines and shows how far each has come. */
-export function InstallView({ plan, planName, server, ensureSaved, confirm, onReport, onAddToPalette, images, onImages }: Props) {
+export function InstallView({ plan, planName, server, ensureSaved, confirm, onReport, onAddToPalette, images, onImages, onLanFindings, onShowFinding }: Props) {
   const { state: boot, running, error } = server;
   const [interfaces, setInterfaces] = useState<NetInterface[] | null>(null);
   const [iface, setIface] = useState("");
@@ -139,6 +143,30 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
       if (!fetch) return;
       if (!(await fetchImages())) {
         onImages();
+        return;
+      }
+    }
+    // A planned static address that another host already answers for: the node would lose its
+    // network after its install. The finding shows on the node; the user decides.
+    const taken = await backend.checkAddresses(plan).catch(() => [] as Finding[]);
+    onLanFindings(taken);
+    if (taken.length > 0) {
+      const ok = await confirm(
+        taken.length === 1 ? "An address is taken on the LAN" : `${taken.length} addresses are taken on the LAN`,
+        <>
+          <p>Another host already answers for these planned addresses; the nodes would lose their network after their install:</p>
+          <ul data-testid="taken-list">
+            {taken.map((f) => (
+              <li key={f.path}>{f.message}</li>
+            ))}
+          </ul>
+          <p>The Design view shows each on its node.</p>
+        </>,
+        "Start anyway",
+        { cancel: "Fix the plan" },
+      );
+      if (!ok) {
+        if (taken[0]) onShowFinding(taken[0]);
         return;
       }
     }

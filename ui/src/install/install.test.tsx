@@ -132,6 +132,27 @@ describe("install view", () => {
     await waitFor(() => expect(fake.callsOf("boot_start")).toHaveLength(1));
   });
 
+  it("asks the LAN about static addresses at Start and shows a taken one on its node", async () => {
+    const fake = new FakeBackend();
+    fake.takenOnLan.add("10.0.0.11");
+    await openApp(fake.install());
+    click("tab-install");
+    await waitFor(() => expect((screen.getByTestId("boot-start") as HTMLButtonElement).disabled).toBe(false));
+    click("boot-start");
+    const list = await screen.findByTestId("taken-list");
+    expect(list.textContent).toContain("cp1's address 10.0.0.11 is taken on the LAN");
+    click("modal-cancel");
+    // "Fix the plan": the Design view, with the finding on cp1.
+    await waitFor(() => expect(screen.getByTestId("node-cp1").getAttribute("data-severity")).toBe("warning"));
+    expect(fake.callsOf("boot_start")).toHaveLength(0);
+    // Another address clears it.
+    fake.takenOnLan.clear();
+    click("tab-install");
+    await waitFor(() => expect((screen.getByTestId("boot-start") as HTMLButtonElement).disabled).toBe(false));
+    click("boot-start");
+    await waitFor(() => expect(fake.callsOf("boot_start")).toHaveLength(1));
+  });
+
   it("asks to save a dirty draft before serving it", async () => {
     const fake = await openApp();
     click("add-switch");

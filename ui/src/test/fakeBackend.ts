@@ -116,6 +116,8 @@ export class FakeBackend {
     free_bytes: 40 * 1024 ** 3,
   };
   mirrorSettings: MirrorSettings = {};
+  /** Addresses another host on the LAN answers for (what `check_addresses` finds). */
+  takenOnLan = new Set<string>();
   versions: ReleaseVersions = {
     flatcar: [
       { channel: "stable", version: "4593.2.5", error: null },
@@ -308,6 +310,14 @@ export class FakeBackend {
         return this.mirror;
       case "release_versions":
         return this.versions;
+      case "check_addresses": {
+        const plan = args.plan as Plan;
+        return plan.nodes.flatMap((n, index) => {
+          const ip = n.address?.split("/")[0];
+          if (!ip || !this.takenOnLan.has(ip)) return [];
+          return [{ severity: "warning", path: `nodes[${n.name}].address`, target: { kind: "node", index, field: "address" }, message: `${n.name}'s address ${ip} is taken on the LAN: another host (aa:bb:cc:00:00:01) answers for it` }];
+        });
+      }
       case "images_readiness":
         return this.readiness(args.plan as Plan);
       case "mirror_fetch":

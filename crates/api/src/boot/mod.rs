@@ -4,6 +4,7 @@
 
 mod firewall;
 mod inspect;
+mod lan;
 mod machines;
 mod policy;
 
@@ -19,6 +20,7 @@ use flatlab_render::{Bundle, Inputs, K3sSource, k3s_binary, render};
 use rand::Rng;
 
 pub use inspect::{InspectRequested, InspectTarget};
+pub use lan::taken_addresses;
 pub(crate) use machines::MachineState;
 use policy::PlanBooter;
 
@@ -153,22 +155,7 @@ impl Flatlab {
 
         // A planned static address that another host already answers for would break that
         // node's network after its install.
-        let planned: Vec<(String, Ipv4Addr, flatlab_bootd::Mac)> = plan
-            .nodes()
-            .iter()
-            .filter_map(|n| Some((n.name.clone(), n.address?.addr(), machines::wire_mac(n.mac))))
-            .filter(|(_, ip, _)| *ip != address)
-            .collect();
-        if !planned.is_empty() {
-            let ips: Vec<Ipv4Addr> = planned.iter().map(|(_, ip, _)| *ip).collect();
-            for (ip, mac) in flatlab_bootd::probe_neighbors(&ips, std::time::Duration::from_millis(1200)).await {
-                if let Some((node, _, _)) = planned.iter().find(|(_, p, own)| *p == ip && *own != mac) {
-                    warnings.push(format!(
-                        "{node}'s address {ip} is taken on the LAN: another host ({mac}) answers for it; give {node} another address in the plan, or free {ip} (a DHCP reservation, another device)"
-                    ));
-                }
-            }
-        }
+        warnings.extend(lan::taken_addresses(plan.plan(), Some(address)).await.into_iter().map(|f| f.message));
 
         // This machine's firewall, when it can be read, may be in the way.
         warnings.extend(firewall::warnings(&firewall::needed_ports(

@@ -156,6 +156,8 @@ export const backend = {
   listPlans: () => call<PlanListing[]>("list_plans"),
   showPlan: (name: string, revision?: number) => call<PlanView>("show_plan", { name, revision: revision ?? null }),
   validatePlan: (plan: Plan) => call<Finding[]>("validate_plan", { plan }),
+  /** Asks the LAN about the plan's static addresses (about 1 s): one another host answers for is a warning on its node. */
+  checkAddresses: (plan: Plan) => call<Finding[]>("check_addresses", { plan }),
   savePlan: (plan: Plan, message: string) => call<SaveOutcome>("save_plan", { plan, message }),
   /** A new, empty plan with the demo's OS and K3s settings. */
   createPlan: (name: string) => call<SaveOutcome>("create_plan", { name }),
