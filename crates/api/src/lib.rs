@@ -128,15 +128,22 @@ pub fn validate_plan(plan: &Plan) -> Vec<Finding> {
     validate(plan).findings
 }
 
-/// The plan a plan file holds, if it can be read at all (for checks beyond validation).
-pub fn parse_plan_text(text: &str) -> Option<Plan> {
-    parse_plan(text).ok().map(|p| p.plan)
-}
-
 /// Reads and validates a plan file without storing anything.
 pub fn validate_text(text: &str) -> Vec<Finding> {
     match parse_plan(text) {
         Ok(parsed) => validate_parsed(&parsed).findings,
+        Err(e) => vec![e.to_finding()],
+    }
+}
+
+/// [`validate_text`], then the LAN's word on the plan's static addresses ([`taken_addresses`]).
+pub async fn validate_text_on_lan(text: &str) -> Vec<Finding> {
+    match parse_plan(text) {
+        Ok(parsed) => {
+            let mut findings = validate_parsed(&parsed).findings;
+            findings.extend(taken_addresses(&parsed.plan, None).await);
+            findings
+        }
         Err(e) => vec![e.to_finding()],
     }
 }

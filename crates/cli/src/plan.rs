@@ -12,10 +12,7 @@ use crate::output::{plural, problems, tally};
 
 pub async fn validate(file: &Path, json: bool, lan: bool) -> anyhow::Result<ExitCode> {
     let text = read_plan_file(file)?;
-    let mut findings = validate_text(&text);
-    if lan && let Some(parsed) = flatlab_api::parse_plan_text(&text) {
-        findings.extend(flatlab_api::taken_addresses(&parsed, None).await);
-    }
+    let findings = if lan { flatlab_api::validate_text_on_lan(&text).await } else { validate_text(&text) };
     if json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?);
     } else {
