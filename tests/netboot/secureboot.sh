@@ -168,7 +168,23 @@ ip netns exec "$ns_f" nft 'add chain inet f input { type filter hook input prior
 ip netns exec "$ns_f" nft 'add rule inet f input iif lo udp dport 53 accept'
 timeout 10 ip netns exec "$ns_f" "$flatlab" --db "$work/firewalled.db" serve "$work/plan.yaml" --interface lo \
   --address 127.0.0.1 --dhcp off --http-port 8081 --tftp-port 0 --admin 127.0.0.1:7072 >"$work/firewalled.log" 2>&1 || true
+# The same dropping chain with a rule that accepts all of lo (`iifname "lo" accept`): nothing is
+# in the way on lo, so no warning.
+ip netns exec "$ns_f" nft 'add rule inet f input iifname "lo" accept'
+timeout 5 ip netns exec "$ns_f" "$flatlab" --db "$work/firewalled.db" serve "$work/plan.yaml" --interface lo \
+  --address 127.0.0.1 --dhcp off --http-port 8081 --tftp-port 0 --admin 127.0.0.1:7072 >"$work/interface-open.log" 2>&1 || true
 ip netns del "$ns_f"
+grep -q "firewall" "$work/interface-open.log" \
+  && failures+=("serve warned about a firewall that accepts everything on its interface: $(grep -m1 firewall "$work/interface-open.log")")
+# `flatlab plan validate --lan` asks the same LAN: dup1's address is a warning on dup1's address.
+ip netns exec "$ns_b" "$flatlab" plan validate "$work/plan.yaml" --lan --json >"$work/validate-lan.json" || true
+python3 - "$work/validate-lan.json" <<'PY' || failures+=("plan validate --lan did not report dup1's taken address on nodes[dup1].address: $(head -c 600 "$work/validate-lan.json")")
+import json, sys
+found = json.load(open(sys.argv[1]))["findings"]
+dup = [f for f in found if f["path"] == "nodes[dup1].address" and "10.78.0.9 is taken on the LAN" in f["message"]]
+others = [f for f in found if "taken on the LAN" in f["message"] and f not in dup]
+sys.exit(0 if len(dup) == 1 and dup[0]["severity"] == "warning" and not others else 1)
+PY
 grep -q "nftables chain inet f input, policy drop) may block 8081/tcp" "$work/firewalled.log" \
   || failures+=("no warning that the firewall blocks 8081/tcp: $(head -c 600 "$work/firewalled.log")")
 grep -q "sudo ufw allow 8081/tcp" "$work/firewalled.log" || failures+=("the firewall warning does not say how to open the port")

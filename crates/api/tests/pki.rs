@@ -209,6 +209,7 @@ async fn a_cluster_installed_before_flatlab_made_cas_keeps_k3s_own_and_says_so()
             token: "OldBootToken0123456789abcdefghij".into(),
             history: "[]".into(),
             ip: None,
+            attempt: None,
             updated_at: at,
         };
         store.save_machine("demo-lab", &row).await.expect("saves");

@@ -19,7 +19,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tower_http::services::ServeFile;
 
 use crate::mac::Mac;
-use crate::registry::Registry;
+use crate::registry::{Config, Registry, ServeGuard};
 use crate::stage::Stage;
 use crate::tftp::AllowList;
 
@@ -84,7 +84,14 @@ async fn machine_script(
     let Some(mac) = file.strip_suffix(".ipxe").and_then(|m| m.parse::<Mac>().ok()) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    ipxe(api.registry.script(mac, client_ip(peer), query.round, &api.http_base).await)
+    match api.registry.script(mac, client_ip(peer), query.round, &api.http_base).await {
+        Ok(script) => ipxe(script),
+        // An iPXE script that says why, should a person be looking at the screen.
+        Err(refusal) => {
+            (StatusCode::FORBIDDEN, format!("#!ipxe\necho Flatlab: refused: {}\nexit 1\n", refusal.message))
+                .into_response()
+        }
+    }
 }
 
 /// The inspection live system's Ignition config: `/v1/inspect/<token>.ign`.
@@ -126,7 +133,7 @@ async fn install_ignition(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     UrlPath(token): UrlPath<String>,
 ) -> Response {
-    ignition(&api, &token, client_ip(peer), false).await
+    ignition(&api, &token, client_ip(peer), Config::Install).await
 }
 
 async fn final_ignition(
@@ -134,16 +141,55 @@ async fn final_ignition(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     UrlPath(token): UrlPath<String>,
 ) -> Response {
-    ignition(&api, &token, client_ip(peer), true).await
+    ignition(&api, &token, client_ip(peer), Config::Final).await
 }
 
-async fn ignition(api: &NodeApi, token: &str, ip: Ipv4Addr, final_config: bool) -> Response {
-    match api.registry.ignition(token, ip, final_config).await {
-        Ok(config) => ([(header::CONTENT_TYPE, "application/vnd.coreos.ignition+json")], config).into_response(),
+/// A config, served once per boot attempt: its guard marks it served when hyper takes the body
+/// to send, and releases it if the response is dropped before that (the client went away).
+async fn ignition(api: &NodeApi, token: &str, ip: Ipv4Addr, config: Config) -> Response {
+    match api.registry.ignition(token, ip, config).await {
+        Ok((text, guard)) => {
+            let length = text.len().to_string();
+            let body =
+                Body::from_stream(OnceThenFinish { bytes: Some(axum::body::Bytes::from(text)), guard: Some(guard) });
+            (
+                [
+                    (header::CONTENT_TYPE, "application/vnd.coreos.ignition+json".to_owned()),
+                    (header::CONTENT_LENGTH, length),
+                ],
+                body,
+            )
+                .into_response()
+        }
         Err(why) => {
             tracing::warn!(peer = %ip, why = why.as_str(), "refused an Ignition request");
             (StatusCode::FORBIDDEN, "forbidden\n").into_response()
         }
+    }
+}
+
+/// A config's body: one chunk, handed to hyper whole, at which the guard is finished. hyper
+/// asks for it once the response head went out; a client gone before that never gets it, and
+/// the guard, dropped with the body, lets the config be asked for again.
+struct OnceThenFinish {
+    bytes: Option<axum::body::Bytes>,
+    guard: Option<ServeGuard>,
+}
+
+impl Stream for OnceThenFinish {
+    type Item = Result<axum::body::Bytes, Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let bytes = self.bytes.take();
+        if bytes.is_some()
+            && let Some(guard) = self.guard.take()
+        {
+            guard.finish();
+        }
+        std::task::Poll::Ready(bytes.map(Ok))
     }
 }
 
@@ -163,7 +209,7 @@ async fn report(
         return (StatusCode::BAD_REQUEST, "unknown stage\n").into_response();
     };
     let reason = report_reason(&body);
-    match api.registry.report(&token, stage, reason).await {
+    match api.registry.report(&token, client_ip(peer), stage, reason).await {
         Ok(()) => (StatusCode::NO_CONTENT, "").into_response(),
         Err(why) => {
             tracing::warn!(peer = %peer, why = why.as_str(), "refused a report");
@@ -300,7 +346,16 @@ async fn ipxe_binary(State(api): State<NodeApi>, UrlPath(name): UrlPath<String>)
 }
 
 pub(crate) fn admin_router(registry: Registry) -> Router {
-    Router::new().route("/api/v1/machines", get(machines)).route("/api/v1/events", get(events)).with_state(registry)
+    Router::new()
+        .route("/api/v1/machines", get(machines))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/events", get(events))
+        .with_state(registry)
+}
+
+/// Alerts about no machine in particular (an address guessing tokens), as events.
+async fn alerts(State(registry): State<Registry>) -> Response {
+    axum::Json(registry.server_alerts()).into_response()
 }
 
 async fn machines(State(registry): State<Registry>) -> Response {

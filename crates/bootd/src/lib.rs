@@ -30,12 +30,12 @@ use tokio::task::JoinHandle;
 pub use dhcp::{DhcpMode, Firmware, FullDhcp, ParseDhcpModeError};
 pub use error::{Error, Result};
 pub use mac::{Mac, ParseMacError};
-pub use neighbors::{KernelNeighbors, Neighbors, probe as probe_neighbors};
+pub use neighbors::{KernelNeighbors, Link, Neighbors, probe as probe_neighbors};
 pub use policy::{BootClient, BootFile, Booter, SaveFuture, Script, ScriptRequest};
 pub use registry::Registry;
 pub use stage::{
-    Alert, Clock, Diagnosis, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec, MachineStatus,
-    Millis, Stage, StrangerRecord,
+    Alert, Attempt, Clock, Diagnosis, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec,
+    MachineStatus, Millis, Served, Stage, StrangerRecord,
 };
 pub use tftp::AllowList;
 

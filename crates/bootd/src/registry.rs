@@ -11,11 +11,12 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 
 use crate::mac::Mac;
+use crate::neighbors::Link;
 use crate::neighbors::{KernelNeighbors, Neighbors};
 use crate::policy::{Booter, Script, ScriptRequest};
 use crate::stage::{
-    Clock, Diagnosis, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec, MachineStatus, Millis,
-    Stage, StrangerRecord,
+    Alert, Attempt, Clock, Diagnosis, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec,
+    MachineStatus, Millis, Served, Stage, StrangerRecord,
 };
 
 struct Machine {
@@ -25,6 +26,80 @@ struct Machine {
     ip: Option<Ipv4Addr>,
     firmware: Option<String>,
     vendor_class: Option<String>,
+    /// The boot attempt under way, and which of its configs are being sent right now.
+    attempt: Option<Attempt>,
+    in_flight: [bool; 2],
+    /// When each kind of alert was last put on the timeline, per asking address and what it
+    /// asked for (an alert repeated within `ALERT_REPEAT_MS` is refused the same way but not
+    /// recorded again).
+    alerted: Vec<(Alert, Ipv4Addr, &'static str, Millis)>,
+}
+
+impl Machine {
+    fn new(spec: MachineSpec) -> Self {
+        Machine {
+            stage: spec.stage,
+            history: spec.history.clone(),
+            ip: spec.ip,
+            attempt: spec.attempt.clone(),
+            spec,
+            firmware: None,
+            vendor_class: None,
+            in_flight: [false; 2],
+            alerted: Vec::new(),
+        }
+    }
+
+    /// The token requests about this machine must carry: its attempt's. Without one, none
+    /// before its first network boot, and the machine's own after it (an install begun by an
+    /// earlier version, which had no attempts).
+    fn current_token(&self) -> &str {
+        match &self.attempt {
+            Some(a) => &a.token,
+            None if self.stage > Stage::Dhcp => &self.spec.token,
+            None => "",
+        }
+    }
+
+    /// `text` (a script or config of this machine) with the attempt's token in place of the
+    /// machine's.
+    fn for_attempt(&self, text: &str) -> String {
+        match &self.attempt {
+            Some(a) if a.token != self.spec.token && !self.spec.token.is_empty() => {
+                text.replace(&self.spec.token, &a.token)
+            }
+            _ => text.to_owned(),
+        }
+    }
+}
+
+/// Which config of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Config {
+    Install,
+    Final,
+}
+
+impl Config {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Config::Install => "install config",
+            Config::Final => "final config",
+        }
+    }
+}
+
+/// An address that sent wrong tokens: how many in the current window, and until when it is
+/// refused.
+#[derive(Clone, Copy)]
+struct WrongTokens {
+    window_start: Millis,
+    count: u32,
+    blocked_until: Millis,
 }
 
 #[derive(Default)]
@@ -53,6 +128,10 @@ struct Inner {
     efi_sent: HashMap<Mac, (Millis, String)>,
     /// Other DHCP servers seen offering boot options (each logged once).
     rivals: std::collections::HashSet<Ipv4Addr>,
+    /// Addresses that sent wrong tokens lately (at most `MAX_WRONG_TOKEN_ADDRESSES`).
+    wrong_tokens: HashMap<Ipv4Addr, WrongTokens>,
+    /// Alerts about no machine in particular (wrong tokens), newest last, at most `MAX_SERVER_ALERTS`.
+    server_alerts: std::collections::VecDeque<Event>,
 }
 
 /// The boot server's view of every machine. Cheap to clone.
@@ -74,12 +153,30 @@ pub struct Registry {
 /// How long after loading a UEFI iPXE binary a machine must have come back as iPXE.
 const SECURE_BOOT_AFTER_MS: Millis = 60_000;
 
+/// The same alert from the same address is recorded once per this long.
+const ALERT_REPEAT_MS: Millis = 60_000;
+/// The most alerts one machine's timeline keeps (older ones are dropped first).
+const MAX_ALERTS_PER_MACHINE: usize = 50;
+/// Wrong tokens an address may send in `WRONG_TOKEN_WINDOW_MS` before it is refused for
+/// `WRONG_TOKEN_BLOCK_MS`. A machine sends none: its files carry its attempt's token.
+pub const MAX_WRONG_TOKENS: u32 = 20;
+const WRONG_TOKEN_WINDOW_MS: Millis = 60_000;
+const WRONG_TOKEN_BLOCK_MS: Millis = 300_000;
+/// The most addresses the wrong-token count follows (the oldest window is dropped first).
+const MAX_WRONG_TOKEN_ADDRESSES: usize = 4096;
+/// The most alerts about no machine in particular that are kept.
+const MAX_SERVER_ALERTS: usize = 100;
+
 /// Why a config or report was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     UnknownToken,
     InstallEnded,
     OtherMachine,
+    /// A config of this attempt went out already (or is going out right now).
+    AlreadyServed,
+    /// The asking address sent too many wrong tokens lately.
+    Blocked,
 }
 
 impl Refusal {
@@ -88,8 +185,81 @@ impl Refusal {
             Refusal::UnknownToken => "unknown token",
             Refusal::InstallEnded => "this install has ended; arm the machine again to reinstall",
             Refusal::OtherMachine => "this token belongs to another machine",
+            Refusal::AlreadyServed => {
+                "this boot attempt's config was served already; reboot the machine to start a new one"
+            }
+            Refusal::Blocked => "this address sent too many wrong tokens and is refused for a while",
         }
     }
+}
+
+/// Why a machine's script was refused: the alert raised for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScriptRefusal {
+    pub alert: Alert,
+    pub message: String,
+}
+
+/// A config being sent: [`ServeGuard::finish`] once it went out in full marks it served for
+/// its attempt; dropped before that (the client went away), the config may be asked for again.
+pub(crate) struct ServeGuard {
+    registry: Registry,
+    mac: Mac,
+    token: String,
+    config: Config,
+    to: Ipv4Addr,
+    finished: bool,
+}
+
+impl ServeGuard {
+    pub(crate) fn finish(mut self) {
+        self.finished = true;
+        let at = self.registry.now();
+        let saved = {
+            let mut inner = self.registry.lock();
+            match inner.machines.get_mut(&self.mac) {
+                Some(m) if m.attempt.as_ref().is_some_and(|a| a.token == self.token) => {
+                    m.in_flight[self.config.index()] = false;
+                    if let Some(a) = m.attempt.as_mut() {
+                        let served = Some(Served { to: self.to, at });
+                        match self.config {
+                            Config::Install => a.install_served = served,
+                            Config::Final => a.final_served = served,
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+        if saved {
+            tracing::info!(mac = %self.mac, to = %self.to, config = self.config.name(), "served once for this boot attempt");
+            let (registry, mac) = (self.registry.clone(), self.mac);
+            tokio::spawn(async move { registry.commit(mac).await });
+        }
+    }
+}
+
+impl Drop for ServeGuard {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut inner = self.registry.lock();
+        if let Some(m) = inner.machines.get_mut(&self.mac)
+            && m.attempt.as_ref().is_some_and(|a| a.token == self.token)
+        {
+            m.in_flight[self.config.index()] = false;
+            tracing::info!(mac = %self.mac, to = %self.to, config = self.config.name(), "a config was not sent in full; it may be asked for again");
+        }
+    }
+}
+
+/// 32 letters and digits from the system's secure random source.
+fn new_token() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..32).map(|_| char::from(rng.sample(rand::distr::Alphanumeric))).collect()
 }
 
 impl Registry {
@@ -100,17 +270,7 @@ impl Registry {
             if let Some(ip) = spec.ip {
                 inner.by_ip.insert(ip, spec.mac);
             }
-            inner.machines.insert(
-                spec.mac,
-                Machine {
-                    stage: spec.stage,
-                    history: spec.history.clone(),
-                    ip: spec.ip,
-                    spec,
-                    firmware: None,
-                    vendor_class: None,
-                },
-            );
+            inner.machines.insert(spec.mac, Machine::new(spec));
         }
         let started = clock();
         Self {
@@ -191,10 +351,10 @@ impl Registry {
             if let Some(i) = inner.inspections.get_mut(&mac) {
                 i.armed = true;
             }
-            inner.machines.insert(
-                mac,
-                Machine { stage: Stage::Armed, history, spec, ip: None, firmware: None, vendor_class: None },
-            );
+            spec.history = history;
+            spec.ip = None;
+            spec.attempt = None;
+            inner.machines.insert(mac, Machine::new(spec));
         }
         self.commit(mac).await;
         self.emit(mac, Some(node), EventKind::from_history(&entry), at);
@@ -315,9 +475,19 @@ impl Registry {
         }
     }
 
-    /// iPXE asked for `mac`'s script from `ip`. The booter decides what it gets; an install binds
-    /// the machine's address and is saved before the script goes out.
-    pub(crate) async fn script(&self, mac: Mac, ip: Ipv4Addr, round: u32, http_base: &str) -> String {
+    /// iPXE asked for `mac`'s script from `ip`. The booter decides what it gets. An install is
+    /// a new boot attempt: its own token in the script, the machine's address bound, saved
+    /// before the script goes out. A script that carries a token (an install or an inspection)
+    /// goes only to the machine: when `ip` is on this link, the neighbour table must put it at
+    /// `mac`; from beyond a router that cannot be checked, and a second address during an
+    /// install is refused.
+    pub(crate) async fn script(
+        &self,
+        mac: Mac,
+        ip: Ipv4Addr,
+        round: u32,
+        http_base: &str,
+    ) -> Result<String, ScriptRefusal> {
         let (known, inspect) = {
             let inner = self.lock();
             (
@@ -334,7 +504,13 @@ impl Registry {
             round,
         };
         let answer = self.booter.script(&request, http_base);
-        {
+        let off_link = match &answer {
+            Script::Install(_) | Script::Inspect(_) => {
+                self.check_requester(mac, ip, matches!(answer, Script::Install(_))).await?
+            }
+            Script::Other(_) => false,
+        };
+        let answer = {
             let mut inner = self.lock();
             let inner = &mut *inner;
             // Back as iPXE: whatever it loaded over TFTP ran.
@@ -343,36 +519,196 @@ impl Registry {
                 i.ip = Some(ip);
                 tracing::info!(mac = %mac, ip = %ip, "inspecting: the live system boots to report the machine's hardware");
             }
-            match (&answer, inner.machines.get_mut(&mac)) {
-                (Script::Install(_), Some(m)) => {
+            match (answer, inner.machines.get_mut(&mac)) {
+                (Script::Install(text), Some(m)) => {
                     if let Some(old) = m.ip.replace(ip) {
                         inner.by_ip.remove(&old);
                     }
                     inner.by_ip.insert(ip, mac);
+                    m.attempt = Some(Attempt {
+                        token: new_token(),
+                        at: self.now(),
+                        ip: Some(ip),
+                        install_served: None,
+                        final_served: None,
+                    });
+                    m.in_flight = [false; 2];
+                    Script::Install(m.for_attempt(&text))
                 }
-                (_, Some(_)) => {}
-                (_, None) => {
+                (answer, Some(_)) => answer,
+                (answer, None) => {
                     let s = inner.unknown.entry(mac).or_default();
                     s.ip = Some(ip);
                     s.firmware = s.firmware.take().or(Some("ipxe".into()));
+                    answer
                 }
             }
-        }
-        match answer {
+        };
+        Ok(match answer {
             Script::Install(text) => {
-                self.advance(mac, Stage::Ipxe, None).await;
+                let detail = off_link.then(|| format!("from {ip}, beyond a router: its MAC could not be checked"));
+                tracing::info!(mac = %mac, ip = %ip, off_link, "a new boot attempt");
+                self.advance(mac, Stage::Ipxe, detail).await;
+                if self.lock().machines.get(&mac).is_some_and(|m| m.stage > Stage::Ipxe) {
+                    // A retry mid-install keeps its stage; its new attempt is still saved.
+                    self.commit(mac).await;
+                }
                 text
             }
             Script::Inspect(text) | Script::Other(text) => text,
+        })
+    }
+
+    /// Whether a script for `mac` may go to `ip` (true: it may, but `ip` is beyond a router).
+    /// Refused, with an alert on the machine's timeline: an address the neighbour table puts at
+    /// another MAC (or at none, on this link), and for an install from beyond a router, a
+    /// second address while the machine's install runs.
+    async fn check_requester(&self, mac: Mac, ip: Ipv4Addr, install: bool) -> Result<bool, ScriptRefusal> {
+        // The kernel's tables are read with no registry lock held.
+        let refusal = match self.neighbors.link_of(ip) {
+            Link::Local => return Ok(false),
+            Link::OnLink => match self.neighbors.mac_of(ip) {
+                Some(m) if m == mac => return Ok(false),
+                Some(other) => (
+                    Alert::ForeignMac,
+                    format!(
+                        "{ip} asked for the boot script of {mac}, but the LAN puts {ip} at {other}: refused. Another device on the LAN tried to get this machine's configs"
+                    ),
+                ),
+                None => (
+                    Alert::ForeignMac,
+                    format!("{ip} asked for the boot script of {mac}, but the LAN knows no MAC for {ip}: refused"),
+                ),
+            },
+            Link::OffLink => {
+                let bound = {
+                    let inner = self.lock();
+                    inner
+                        .machines
+                        .get(&mac)
+                        .filter(|m| install && m.stage >= Stage::Ipxe && m.stage <= Stage::Installing)
+                        .and_then(|m| Some((m.ip.filter(|b| *b != ip)?, m.attempt.as_ref().map_or(0, |a| a.at))))
+                };
+                let Some((bound, since)) = bound else { return Ok(true) };
+                (
+                    Alert::SecondAddress,
+                    format!(
+                        "{ip} asked for the boot script of {mac} while its install runs from {bound} (for {}), and is beyond a router, so its MAC cannot be checked: refused. If the machine itself rebooted behind a DHCP relay, arm it again",
+                        spoken_duration(self.now() - since)
+                    ),
+                )
+            }
+        };
+        let (alert, message) = refusal;
+        self.alert(mac, alert, ip, "script", message.clone()).await;
+        Err(ScriptRefusal { alert, message })
+    }
+
+    /// Puts `alert` on machine `mac`'s timeline (a planned machine's, saved; a stranger's as an
+    /// event only), once per address and kind in `ALERT_REPEAT_MS`.
+    async fn alert(&self, mac: Mac, alert: Alert, from: Ipv4Addr, what: &'static str, message: String) {
+        let at = self.now();
+        let entry = HistoryEntry::Alert { at, alert, message: message.clone(), from: Some(from.to_string()) };
+        let planned = {
+            let mut inner = self.lock();
+            match inner.machines.get_mut(&mac) {
+                Some(m) => {
+                    let same = |a: &Alert, f: &Ipv4Addr, w: &&str| *a == alert && *f == from && *w == what;
+                    if m.alerted.iter().any(|(a, f, w, t)| same(a, f, w) && at - t < ALERT_REPEAT_MS) {
+                        tracing::debug!(mac = %mac, from = %from, alert = ?alert, "{message}");
+                        return;
+                    }
+                    m.alerted.retain(|(a, f, w, t)| !same(a, f, w) && at - t < ALERT_REPEAT_MS);
+                    m.alerted.push((alert, from, what, at));
+                    m.history.push(entry.clone());
+                    let alerts = m.history.iter().filter(|h| matches!(h, HistoryEntry::Alert { .. })).count();
+                    if alerts > MAX_ALERTS_PER_MACHINE
+                        && let Some(oldest) = m.history.iter().position(|h| matches!(h, HistoryEntry::Alert { .. }))
+                    {
+                        m.history.remove(oldest);
+                    }
+                    Some(m.spec.node.clone())
+                }
+                None => None,
+            }
+        };
+        tracing::warn!(mac = %mac, from = %from, alert = ?alert, "{message}");
+        if planned.is_some() {
+            self.commit(mac).await;
         }
+        self.emit(mac, planned, EventKind::from_history(&entry), at);
+    }
+
+    /// Counts a wrong token from `ip`: past `MAX_WRONG_TOKENS` in a minute, the address is
+    /// refused for five minutes, with one alert (about no machine in particular).
+    fn wrong_token(&self, ip: Ipv4Addr) {
+        let at = self.now();
+        let blocked = {
+            let mut inner = self.lock();
+            if !inner.wrong_tokens.contains_key(&ip) && inner.wrong_tokens.len() >= MAX_WRONG_TOKEN_ADDRESSES {
+                let oldest = inner.wrong_tokens.iter().min_by_key(|(_, w)| w.window_start).map(|(ip, _)| *ip);
+                if let Some(oldest) = oldest {
+                    inner.wrong_tokens.remove(&oldest);
+                }
+            }
+            let w =
+                inner.wrong_tokens.entry(ip).or_insert(WrongTokens { window_start: at, count: 0, blocked_until: 0 });
+            if at - w.window_start >= WRONG_TOKEN_WINDOW_MS {
+                *w = WrongTokens { window_start: at, count: 0, blocked_until: w.blocked_until };
+            }
+            w.count += 1;
+            let now_blocked = w.count > MAX_WRONG_TOKENS && w.blocked_until <= at;
+            if now_blocked {
+                w.blocked_until = at + WRONG_TOKEN_BLOCK_MS;
+            }
+            now_blocked
+        };
+        if blocked {
+            let message = format!(
+                "{ip} sent more than {MAX_WRONG_TOKENS} wrong tokens in a minute: it is refused for {}. Something on the LAN is guessing boot tokens",
+                spoken_duration(WRONG_TOKEN_BLOCK_MS)
+            );
+            tracing::warn!(from = %ip, alert = "wrong-tokens", "{message}");
+            let event = Event {
+                at,
+                mac: String::new(),
+                node: None,
+                kind: EventKind::Alert { alert: Alert::WrongTokens, message, from: Some(ip.to_string()) },
+            };
+            {
+                let mut inner = self.lock();
+                if inner.server_alerts.len() >= MAX_SERVER_ALERTS {
+                    inner.server_alerts.pop_front();
+                }
+                inner.server_alerts.push_back(event.clone());
+            }
+            let _ = self.events.send(event);
+        }
+    }
+
+    /// Whether `ip` is refused for wrong tokens right now.
+    fn blocked(&self, ip: Ipv4Addr) -> bool {
+        let at = self.now();
+        self.lock().wrong_tokens.get(&ip).is_some_and(|w| w.blocked_until > at)
+    }
+
+    /// Alerts about no machine in particular (an address guessing tokens), oldest first.
+    pub fn server_alerts(&self) -> Vec<Event> {
+        self.lock().server_alerts.iter().cloned().collect()
     }
 
     /// The inspection a request with `token` from `ip` belongs to: its machine must be the one
     /// whose live system asks (bound at its script, or put at `ip` by the neighbour table, as
     /// an install follows its machine to a new lease).
     fn inspection_at(&self, token: &str, ip: Ipv4Addr) -> Result<Mac, Refusal> {
+        if self.blocked(ip) {
+            return Err(Refusal::Blocked);
+        }
         let found = find_by_token(&self.lock().inspections, token, |i| &i.spec.token).map(|(mac, i)| (mac, i.ip));
-        let Some((mac, bound)) = found else { return Err(Refusal::UnknownToken) };
+        let Some((mac, bound)) = found else {
+            self.wrong_token(ip);
+            return Err(Refusal::UnknownToken);
+        };
         if bound == Some(ip) {
             return Ok(mac);
         }
@@ -410,7 +746,16 @@ impl Registry {
                     }
                     inner.by_ip.insert(ip, mac);
                     inner.inspections.remove(&mac);
-                    Some(m.spec.install_script.clone())
+                    // The install from the live system is this machine's boot attempt.
+                    m.attempt = Some(Attempt {
+                        token: new_token(),
+                        at: self.now(),
+                        ip: Some(ip),
+                        install_served: None,
+                        final_served: None,
+                    });
+                    m.in_flight = [false; 2];
+                    Some(m.for_attempt(&m.spec.install_script))
                 }
                 _ => None,
             }
@@ -469,8 +814,8 @@ impl Registry {
                         .max(self.started);
                     if now - armed_at >= wait && !since(Diagnosis::NoNetworkBoot, armed_at) {
                         found.push((*mac, Diagnosis::NoNetworkBoot, format!(
-                            "has not network-booted in the {} minutes since it was armed. At power-on, choose network boot in the one-time boot menu (F12 on Dell, Lenovo and Gigabyte; F11 on MSI and ASRock; F8 on ASUS; F9 on HP; F10 on Intel NUC), or put network (PXE, IPv4) before the disk in the firmware's boot order, with network boot enabled. Check its cable, and that its MAC in the plan is that of the port it is plugged in with",
-                            (now - armed_at) / 60_000
+                            "has not network-booted in the {} since it was armed. At power-on, choose network boot in the one-time boot menu (F12 on Dell, Lenovo and Gigabyte; F11 on MSI and ASRock; F8 on ASUS; F9 on HP; F10 on Intel NUC), or put network (PXE, IPv4) before the disk in the firmware's boot order, with network boot enabled. Check its cable, and that its MAC in the plan is that of the port it is plugged in with",
+                            spoken_duration(now - armed_at)
                         )));
                     }
                 }
@@ -542,33 +887,114 @@ impl Registry {
         self.emit(mac, node, EventKind::Progress { file: file.to_owned(), sent, total }, self.now());
     }
 
-    /// The install or final Ignition config for `token`, if the token is live and `ip` is the
-    /// machine it belongs to. Fetching the install config moves the machine to `ignition`.
-    pub(crate) async fn ignition(&self, token: &str, ip: Ipv4Addr, final_config: bool) -> Result<String, Refusal> {
-        let (mac, config, bound) = {
-            let inner = self.lock();
-            let Some((mac, m)) = find_token(&inner, token) else { return Err(Refusal::UnknownToken) };
-            if m.stage.is_installed() {
-                return Err(Refusal::InstallEnded);
+    /// The install or final Ignition config for `token`, if it is the token of the machine's
+    /// boot attempt, `ip` is the machine, and that config has not gone out in this attempt yet.
+    /// The guard marks it served once the response went out in full. Fetching the install
+    /// config moves the machine to `ignition`. A second address, or a second fetch, is refused
+    /// with an alert on the machine's timeline.
+    pub(crate) async fn ignition(
+        &self,
+        token: &str,
+        ip: Ipv4Addr,
+        config: Config,
+    ) -> Result<(String, ServeGuard), Refusal> {
+        if self.blocked(ip) {
+            return Err(Refusal::Blocked);
+        }
+        let found = {
+            let mut inner = self.lock();
+            match find_current(&mut inner, token) {
+                None => None,
+                Some((mac, m)) => {
+                    if m.stage.is_installed() {
+                        return Err(Refusal::InstallEnded);
+                    }
+                    if m.attempt.is_none() {
+                        // Armed by an earlier version, mid-install: its machine token is its attempt.
+                        m.attempt = Some(Attempt {
+                            token: token.to_owned(),
+                            at: self.now(),
+                            ip: m.ip,
+                            install_served: None,
+                            final_served: None,
+                        });
+                    }
+                    Some((mac, m.spec.node.clone(), m.ip == Some(ip), m.ip))
+                }
             }
-            let config = if final_config { m.spec.final_ignition.clone() } else { m.spec.install_ignition.clone() };
-            (mac, config, m.ip == Some(ip))
+        };
+        let Some((mac, node, bound, bound_ip)) = found else {
+            self.wrong_token(ip);
+            return Err(Refusal::UnknownToken);
         };
         if !bound && self.machine_at(ip).await != Some(mac) {
+            let to = bound_ip.map_or_else(|| "no address yet".to_owned(), |b| b.to_string());
+            self.alert(mac, Alert::SecondAddress, ip, config.name(), format!(
+                "{ip} asked for {node}'s {} with the token of its boot attempt, which is {node}'s at {to}, and the LAN does not put {ip} at {mac}: refused",
+                config.name()
+            )).await;
             return Err(Refusal::OtherMachine);
         }
-        if !final_config {
+        let (text, earlier) = {
+            let mut inner = self.lock();
+            let Some(m) = inner.machines.get_mut(&mac) else { return Err(Refusal::UnknownToken) };
+            let attempt = m.attempt.as_ref().expect("made above");
+            let served = match config {
+                Config::Install => attempt.install_served,
+                Config::Final => attempt.final_served,
+            };
+            if let Some(served) = served {
+                (
+                    None,
+                    Some(format!(
+                        "it went out in full to {} {} earlier",
+                        served.to,
+                        spoken_duration(self.now() - served.at)
+                    )),
+                )
+            } else if m.in_flight[config.index()] {
+                (None, Some("it is being sent right now".to_owned()))
+            } else {
+                m.in_flight[config.index()] = true;
+                let text = match config {
+                    Config::Install => m.for_attempt(&m.spec.install_ignition),
+                    Config::Final => m.for_attempt(&m.spec.final_ignition),
+                };
+                (Some((text, attempt.token.clone())), None)
+            }
+        };
+        let Some((text, attempt_token)) = text else {
+            let what =
+                if earlier.as_deref() == Some("it is being sent right now") { "in flight" } else { config.name() };
+            self.alert(mac, Alert::RepeatedFetch, ip, what, format!(
+                "{ip} asked for {node}'s {} a second time in this boot attempt ({}): refused. A machine fetches it once; if this was the machine itself, reboot it to start a new attempt",
+                config.name(),
+                earlier.unwrap_or_default()
+            )).await;
+            return Err(Refusal::AlreadyServed);
+        };
+        if config == Config::Install {
             self.advance(mac, Stage::Ignition, None).await;
         }
-        Ok(config)
+        let guard = ServeGuard { registry: self.clone(), mac, token: attempt_token, config, to: ip, finished: false };
+        Ok((text, guard))
     }
 
-    /// A node's report of its own progress.
-    pub(crate) async fn report(&self, token: &str, stage: Stage, reason: Option<String>) -> Result<(), Refusal> {
-        let mac = {
-            let inner = self.lock();
-            let Some((mac, _)) = find_token(&inner, token) else { return Err(Refusal::UnknownToken) };
-            mac
+    /// A node's report of its own progress, with its attempt's token.
+    pub(crate) async fn report(
+        &self,
+        token: &str,
+        ip: Ipv4Addr,
+        stage: Stage,
+        reason: Option<String>,
+    ) -> Result<(), Refusal> {
+        if self.blocked(ip) {
+            return Err(Refusal::Blocked);
+        }
+        let mac = find_current(&mut self.lock(), token).map(|(mac, _)| mac);
+        let Some(mac) = mac else {
+            self.wrong_token(ip);
+            return Err(Refusal::UnknownToken);
         };
         self.advance(mac, stage, reason).await;
         Ok(())
@@ -582,9 +1008,12 @@ impl Registry {
         ip: Ipv4Addr,
         body: Vec<u8>,
     ) -> Result<Result<(), String>, Refusal> {
+        if self.blocked(ip) {
+            return Err(Refusal::Blocked);
+        }
         let planned = {
-            let inner = self.lock();
-            match find_token(&inner, token) {
+            let mut inner = self.lock();
+            match find_current(&mut inner, token) {
                 Some((_, m)) if m.stage.is_installed() => return Err(Refusal::InstallEnded),
                 Some((mac, m)) => Some((mac, m.spec.node.clone())),
                 None => None,
@@ -647,6 +1076,7 @@ impl Registry {
                 stage: m.stage,
                 history: m.history.clone(),
                 ip: m.ip,
+                attempt: m.attempt.clone(),
                 at: self.now(),
             }
         };
@@ -661,9 +1091,10 @@ impl Registry {
     }
 }
 
-/// Finds a machine by token, comparing every token in constant time.
-fn find_token<'a>(inner: &'a Inner, token: &str) -> Option<(Mac, &'a Machine)> {
-    find_by_token(&inner.machines, token, |m| &m.spec.token)
+/// Finds a machine by the token of its boot attempt, comparing every token in constant time.
+fn find_current<'a>(inner: &'a mut Inner, token: &str) -> Option<(Mac, &'a mut Machine)> {
+    let mac = find_by_token(&inner.machines, token, Machine::current_token).map(|(mac, _)| mac)?;
+    inner.machines.get_mut(&mac).map(|m| (mac, m))
 }
 
 /// The entry of `entries` whose token is `token`, comparing every token in constant time (an
@@ -682,6 +1113,13 @@ fn find_by_token<'a, T>(
         }
     }
     found
+}
+
+/// A duration as a sentence says it: "5 minutes", "1 minute", "40 seconds".
+fn spoken_duration(ms: Millis) -> String {
+    let s = ms.max(0) / 1000;
+    let (n, unit) = if s >= 120 { (s / 60, "minute") } else { (s, "second") };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]
@@ -735,27 +1173,43 @@ mod tests {
     }
 
     fn spec(mac: u8, stage: Stage) -> MachineSpec {
+        let token = format!("token{mac}aaaaaaaaaaaaaaaaaaaaaaaaaa");
         MachineSpec {
             mac: Mac([0x52, 0x54, 0, 0, 0, mac]),
             node: format!("n{mac}"),
-            token: format!("token{mac}aaaaaaaaaaaaaaaaaaaaaaaaaa"),
             stage,
             history: vec![],
             ip: None,
-            ipxe_script: "#!ipxe\ninstall\n".into(),
-            install_ignition: "{install}".into(),
-            final_ignition: "{final}".into(),
-            install_script: format!("#!/bin/bash\necho install n{mac}\n"),
+            ipxe_script: format!("#!ipxe\ninstall {token}\n"),
+            install_ignition: format!("{{install {token}}}"),
+            final_ignition: format!("{{final {token}}}"),
+            install_script: format!("#!/bin/bash\necho install n{mac} {token}\n"),
+            token,
+            attempt: None,
         }
     }
 
-    /// A LAN whose neighbour table the test writes.
+    /// A LAN whose neighbour table the test writes: an address in it is on the link, any other
+    /// beyond a router (unless listed as on the link but unresolved).
     #[derive(Default)]
-    struct Lan(Mutex<HashMap<Ipv4Addr, Mac>>);
+    struct Lan(Mutex<HashMap<Ipv4Addr, Mac>>, Mutex<Vec<Ipv4Addr>>);
 
     impl Neighbors for Lan {
         fn mac_of(&self, ip: Ipv4Addr) -> Option<Mac> {
             self.0.lock().expect("lock").get(&ip).copied()
+        }
+        fn link_of(&self, ip: Ipv4Addr) -> Link {
+            if self.0.lock().expect("lock").contains_key(&ip) || self.1.lock().expect("lock").contains(&ip) {
+                Link::OnLink
+            } else {
+                Link::OffLink
+            }
+        }
+    }
+
+    impl Lan {
+        fn put(&self, ip: Ipv4Addr, mac: Mac) {
+            self.0.lock().expect("lock").insert(ip, mac);
         }
     }
 
@@ -779,62 +1233,204 @@ mod tests {
         r.machines()[0].history.iter().filter_map(HistoryEntry::reached).collect()
     }
 
+    /// The machine's script from `ip`: its boot attempt's token (the script's last word).
+    async fn boot(r: &Registry, mac: Mac, ip: Ipv4Addr) -> String {
+        let script = r.script(mac, ip, 0, BASE).await.expect("its script");
+        assert!(script.starts_with("#!ipxe\ninstall "), "{script}");
+        script.split_whitespace().last().expect("a token").to_owned()
+    }
+
+    /// A config, sent in full.
+    async fn fetch(r: &Registry, token: &str, ip: Ipv4Addr, config: Config) -> Result<String, Refusal> {
+        r.ignition(token, ip, config).await.map(|(text, guard)| {
+            guard.finish();
+            text
+        })
+    }
+
+    fn alerts(r: &Registry) -> Vec<(Alert, String)> {
+        r.machines()[0]
+            .history
+            .iter()
+            .filter_map(|h| match h {
+                HistoryEntry::Alert { alert, message, .. } => Some((*alert, message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn a_machine_walks_through_every_stage_once_and_each_step_is_saved() {
         let (r, booter) = registry(vec![spec(1, Stage::Armed)]);
         r.saw_dhcp(MAC1, Some("bios"), Some("PXEClient"), None).await;
-        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninstall\n");
+        let token = boot(&r, MAC1, IP).await;
+        assert_ne!(token, TOKEN1, "each boot attempt has its own token");
+        assert_eq!(token.len(), 32);
         r.saw_download(IP, "flatcar_production_pxe.vmlinuz").await;
         r.saw_download(IP, "flatcar_production_pxe_image.cpio.gz").await;
-        assert_eq!(r.ignition(TOKEN1, IP, false).await.as_deref(), Ok("{install}"));
-        r.report(TOKEN1, Stage::Installing, None).await.expect("report");
-        assert_eq!(r.ignition(TOKEN1, IP, true).await.as_deref(), Ok("{final}"));
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Ok(format!("{{install {token}}}")));
+        r.report(&token, IP, Stage::Installing, None).await.expect("report");
+        assert_eq!(fetch(&r, &token, IP, Config::Final).await, Ok(format!("{{final {token}}}")));
         for s in [Stage::Installed, Stage::Booted, Stage::K3sReady] {
-            r.report(TOKEN1, s, None).await.expect("report");
+            r.report(&token, IP, s, None).await.expect("report");
         }
         use Stage::*;
         assert_eq!(stages(&r), [Dhcp, Ipxe, Kernel, Initrd, Ignition, Installing, Installed, Booted, K3sReady]);
         assert_eq!(r.machines()[0].firmware.as_deref(), Some("bios"));
         let saved = booter.saved.lock().expect("lock");
         let saved_stages: Vec<Stage> = saved.iter().map(|s| s.stage).collect();
-        assert_eq!(saved_stages, [Dhcp, Ipxe, Kernel, Initrd, Ignition, Installing, Installed, Booted, K3sReady]);
+        assert!(saved_stages.windows(2).all(|w| w[0] <= w[1]), "{saved_stages:?}");
         assert_eq!(saved[1].ip, Some(IP), "the address binding is saved with the ipxe stage");
-        assert_eq!(saved.last().map(|s| s.history.len()), Some(9));
+        assert_eq!(saved[1].attempt.as_ref().map(|a| a.token.as_str()), Some(token.as_str()), "and the attempt");
+        let last = saved.last().expect("saved");
+        assert_eq!(last.history.len(), 9);
+        let attempt = last.attempt.as_ref().expect("attempt");
+        assert!(attempt.install_served.is_some() && attempt.final_served.is_some(), "{attempt:?}");
     }
 
     #[tokio::test]
     async fn installed_machines_boot_from_disk_and_their_token_expires() {
         let (r, _) = registry(vec![spec(1, Stage::Armed)]);
-        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninstall\n");
-        r.report(TOKEN1, Stage::Installed, None).await.expect("report");
-        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "disk");
-        assert_eq!(r.ignition(TOKEN1, IP, false).await, Err(Refusal::InstallEnded));
+        let token = boot(&r, MAC1, IP).await;
+        r.report(&token, IP, Stage::Installed, None).await.expect("report");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await.as_deref(), Ok("disk"));
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::InstallEnded));
         // A PXE boot of the installed machine does not move it back.
         r.saw_dhcp(MAC1, None, None, None).await;
         assert_eq!(r.machines()[0].stage, Some(Stage::Installed));
-        // Re-arming with a new token starts over; the old token is dead.
+        // Re-arming with a new token starts over; the old attempt's token is dead.
         let mut again = spec(1, Stage::Armed);
         again.token = "newtokenbbbbbbbbbbbbbbbbbbbbbbbb".into();
+        again.ipxe_script = again.ipxe_script.replace(TOKEN1, &again.token);
         r.arm(again).await;
-        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninstall\n");
-        assert_eq!(r.ignition(TOKEN1, IP, false).await, Err(Refusal::UnknownToken));
-        assert!(r.ignition("newtokenbbbbbbbbbbbbbbbbbbbbbbbb", IP, false).await.is_ok());
+        assert_eq!(r.report(&token, IP, Stage::Booted, None).await, Err(Refusal::UnknownToken));
+        let second = boot(&r, MAC1, IP).await;
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::UnknownToken));
+        assert!(fetch(&r, &second, IP, Config::Install).await.is_ok());
     }
 
     #[tokio::test]
     async fn ignition_goes_only_to_the_machine_that_booted_with_the_token() {
         let (r, _) = registry(vec![spec(1, Stage::Armed), spec(2, Stage::Armed)]);
-        assert_eq!(r.ignition(TOKEN1, IP, false).await, Err(Refusal::OtherMachine), "no boot seen yet");
-        r.script(MAC1, IP, 0, BASE).await;
-        assert_eq!(r.ignition(TOKEN1, Ipv4Addr::new(10, 0, 0, 66), false).await, Err(Refusal::OtherMachine));
-        assert_eq!(r.ignition("token2aaaaaaaaaaaaaaaaaaaaaaaaaa", IP, false).await, Err(Refusal::OtherMachine));
-        assert_eq!(
-            r.ignition("token1aaaaaaaaaaaaaaaaaaaaaaaaa", IP, false).await,
-            Err(Refusal::UnknownToken),
-            "a prefix"
+        assert_eq!(fetch(&r, TOKEN1, IP, Config::Install).await, Err(Refusal::UnknownToken), "no boot attempt yet");
+        let token = boot(&r, MAC1, IP).await;
+        assert_eq!(fetch(&r, TOKEN1, IP, Config::Install).await, Err(Refusal::UnknownToken), "the machine's own token");
+        assert_eq!(fetch(&r, &token, Ipv4Addr::new(10, 0, 0, 66), Config::Install).await, Err(Refusal::OtherMachine));
+        assert_eq!(fetch(&r, &token[..31], IP, Config::Install).await, Err(Refusal::UnknownToken), "a prefix");
+        assert_eq!(fetch(&r, "", IP, Config::Install).await, Err(Refusal::UnknownToken));
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok());
+        let (alert, message) = alerts(&r).pop().expect("an alert");
+        assert_eq!(alert, Alert::SecondAddress);
+        assert!(message.starts_with("10.0.0.66 asked for n1's install config"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn each_config_goes_out_once_per_boot_attempt_and_a_reboot_is_a_new_attempt() {
+        let (r, booter) = registry(vec![spec(1, Stage::Armed)]);
+        let token = boot(&r, MAC1, IP).await;
+        // A response dropped before its end (the client went away) does not count.
+        let (_, guard) = r.ignition(&token, IP, Config::Install).await.expect("served");
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::AlreadyServed), "while in flight");
+        drop(guard);
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok());
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::AlreadyServed));
+        assert!(fetch(&r, &token, IP, Config::Final).await.is_ok(), "the final config is its own");
+        assert_eq!(fetch(&r, &token, IP, Config::Final).await, Err(Refusal::AlreadyServed));
+        let found = alerts(&r);
+        assert_eq!(found.iter().map(|(a, _)| *a).collect::<Vec<_>>(), [Alert::RepeatedFetch; 3]);
+        assert!(found[1].1.contains("it went out in full to 10.0.0.50"), "{found:?}");
+        // The same alert again within a minute is refused but not recorded again.
+        assert_eq!(fetch(&r, &token, IP, Config::Final).await, Err(Refusal::AlreadyServed));
+        assert_eq!(alerts(&r).len(), 3);
+        // The install failed; the machine reboots: a new attempt, served again.
+        r.report(&token, IP, Stage::Failed, Some("disk".into())).await.expect("report");
+        let retry = boot(&r, MAC1, IP).await;
+        assert_ne!(retry, token);
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::UnknownToken), "the old attempt ended");
+        assert!(fetch(&r, &retry, IP, Config::Install).await.is_ok());
+        // Served-once is saved, so a restart keeps it.
+        tokio::task::yield_now().await;
+        let saved = booter.saved.lock().expect("lock").last().cloned().expect("saved");
+        let mut again = spec(1, saved.stage);
+        again.attempt = saved.attempt.clone();
+        again.ip = saved.ip;
+        let (restarted, _) = registry(vec![again]);
+        assert_eq!(fetch(&restarted, &retry, IP, Config::Install).await, Err(Refusal::AlreadyServed));
+        assert!(fetch(&restarted, &retry, IP, Config::Final).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_script_goes_only_to_the_mac_the_lan_puts_at_the_asking_address() {
+        let (r, _, lan) = registry_on_lan(vec![spec(1, Stage::Armed)]);
+        let (spoofer, unresolved) = (Ipv4Addr::new(10, 0, 0, 66), Ipv4Addr::new(10, 0, 0, 67));
+        lan.put(spoofer, Mac([0xde, 0xad, 0, 0, 0, 1]));
+        lan.1.lock().expect("lock").push(unresolved);
+        let refused = r.script(MAC1, spoofer, 0, BASE).await.expect_err("refused");
+        assert_eq!(refused.alert, Alert::ForeignMac);
+        assert!(refused.message.contains("the LAN puts 10.0.0.66 at de:ad:00:00:00:01"), "{}", refused.message);
+        assert_eq!(r.script(MAC1, unresolved, 0, BASE).await.map_err(|e| e.alert), Err(Alert::ForeignMac));
+        assert_eq!(r.machines()[0].stage, Some(Stage::Armed), "nothing went out");
+        assert_eq!(alerts(&r).len(), 2);
+        // The machine itself, on the link.
+        lan.put(IP, MAC1);
+        let token = boot(&r, MAC1, IP).await;
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok());
+        assert!(
+            !r.machines()[0]
+                .history
+                .iter()
+                .any(|h| matches!(h, HistoryEntry::Stage { detail: Some(_), stage: Stage::Ipxe, .. }))
         );
-        assert_eq!(r.ignition("", IP, false).await, Err(Refusal::UnknownToken));
-        assert!(r.ignition(TOKEN1, IP, false).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn from_beyond_a_router_the_mac_is_not_checked_but_a_second_address_mid_install_is_refused() {
+        let (r, _) = registry(vec![spec(1, Stage::Armed)]);
+        let token = boot(&r, MAC1, IP).await;
+        let ipxe = r.machines()[0].history.iter().find_map(|h| match h {
+            HistoryEntry::Stage { stage: Stage::Ipxe, detail, .. } => detail.clone(),
+            _ => None,
+        });
+        assert_eq!(ipxe.as_deref(), Some("from 10.0.0.50, beyond a router: its MAC could not be checked"));
+        let other = Ipv4Addr::new(10, 0, 1, 9);
+        let refused = r.script(MAC1, other, 0, BASE).await.expect_err("refused");
+        assert_eq!(refused.alert, Alert::SecondAddress);
+        assert!(refused.message.contains("while its install runs from 10.0.0.50"), "{}", refused.message);
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok(), "the attempt under way goes on");
+        // The same address rebooting is a new attempt.
+        assert_ne!(boot(&r, MAC1, IP).await, token);
+    }
+
+    #[tokio::test]
+    async fn an_address_guessing_tokens_is_refused_for_a_while_with_one_alert() {
+        let (clock, now) = moving_clock();
+        let r = Registry::new(vec![spec(1, Stage::Armed)], clock, Arc::new(TestBooter::default()))
+            .with_neighbors(Arc::new(Lan::default()));
+        let token = boot(&r, MAC1, IP).await;
+        let guesser = Ipv4Addr::new(10, 0, 0, 66);
+        let mut events = r.subscribe();
+        for i in 0..=MAX_WRONG_TOKENS {
+            let guess = format!("guess{i:027}");
+            assert_eq!(fetch(&r, &guess, guesser, Config::Install).await, Err(Refusal::UnknownToken));
+        }
+        assert_eq!(fetch(&r, &token, guesser, Config::Install).await, Err(Refusal::Blocked), "even a right token");
+        assert_eq!(r.report(&token, guesser, Stage::Booted, None).await, Err(Refusal::Blocked));
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok(), "other addresses are not refused");
+        let alerts = r.server_alerts();
+        assert_eq!(alerts.len(), 1);
+        assert!(
+            matches!(&alerts[0].kind, EventKind::Alert { alert: Alert::WrongTokens, from: Some(f), .. } if f == "10.0.0.66")
+        );
+        assert!(
+            std::iter::from_fn(|| events.try_recv().ok())
+                .any(|e| matches!(e.kind, EventKind::Alert { alert: Alert::WrongTokens, .. }))
+        );
+        now.fetch_add(WRONG_TOKEN_BLOCK_MS + 1, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            fetch(&r, "guessagain00000000000000000000000", guesser, Config::Install).await,
+            Err(Refusal::UnknownToken)
+        );
+        assert_eq!(r.server_alerts().len(), 1);
     }
 
     #[tokio::test]
@@ -842,35 +1438,52 @@ mod tests {
         let (r, booter, lan) = registry_on_lan(vec![spec(1, Stage::Armed), spec(2, Stage::Armed)]);
         let (new_ip, other_ip) = (Ipv4Addr::new(10, 0, 0, 101), Ipv4Addr::new(10, 0, 0, 102));
         // Not before its install is bound: the first binding is iPXE's.
-        lan.0.lock().expect("lock").insert(new_ip, MAC1);
-        assert_eq!(r.ignition(TOKEN1, new_ip, false).await, Err(Refusal::OtherMachine));
-        r.script(MAC1, IP, 0, BASE).await;
-        assert!(r.ignition(TOKEN1, IP, false).await.is_ok());
+        lan.put(new_ip, MAC1);
+        assert_eq!(fetch(&r, TOKEN1, new_ip, Config::Install).await, Err(Refusal::UnknownToken));
+        let token = boot(&r, MAC1, IP).await;
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok());
         // The live system's own DHCP client got another lease: the LAN says it is MAC1's.
-        assert_eq!(r.ignition(TOKEN1, new_ip, true).await.as_deref(), Ok("{final}"));
+        assert_eq!(fetch(&r, &token, new_ip, Config::Final).await, Ok(format!("{{final {token}}}")));
         assert_eq!(r.machines()[0].ip.as_deref(), Some("10.0.0.101"));
         assert_eq!(booter.saved.lock().expect("lock").last().and_then(|s| s.ip), Some(new_ip), "saved");
         // Another machine at an address, or none: refused.
-        lan.0.lock().expect("lock").insert(other_ip, Mac([0x52, 0x54, 0, 0, 0, 2]));
-        assert_eq!(r.ignition(TOKEN1, other_ip, true).await, Err(Refusal::OtherMachine));
-        assert_eq!(r.ignition(TOKEN1, Ipv4Addr::new(10, 0, 0, 103), true).await, Err(Refusal::OtherMachine));
+        lan.put(other_ip, Mac([0x52, 0x54, 0, 0, 0, 2]));
+        assert_eq!(fetch(&r, &token, other_ip, Config::Final).await, Err(Refusal::OtherMachine));
+        assert_eq!(fetch(&r, &token, Ipv4Addr::new(10, 0, 0, 103), Config::Final).await, Err(Refusal::OtherMachine));
         // The old address is no longer this install's.
-        assert_eq!(r.ignition(TOKEN1, IP, true).await, Err(Refusal::OtherMachine));
+        assert_eq!(fetch(&r, &token, IP, Config::Final).await, Err(Refusal::OtherMachine));
         // Downloads from the new address count for the machine.
-        r.report(TOKEN1, Stage::Installing, None).await.expect("report");
+        r.report(&token, new_ip, Stage::Installing, None).await.expect("report");
         let mut events = r.subscribe();
         r.progress(new_ip, "flatcar_production_image.bin.bz2", 10, 100);
         assert!(matches!(events.try_recv().map(|e| e.kind), Ok(EventKind::Progress { .. })));
     }
 
     #[tokio::test]
-    async fn a_bound_address_survives_a_restart() {
+    async fn a_bound_address_and_its_attempt_survive_a_restart() {
         let mut s = spec(1, Stage::Ipxe);
         s.ip = Some(IP);
+        s.attempt = Some(Attempt {
+            token: "attemptaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            at: 5,
+            ip: Some(IP),
+            install_served: None,
+            final_served: None,
+        });
         let (r, _) = registry(vec![s]);
-        assert!(r.ignition(TOKEN1, IP, false).await.is_ok(), "bound before the restart");
+        assert_eq!(
+            fetch(&r, "attemptaaaaaaaaaaaaaaaaaaaaaaaaa", IP, Config::Install).await,
+            Ok("{install attemptaaaaaaaaaaaaaaaaaaaaaaaaa}".into()),
+            "bound before the restart"
+        );
         r.saw_download(IP, "flatcar_production_pxe_image.cpio.gz").await;
         assert_eq!(r.machines()[0].stage, Some(Stage::Ignition), "ignition was already reached");
+        // A machine mid-install under an earlier version (no attempt): its own token is its attempt.
+        let mut old = spec(1, Stage::Kernel);
+        old.ip = Some(IP);
+        let (r, _) = registry(vec![old]);
+        assert_eq!(fetch(&r, TOKEN1, IP, Config::Install).await, Ok(format!("{{install {TOKEN1}}}")));
+        assert_eq!(fetch(&r, TOKEN1, IP, Config::Install).await, Err(Refusal::AlreadyServed));
     }
 
     #[tokio::test]
@@ -880,7 +1493,7 @@ mod tests {
         let mac = Mac([0xaa, 0, 0, 0, 0, 1]);
         r.saw_dhcp(mac, Some("uefi-x64"), Some("PXEClient:Arch:00007"), None).await;
         r.saw_dhcp(mac, Some("uefi-x64"), Some("PXEClient:Arch:00007"), None).await;
-        assert_eq!(r.script(mac, IP, 0, BASE).await, "stranger");
+        assert_eq!(r.script(mac, IP, 0, BASE).await.as_deref(), Ok("stranger"));
         let e = events.try_recv().expect("one event");
         assert!(matches!(e.kind, EventKind::Discovered { .. }));
         assert!(events.try_recv().is_err(), "only once");
@@ -891,8 +1504,8 @@ mod tests {
     #[tokio::test]
     async fn failures_are_kept_with_their_reason_and_a_retry_moves_on() {
         let (r, _) = registry(vec![spec(1, Stage::Armed)]);
-        r.script(MAC1, IP, 0, BASE).await;
-        r.report(TOKEN1, Stage::Failed, Some("disk /dev/sda not found".into())).await.expect("r");
+        let token = boot(&r, MAC1, IP).await;
+        r.report(&token, IP, Stage::Failed, Some("disk /dev/sda not found".into())).await.expect("r");
         let m = &r.machines()[0];
         assert_eq!(m.stage, Some(Stage::Failed));
         let last = m.history.last().expect("an entry");
@@ -904,11 +1517,11 @@ mod tests {
     #[tokio::test]
     async fn a_failure_reported_after_the_install_does_not_undo_it() {
         let (r, _) = registry(vec![spec(1, Stage::Armed)]);
-        r.script(MAC1, IP, 0, BASE).await;
-        r.report(TOKEN1, Stage::Installed, None).await.expect("r");
-        r.report(TOKEN1, Stage::Failed, Some("late".into())).await.expect("r");
+        let token = boot(&r, MAC1, IP).await;
+        r.report(&token, IP, Stage::Installed, None).await.expect("r");
+        r.report(&token, IP, Stage::Failed, Some("late".into())).await.expect("r");
         assert_eq!(r.machines()[0].stage, Some(Stage::Installed));
-        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "disk");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await.as_deref(), Ok("disk"));
     }
 
     fn inspection(mac: Mac, node: Option<&str>) -> InspectSpec {
@@ -928,28 +1541,28 @@ mod tests {
         r.inspect(inspection(MAC1, Some("n1")));
         assert!(r.machines()[0].inspecting);
         // The inspection comes before the install, and binds the machine's address.
-        assert_eq!(r.script(MAC1, IP, 0, BASE).await, "#!ipxe\ninspect\n");
+        assert_eq!(r.script(MAC1, IP, 0, BASE).await.as_deref(), Ok("#!ipxe\ninspect\n"));
         assert_eq!(r.machines()[0].stage, Some(Stage::Armed), "nothing is installed yet");
         let other = Ipv4Addr::new(10, 0, 0, 66);
         assert_eq!(r.inspect_ignition(token, other), Err(Refusal::OtherMachine));
         assert_eq!(r.inspect_ignition(token, IP).as_deref(), Ok("{inspect}"));
         // Its live system takes another lease: the neighbour table says it is the machine.
         let moved = Ipv4Addr::new(10, 0, 0, 51);
-        lan.0.lock().expect("lock").insert(moved, MAC1);
+        lan.put(moved, MAC1);
         assert!(r.inventory(token, moved, b"{}".to_vec()).await.expect("its own").is_ok());
         assert_eq!(r.inspect_next(token, moved).await, Ok(None), "it waits until armed");
         assert_eq!(r.inspect_next("wrongtokenaaaaaaaaaaaaaaaaaaaaaa", moved).await, Err(Refusal::UnknownToken));
 
-        // Armed: the next ask gets the install script; the install is bound to where it asks.
+        // Armed: the next ask gets the install script, with a boot attempt of its own; the
+        // install is bound to where it asks.
         r.arm(spec(1, Stage::Armed)).await;
         assert!(!r.machines()[0].inspecting);
-        assert_eq!(
-            r.inspect_next(token, moved).await.expect("its own").as_deref(),
-            Some("#!/bin/bash\necho install n1\n")
-        );
+        let script = r.inspect_next(token, moved).await.expect("its own").expect("a script");
+        assert!(script.starts_with("#!/bin/bash\necho install n1 ") && !script.contains(TOKEN1), "{script}");
+        let attempt = script.split_whitespace().last().expect("token").to_owned();
         assert_eq!(r.machines()[0].stage, Some(Stage::Ignition));
         assert_eq!(r.machines()[0].ip.as_deref(), Some("10.0.0.51"));
-        assert!(r.ignition(TOKEN1, moved, true).await.is_ok(), "its final config, from where it installs");
+        assert!(fetch(&r, &attempt, moved, Config::Final).await.is_ok(), "its final config, from where it installs");
         assert_eq!(r.inspect_next(token, moved).await, Err(Refusal::UnknownToken), "handed out once");
     }
 
@@ -961,7 +1574,7 @@ mod tests {
         let listed = r.machines();
         assert_eq!(listed.len(), 1);
         assert!(listed[0].inspecting && listed[0].node.is_none());
-        assert_eq!(r.script(mac, IP, 3, BASE).await, "#!ipxe\ninspect\n");
+        assert_eq!(r.script(mac, IP, 3, BASE).await.as_deref(), Ok("#!ipxe\ninspect\n"));
         assert!(r.inventory("inspecttokenaaaaaaaaaaaaaaaaaaaa", IP, b"{}".to_vec()).await.expect("its own").is_ok());
         assert_eq!(r.inspect_next("inspecttokenaaaaaaaaaaaaaaaaaaaa", IP).await, Ok(None), "not planned: it waits");
         assert_eq!(r.machines().len(), 1, "one row, not two");
@@ -991,7 +1604,7 @@ mod tests {
         let lan = Arc::new(Lan::default());
         let r = Registry::new(vec![spec(1, Stage::Armed)], clock, Arc::new(TestBooter::default()))
             .with_neighbors(lan.clone());
-        lan.0.lock().expect("lock").insert(IP, MAC1);
+        lan.put(IP, MAC1);
         r.saw_dhcp(MAC1, Some("uefi-x64"), None, None).await;
         r.tftp_sent(IP, "snponly.efi");
         now.fetch_add(59_000, std::sync::atomic::Ordering::SeqCst);
@@ -1011,7 +1624,7 @@ mod tests {
         let r = Registry::new(vec![spec(1, Stage::Armed)], clock, Arc::new(TestBooter::default())).with_neighbors(lan);
         r.tftp_sent(IP, "snponly.efi");
         r.tftp_sent(IP, "undionly.kpxe");
-        r.script(MAC1, IP, 0, BASE).await;
+        boot(&r, MAC1, IP).await;
         now.fetch_add(120_000, std::sync::atomic::Ordering::SeqCst);
         r.diagnose(std::time::Duration::from_secs(300)).await;
         assert!(diagnoses(&r).is_empty());
@@ -1032,6 +1645,7 @@ mod tests {
             panic!()
         };
         assert!(message.contains("boot menu") && message.contains("F12"), "{message}");
+        assert!(message.contains("in the 5 minutes since it was armed"), "{message}");
         // Armed again: the wait starts over, and a machine that network-boots is not told.
         r.arm(spec(1, Stage::Armed)).await;
         r.saw_dhcp(MAC1, Some("bios"), None, None).await;

@@ -209,6 +209,34 @@ pub struct MachineSpec {
     /// The install script the install config runs: what a machine's inspection live system
     /// runs when the machine is armed while it waits (an install from where it is).
     pub install_script: String,
+    /// The boot attempt under way (from the store, after a restart).
+    pub attempt: Option<Attempt>,
+}
+
+/// One boot of an armed machine: made when its install script goes out (the iPXE script, or
+/// the install script an inspected machine runs from its live system), with its own token in
+/// place of the machine's in every URL of that boot. Its install config and its final config
+/// are each served once. A reboot is a new attempt with a new token; the old one stops working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub token: String,
+    /// When it began.
+    pub at: Millis,
+    /// The address its script went to.
+    pub ip: Option<Ipv4Addr>,
+    /// The install config went out in full (to `ip`, at that time).
+    #[serde(default)]
+    pub install_served: Option<Served>,
+    /// The final config went out in full.
+    #[serde(default)]
+    pub final_served: Option<Served>,
+}
+
+/// A config that went out: to whom, when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Served {
+    pub to: Ipv4Addr,
+    pub at: Millis,
 }
 
 /// A machine to inspect before its install: at its next network boot it gets the live system
@@ -237,6 +265,7 @@ pub struct MachineRecord {
     pub stage: Stage,
     pub history: Vec<HistoryEntry>,
     pub ip: Option<Ipv4Addr>,
+    pub attempt: Option<Attempt>,
     pub at: Millis,
 }
 

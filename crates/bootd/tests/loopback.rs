@@ -60,10 +60,11 @@ async fn start(dhcp: DhcpMode, broadcast_to: Option<SocketAddr>) -> Fixture {
         stage: Stage::Armed,
         history: vec![],
         ip: None,
-        ipxe_script: "#!ipxe\necho install cp1\n".into(),
-        install_ignition: "{\"ignition\":{\"version\":\"3.3.0\"},\"install\":true}".into(),
+        ipxe_script: format!("#!ipxe\necho install cp1 {TOKEN}\n"),
+        install_ignition: format!("{{\"ignition\":{{\"version\":\"3.3.0\"}},\"install\":true,\"report\":\"{TOKEN}\"}}"),
         final_ignition: "{\"ignition\":{\"version\":\"3.3.0\"},\"final\":true}".into(),
         install_script: "#!/bin/bash\necho install\n".into(),
+        attempt: None,
     };
     let booter = Arc::new(TestBooter::default());
     let server = BootServer::start(config, vec![spec], Arc::new(|| 42), booter.clone()).await.expect("starts");
@@ -141,8 +142,13 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
     // Ignition is refused before the machine has booted with its script.
     assert_eq!(get(http_addr, &format!("/v1/ignition/{TOKEN}")).await.status, 403);
 
+    // The script is this boot attempt's: its own token in place of the machine's.
     let script = get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe?uuid=x&arch=x86_64&platform=pcbios").await;
-    assert_eq!((script.status, String::from_utf8_lossy(&script.body).as_ref()), (200, "#!ipxe\necho install cp1\n"));
+    let text = String::from_utf8_lossy(&script.body).into_owned();
+    assert_eq!(script.status, 200);
+    let attempt = text.strip_prefix("#!ipxe\necho install cp1 ").and_then(|t| t.strip_suffix('\n')).expect("a token");
+    assert!(attempt.len() == 32 && attempt != TOKEN, "{text}");
+    let token = attempt.to_owned();
     assert_eq!(stage(&f), Some(Stage::Ipxe));
 
     let kernel = get(http_addr, "/mirror/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz").await;
@@ -151,37 +157,41 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
     assert!(kernel.headers.to_ascii_lowercase().contains(&format!("content-length: {}", 20u32 << 20)));
     assert_eq!(stage(&f), Some(Stage::Kernel));
 
-    let install = get(http_addr, &format!("/v1/ignition/{TOKEN}")).await;
+    let install = get(http_addr, &format!("/v1/ignition/{token}")).await;
     assert_eq!(install.status, 200);
-    assert!(String::from_utf8_lossy(&install.body).contains("\"install\":true"));
+    let install_text = String::from_utf8_lossy(&install.body);
+    assert!(install_text.contains("\"install\":true") && install_text.contains(&token), "{install_text}");
+    // Once per boot attempt: a second fetch is refused, with an alert on the machine's timeline.
+    assert_eq!(get(http_addr, &format!("/v1/ignition/{token}")).await.status, 403);
+    assert_eq!(get(http_addr, &format!("/v1/ignition/{TOKEN}")).await.status, 403, "the machine's own token");
     assert_eq!(get(http_addr, "/v1/ignition/WrongTokenWrongTokenWrongToken00").await.status, 403);
     assert_eq!(stage(&f), Some(Stage::Ignition));
 
-    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=installing"), "").await.status, 204);
+    assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=installing"), "").await.status, 204);
     // The live system posts its hardware: kept through the booter, refused when not understood,
     // too large, or sent with a token that is not a machine's.
     let inventory = r#"{"firmware":"bios","cpus":1,"memory_bytes":1073741824}"#;
-    assert_eq!(post(http_addr, &format!("/v1/inventory/{TOKEN}"), inventory).await.status, 204);
-    assert_eq!(post(http_addr, &format!("/v1/inventory/{TOKEN}"), "not json").await.status, 400);
+    assert_eq!(post(http_addr, &format!("/v1/inventory/{token}"), inventory).await.status, 204);
+    assert_eq!(post(http_addr, &format!("/v1/inventory/{token}"), "not json").await.status, 400);
     let huge = "x".repeat(flatlab_bootd::MAX_INVENTORY_BYTES + 1);
-    assert_eq!(post(http_addr, &format!("/v1/inventory/{TOKEN}"), &huge).await.status, 413);
+    assert_eq!(post(http_addr, &format!("/v1/inventory/{token}"), &huge).await.status, 413);
     assert_eq!(post(http_addr, "/v1/inventory/nope", inventory).await.status, 403);
     assert_eq!(*f.booter.inventories.lock().expect("lock"), vec![("cp1".to_owned(), inventory.as_bytes().to_vec())]);
-    let fin = get(http_addr, &format!("/v1/ignition/{TOKEN}/final")).await;
+    let fin = get(http_addr, &format!("/v1/ignition/{token}/final")).await;
     assert!(String::from_utf8_lossy(&fin.body).contains("\"final\":true"));
-    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=installed"), "").await.status, 204);
+    assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=installed"), "").await.status, 204);
     assert_eq!(stage(&f), Some(Stage::Installed));
 
     // The install has ended: no more configs, and the machine is told to boot from disk.
-    assert_eq!(get(http_addr, &format!("/v1/ignition/{TOKEN}/final")).await.status, 403);
+    assert_eq!(get(http_addr, &format!("/v1/ignition/{token}/final")).await.status, 403);
     let again = String::from_utf8_lossy(&get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe").await.body).into_owned();
     assert!(again.contains("boot from disk"), "{again}");
 
     // The installed system still reports its last stages.
-    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=booted"), "").await.status, 204);
-    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=k3s-ready"), "").await.status, 204);
+    assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=booted"), "").await.status, 204);
+    assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=k3s-ready"), "").await.status, 204);
     assert_eq!(stage(&f), Some(Stage::K3sReady));
-    assert_eq!(post(http_addr, &format!("/v1/report/{TOKEN}?stage=rebooting"), "").await.status, 400);
+    assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=rebooting"), "").await.status, 400);
     assert_eq!(post(http_addr, "/v1/report/nope?stage=booted", "").await.status, 403);
 
     // The admin API shows the whole history.
@@ -192,8 +202,13 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
     let stages: Vec<&str> =
         json[0]["history"].as_array().expect("history").iter().filter_map(|h| h["stage"].as_str()).collect();
     assert_eq!(stages, ["ipxe", "kernel", "ignition", "installing", "installed", "booted", "k3s-ready"]);
+    let alerts: Vec<&str> =
+        json[0]["history"].as_array().expect("history").iter().filter_map(|h| h["alert"].as_str()).collect();
+    assert_eq!(alerts, ["repeated-fetch"]);
     // Every step was saved, in order, before its answer went out.
-    let saved: Vec<Stage> = f.booter.saved.lock().expect("lock").iter().map(|r| r.stage).collect();
+    // (An alert and each config served once are saved too, at the stage the machine is at.)
+    let mut saved: Vec<Stage> = f.booter.saved.lock().expect("lock").iter().map(|r| r.stage).collect();
+    saved.dedup();
     assert_eq!(
         saved,
         [
@@ -213,9 +228,11 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
 async fn failures_are_reported_with_their_reason() {
     let f = start(DhcpMode::Off, None).await;
     let http_addr = f.server.http_addr();
-    get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe").await;
+    let script = get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe").await;
+    let script = String::from_utf8_lossy(&script.body).into_owned();
+    let token = script.split_whitespace().last().expect("the attempt's token");
     let r =
-        post(http_addr, &format!("/v1/report/{TOKEN}?stage=failed"), "reason=install+disk+%2Fdev%2Fsda+does+not+exist")
+        post(http_addr, &format!("/v1/report/{token}?stage=failed"), "reason=install+disk+%2Fdev%2Fsda+does+not+exist")
             .await;
     assert_eq!(r.status, 204);
     let m = &f.server.registry().machines()[0];

@@ -296,6 +296,10 @@ pub struct ServeArgs {
     /// exit 1 if one fails
     #[arg(long, value_name = "STAGE", value_parser = stage())]
     pub exit_after: Option<Stage>,
+    /// How long an armed machine may go without network-booting before its timeline says how
+    /// to choose network boot at power-on
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub no_boot_after: u64,
     /// For programs (the desktop app runs the boot server this way): one JSON message per line
     /// on stdout (docs/boot-server.md), `arm NODE` lines read from stdin; stops when stdin closes
     #[arg(long)]

@@ -22,6 +22,7 @@ pub async fn run(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
         dhcp_range: args.dhcp_range.as_deref().map(parse_range).transpose()?,
         mirror: args.mirror.clone(),
         admin: args.admin,
+        no_boot_after: std::time::Duration::from_secs(args.no_boot_after),
         ..ServeOptions::default()
     };
     if let Some(dir) = args.ipxe_dir {

@@ -512,6 +512,11 @@ fn serve_json_speaks_the_sidecar_protocol() {
 /// `flatlab serve demo-lab --json` on 127.0.0.1:`port` (no DHCP, TFTP on any port), once it
 /// said it is ready. Closing its stdin stops it.
 fn serve_on_loopback(env: &Env, port: u16) -> std::process::Child {
+    serve_on_loopback_with(env, port, &[]).0
+}
+
+/// `serve_on_loopback` with more arguments; also its `ready` message.
+fn serve_on_loopback_with(env: &Env, port: u16, more: &[&str]) -> (std::process::Child, serde_json::Value) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("flatlab"))
@@ -519,6 +524,7 @@ fn serve_on_loopback(env: &Env, port: u16) -> std::process::Child {
         .arg(env.db())
         .args(["serve", "demo-lab", "--interface", "lo", "--address", "127.0.0.1", "--dhcp", "off"])
         .args(["--http-port", &port.to_string(), "--tftp-port", "0", "--admin", "127.0.0.1:0", "--json"])
+        .args(more)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -529,7 +535,47 @@ fn serve_on_loopback(env: &Env, port: u16) -> std::process::Child {
     assert_eq!(ready["type"], "ready", "{ready}");
     // The rest of its lines are read by no one: keep the pipe drained so it never blocks.
     std::thread::spawn(move || for _ in lines {});
-    serve
+    (serve, ready)
+}
+
+/// An armed machine that never network-boots is told, on its timeline, how to choose network
+/// boot: after `--no-boot-after` (5 minutes unless given).
+#[test]
+fn an_armed_machine_that_never_network_boots_is_told_how() {
+    let env = Env::new();
+    let file = env.file("lab.yaml", DEMO);
+    env.flatlab().args(["plan", "import"]).arg(&file).assert().success();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let (mut serve, ready) = serve_on_loopback_with(&env, port, &["--no-boot-after", "1"]);
+    let admin = ready["admin"].as_str().expect("admin address").to_owned();
+    let machines = format!("http://{admin}/api/v1/machines");
+    // cp1 boots (its script is fetched); the others never do. The diagnosis runs every 5 s.
+    assert_eq!(http_get(&format!("http://127.0.0.1:{port}/v1/boot/52-54-00-00-00-01.ipxe")).0, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let list = loop {
+        let (_, body) = http_get(&machines);
+        let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let told = |m: &serde_json::Value| {
+            m["history"].as_array().is_some_and(|h| h.iter().any(|e| e["diagnosis"] == "no-network-boot"))
+        };
+        let nodes = list.as_array().expect("a list");
+        if nodes.iter().filter(|m| m["node"] != "cp1").all(told) {
+            assert!(!nodes.iter().any(|m| m["node"] == "cp1" && told(m)), "cp1 network-booted: {list}");
+            break list;
+        }
+        assert!(std::time::Instant::now() < deadline, "no no-network-boot diagnosis in 20 s: {list}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    let cp2 = list.as_array().expect("list").iter().find(|m| m["node"] == "cp2").expect("cp2").clone();
+    let message = cp2["history"]
+        .as_array()
+        .and_then(|h| h.iter().find(|e| e["diagnosis"] == "no-network-boot"))
+        .and_then(|e| e["message"].as_str())
+        .expect("message")
+        .to_owned();
+    assert!(message.contains("boot menu") && message.contains("F12") && message.contains("second"), "{message}");
+    drop(serve.stdin.take());
+    assert!(serve.wait().expect("waits").success());
 }
 
 /// A plain HTTP/1.1 GET on loopback: status and body.
@@ -546,8 +592,9 @@ fn http_get(url: &str) -> (u16, String) {
     (status, body)
 }
 
-/// One boot token per machine and install: a bundle from `flatlab render --base-url` points at
-/// configs that `flatlab serve` answers, and its install config is the very one served.
+/// A bundle from `flatlab render --base-url` is what `flatlab serve` serves, but each boot is an
+/// attempt with a token of its own: the served script and install config are the bundle's with
+/// that token in place of the machine's, and each config goes out once per attempt.
 #[test]
 fn a_rendered_bundles_ignition_url_is_answered_by_serve() {
     let env = Env::new();
@@ -557,23 +604,39 @@ fn a_rendered_bundles_ignition_url_is_answered_by_serve() {
     let base = format!("http://127.0.0.1:{port}");
     let out = env.dir.path().join("bundle");
     env.flatlab().args(["render", "demo-lab", "--base-url", &base, "-o"]).arg(&out).assert().success();
-    let script = std::fs::read_to_string(out.join("nodes/cp1/boot.ipxe")).expect("boot.ipxe");
-    let url = script
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("ignition.config.url="))
-        .expect("the kernel line names the install config")
-        .to_owned();
-    assert!(url.starts_with(&format!("{base}/v1/ignition/")), "{url}");
+    let ignition_url = |script: &str| {
+        script
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("ignition.config.url="))
+            .expect("the kernel line names the install config")
+            .to_owned()
+    };
+    let bundle_script = std::fs::read_to_string(out.join("nodes/cp1/boot.ipxe")).expect("boot.ipxe");
+    let bundle_url = ignition_url(&bundle_script);
+    assert!(bundle_url.starts_with(&format!("{base}/v1/ignition/")), "{bundle_url}");
+    let machine_token = bundle_url.rsplit('/').next().expect("token").to_owned();
 
     let mut serve = serve_on_loopback(&env, port);
 
-    // The machine boots: iPXE fetches its script from the machine's address, then the kernel
-    // fetches the install config from the same address.
-    let (status, _) = http_get(&format!("{base}/v1/boot/52-54-00-00-00-01.ipxe"));
+    // The machine boots: iPXE fetches its script, then the kernel fetches the install config.
+    let (status, script) = http_get(&format!("{base}/v1/boot/52-54-00-00-00-01.ipxe"));
     assert_eq!(status, 200);
+    let url = ignition_url(&script);
+    let attempt = url.rsplit('/').next().expect("token").to_owned();
+    assert_ne!(attempt, machine_token, "the attempt has its own token");
+    assert_eq!(script, bundle_script.replace(&machine_token, &attempt), "otherwise the bundle's script");
+    assert_eq!(http_get(&bundle_url).0, 403, "the machine's own token unlocks nothing");
     let (status, config) = http_get(&url);
-    assert_eq!(status, 200, "the bundle's token is the one the boot server answers");
-    assert_eq!(config, std::fs::read_to_string(out.join("nodes/cp1/install.ign")).expect("install.ign"));
+    assert_eq!(status, 200, "the attempt's token is the one the boot server answers");
+    let bundle_install = std::fs::read_to_string(out.join("nodes/cp1/install.ign")).expect("install.ign");
+    assert_eq!(config, bundle_install.replace(&machine_token, &attempt));
+    assert_eq!(http_get(&url).0, 403, "once per attempt");
+    // A reboot is a new attempt.
+    let (_, again) = http_get(&format!("{base}/v1/boot/52-54-00-00-00-01.ipxe"));
+    let retry = ignition_url(&again);
+    assert_ne!(retry, url);
+    assert_eq!(http_get(&retry).0, 200);
+    assert_eq!(http_get(&url).0, 403, "the earlier attempt ended");
     drop(serve.stdin.take());
     assert!(serve.wait().expect("waits").success());
 }

@@ -16,6 +16,8 @@ pub struct MachineRow {
     pub history: String,
     /// The address the install is bound to.
     pub ip: Option<String>,
+    /// JSON of the boot attempt under way (`api` reads and writes it).
+    pub attempt: Option<String>,
     pub updated_at: Millis,
 }
 
@@ -38,7 +40,7 @@ impl Store {
         let id = self.plan_id(name).await?;
         let rows = sqlx::query_as!(
             MachineRow,
-            "SELECT mac, node, stage, token, history, ip, updated_at FROM machines WHERE plan_id = ? ORDER BY mac",
+            "SELECT mac, node, stage, token, history, ip, attempt, updated_at FROM machines WHERE plan_id = ? ORDER BY mac",
             id
         )
         .fetch_all(&self.pool)
@@ -63,9 +65,10 @@ impl Store {
             .ok_or_else(|| Error::PlanNotFound { name: name.to_owned() })?;
         for row in rows {
             sqlx::query!(
-                "INSERT INTO machines (plan_id, mac, node, stage, token, history, ip, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO machines (plan_id, mac, node, stage, token, history, ip, attempt, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (plan_id, mac) DO UPDATE SET node = excluded.node, stage = excluded.stage,
-                   token = excluded.token, history = excluded.history, ip = excluded.ip, updated_at = excluded.updated_at",
+                   token = excluded.token, history = excluded.history, ip = excluded.ip, attempt = excluded.attempt,
+                   updated_at = excluded.updated_at",
                 id,
                 row.mac,
                 row.node,
@@ -73,6 +76,7 @@ impl Store {
                 row.token,
                 row.history,
                 row.ip,
+                row.attempt,
                 row.updated_at
             )
             .execute(&mut *tx)

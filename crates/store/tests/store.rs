@@ -286,11 +286,13 @@ async fn machine_state_and_discovered_machines_are_kept() {
         token: "t1".into(),
         history: "[]".into(),
         ip: None,
+        attempt: None,
         updated_at: 5,
     };
     store.save_machine("demo-lab", &row).await.expect("save machine");
     row.stage = "installed".into();
     row.ip = Some("10.0.0.50".into());
+    row.attempt = Some(r#"{"token":"a"}"#.into());
     row.updated_at = 6;
     store.save_machine("demo-lab", &row).await.expect("update machine");
     assert_eq!(store.machines("demo-lab").await.expect("machines"), [row.clone()]);

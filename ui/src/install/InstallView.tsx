@@ -367,6 +367,11 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
             {images.progress.file}: {progressText(images.progress)}
           </p>
         )}
+        {boot.alerts.map((a) => (
+          <p key={`${a.code}-${a.at}-${a.from ?? ""}`} className="notice alert" data-testid="server-alert" data-code={a.code}>
+            <b>Alert</b> ({time(a.at)}): {a.message}
+          </p>
+        ))}
         {boot.ready?.warnings.map((w, i) => (
           <p key={i} className="warning-text small">
             {w}
@@ -428,7 +433,8 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
                   .filter((x, j, all) => !all.slice(j + 1).some((y) => y.code === x.code))
                   .map((x) => (
                     <p key={`${x.code}-${x.at}`} className={`notice ${x.kind}`} data-testid={`${x.kind}-${n.name}`} data-code={x.code}>
-                      <b>{x.kind === "diagnosis" ? "Why it may be stuck" : "Alert"}</b> ({time(x.at)}): {n.name} {x.message}
+                      <b>{x.kind === "diagnosis" ? "Why it may be stuck" : "Alert"}</b> ({time(x.at)}): {x.kind === "diagnosis" ? `${n.name} ` : ""}
+                      {x.message}
                       {x.from ? ` (from ${x.from})` : ""}
                     </p>
                   ))}

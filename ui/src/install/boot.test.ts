@@ -32,6 +32,18 @@ describe("boot message folding", () => {
     expect(strangers(state, plan).map((m) => [m.mac, m.firmware])).toEqual([["aa:bb:cc:dd:ee:ff", "uefi-x64"]]);
   });
 
+  it("keeps alerts about a machine on it and alerts about no machine apart", () => {
+    const state = foldMessages([
+      stage(1, "52:54:00:00:00:01", "cp1", "ipxe"),
+      { type: "event", event: { at: 2, mac: "52:54:00:00:00:01", node: "cp1", type: "alert", alert: "repeated-fetch", message: "10.0.0.66 asked for cp1's install config a second time", from: "10.0.0.66" } },
+      { type: "event", event: { at: 3, mac: "", node: null, type: "alert", alert: "wrong-tokens", message: "10.0.0.66 sent more than 20 wrong tokens", from: "10.0.0.66" } },
+    ]);
+    const cp1 = machineForNode(state, { name: "cp1", mac: "52:54:00:00:00:01" })!;
+    expect(cp1.notices.map((n) => [n.code, n.from])).toEqual([["repeated-fetch", "10.0.0.66"]]);
+    expect(state.alerts.map((a) => a.code)).toEqual(["wrong-tokens"]);
+    expect(Object.keys(state.machines)).toEqual(["52:54:00:00:00:01"]);
+  });
+
   it("takes machine snapshots", () => {
     const state = foldMessages([
       {

@@ -48,9 +48,14 @@ export interface BootState {
   /** Node names armed since the boot server started. */
   armed: string[];
   errors: ErrorBody[];
+  /** Alerts about no machine in particular (an address guessing boot tokens), newest last. */
+  alerts: Notice[];
 }
 
-export const emptyBoot: BootState = { ready: null, machines: {}, armed: [], errors: [] };
+/** The most server alerts the view keeps. */
+const MAX_ALERTS = 20;
+
+export const emptyBoot: BootState = { ready: null, machines: {}, armed: [], errors: [], alerts: [] };
 
 function notice(h: HistoryEntry): Notice | null {
   if (h.kind === "alert") return { kind: "alert", code: h.alert, at: h.at, message: h.message, from: h.from ?? null };
@@ -85,6 +90,12 @@ function blank(mac: string, node: string | null): MachineView {
 }
 
 function foldEvent(state: BootState, e: BootEvent): BootState {
+  if (e.mac === "") {
+    // About no machine: the boot server as a whole.
+    if (e.type !== "alert") return state;
+    const alert: Notice = { kind: "alert", code: e.alert, at: e.at, message: e.message, from: e.from };
+    return { ...state, alerts: [...state.alerts, alert].slice(-MAX_ALERTS) };
+  }
   const mac = normalizeMac(e.mac);
   const old = state.machines[mac] ?? blank(mac, e.node);
   const m: MachineView = { ...old, node: e.node ?? old.node, lastSeen: Math.max(old.lastSeen, e.at) };
@@ -113,7 +124,7 @@ function foldEvent(state: BootState, e: BootEvent): BootState {
 export function foldMessage(state: BootState, msg: SidecarMessage): BootState {
   switch (msg.type) {
     case "ready":
-      return { ...state, ready: msg, errors: [] };
+      return { ...state, ready: msg, errors: [], alerts: [] };
     case "machines": {
       const machines: Record<string, MachineView> = {};
       for (const m of msg.machines) {

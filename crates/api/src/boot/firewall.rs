@@ -34,15 +34,15 @@ pub(crate) fn needed_ports(dhcp: bool, tftp_port: u16, http_port: u16) -> Vec<Po
     ports
 }
 
-/// Warnings about this machine's firewall for `ports` (none when nothing is in the way, or
-/// when no firewall can be read).
-pub(crate) fn warnings(ports: &[Port]) -> Vec<String> {
+/// Warnings about this machine's firewall for `ports` on `interface` (the one machines boot on,
+/// when known): none when nothing is in the way, or when no firewall can be read.
+pub(crate) fn warnings(ports: &[Port], interface: Option<&str>) -> Vec<String> {
     let open = how_to_open(ports);
     if let Ok(out) = Command::new("nft").args(["-j", "list", "ruleset"]).output()
         && out.status.success()
         && let Ok(ruleset) = serde_json::from_slice::<Value>(&out.stdout)
     {
-        return blocked_by_nftables(&ruleset, ports)
+        return blocked_by_nftables(&ruleset, ports, interface)
             .into_iter()
             .map(|(chain, blocked)| {
                 format!(
@@ -96,8 +96,16 @@ fn how_to_open(ports: &[Port]) -> String {
     )
 }
 
-/// For each input chain whose policy drops, the ports no accept rule in it names.
-pub(crate) fn blocked_by_nftables(ruleset: &Value, ports: &[Port]) -> Vec<(String, Vec<Port>)> {
+/// For each input chain whose policy drops, the ports no accept rule in it lets in on
+/// `interface`: a rule naming the port, or a rule accepting everything that comes in on that
+/// interface (`iifname "eth0" accept`, `iif eth0 accept`, sets and `eth*` wildcards). A rule for
+/// another interface lets nothing in on this one; with no interface known, an interface-only rule
+/// counts for nothing and a port rule for every interface.
+pub(crate) fn blocked_by_nftables(
+    ruleset: &Value,
+    ports: &[Port],
+    interface: Option<&str>,
+) -> Vec<(String, Vec<Port>)> {
     let items = ruleset["nftables"].as_array().cloned().unwrap_or_default();
     let mut out = Vec::new();
     for chain in items.iter().filter_map(|i| i.get("chain")) {
@@ -110,7 +118,7 @@ pub(crate) fn blocked_by_nftables(ruleset: &Value, ports: &[Port]) -> Vec<(Strin
             .filter_map(|i| i.get("rule"))
             .filter(|r| &r["family"] == family && &r["table"] == table && &r["chain"] == name)
             .filter(|r| r["expr"].as_array().is_some_and(|e| e.iter().any(|x| x.get("accept").is_some())))
-            .flat_map(|r| accepted_ports(&r["expr"]))
+            .flat_map(|r| accepted_ports(&r["expr"], ports, interface))
             .collect();
         let blocked: Vec<Port> =
             ports.iter().copied().filter(|p| !accepted.iter().any(|a| a.port == p.port && a.udp == p.udp)).collect();
@@ -129,10 +137,41 @@ pub(crate) fn blocked_by_nftables(ruleset: &Value, ports: &[Port]) -> Vec<(Strin
     out
 }
 
-/// The destination ports an accept rule's `dport` matches name (numbers, sets, ranges).
-fn accepted_ports(expr: &Value) -> Vec<Port> {
+/// The ports of `wanted` an accept rule lets in on `interface`: those its `dport` matches name
+/// (numbers, sets, ranges), or all of them when the rule matches nothing but the input interface.
+fn accepted_ports(expr: &Value, wanted: &[Port], interface: Option<&str>) -> Vec<Port> {
+    let matches: Vec<&Value> = expr.as_array().into_iter().flatten().filter_map(|x| x.get("match")).collect();
+    let on_interface: Vec<&Value> = matches
+        .iter()
+        .copied()
+        .filter(|m| matches!(m["left"]["meta"]["key"].as_str(), Some("iifname" | "iif")))
+        .collect();
+    if !on_interface.is_empty() {
+        let Some(interface) = interface else { return Vec::new() };
+        let names = |m: &Value| -> Vec<String> {
+            match m["right"]["set"].as_array() {
+                Some(set) => set.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                None => m["right"].as_str().map(str::to_owned).into_iter().collect(),
+            }
+        };
+        let names_it = |pattern: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => interface.starts_with(prefix),
+            None => pattern == interface,
+        };
+        let ours = on_interface.iter().all(|m| match m["op"].as_str() {
+            Some("==") | Some("in") => names(m).iter().any(|n| names_it(n)),
+            Some("!=") => !names(m).iter().any(|n| names_it(n)),
+            _ => false,
+        });
+        if !ours {
+            return Vec::new();
+        }
+        if matches.len() == on_interface.len() {
+            return wanted.to_vec();
+        }
+    }
     let mut out = Vec::new();
-    for m in expr.as_array().into_iter().flatten().filter_map(|x| x.get("match")) {
+    for m in matches {
         let payload = &m["left"]["payload"];
         if payload["field"] != "dport" || m["op"] != "==" {
             continue;
@@ -201,12 +240,42 @@ mod tests {
             {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"range": [8000, 8100]}}}, {"accept": null}]}},
             {"rule": {"family": "inet", "table": "f", "chain": "input", "expr": [
             {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 69}}, {"drop": null}]}}"#;
-        let blocked = blocked_by_nftables(&ruleset(rules), &ports);
+        let blocked = blocked_by_nftables(&ruleset(rules), &ports, Some("eth0"));
         assert_eq!(blocked, [("inet f input".to_owned(), vec![Port { udp: true, port: 69 }])]);
-        assert_eq!(blocked_by_nftables(&ruleset(""), &ports)[0].1.len(), 4);
+        assert_eq!(blocked_by_nftables(&ruleset(""), &ports, Some("eth0"))[0].1.len(), 4);
         // An accepting policy blocks nothing.
         let open = serde_json::json!({"nftables": [{"chain": {"family": "inet", "table": "f", "name": "input", "hook": "input", "policy": "accept"}}]});
-        assert!(blocked_by_nftables(&open, &ports).is_empty());
+        assert!(blocked_by_nftables(&open, &ports, Some("eth0")).is_empty());
+    }
+
+    fn interface_rule(op: &str, right: &str, more: &str) -> String {
+        format!(
+            r#", {{"rule": {{"family": "inet", "table": "f", "chain": "input", "expr": [
+            {{"match": {{"op": "{op}", "left": {{"meta": {{"key": "iifname"}}}}, "right": {right}}}}}{more}, {{"accept": null}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_rule_accepting_the_whole_interface_opens_every_port_on_it_only() {
+        let ports = needed_ports(true, 69, 8080);
+        // `iifname "eth0" accept`: everything on eth0.
+        let rules = ruleset(&interface_rule("==", r#""eth0""#, ""));
+        assert!(blocked_by_nftables(&rules, &ports, Some("eth0")).is_empty());
+        assert_eq!(blocked_by_nftables(&rules, &ports, Some("eth1"))[0].1.len(), 4);
+        assert_eq!(blocked_by_nftables(&rules, &ports, None)[0].1.len(), 4, "an unknown interface is not assumed");
+        // Sets, wildcards and negations.
+        let set = ruleset(&interface_rule("==", r#"{"set": ["lan0", "enp*"]}"#, ""));
+        assert!(blocked_by_nftables(&set, &ports, Some("enp3s0")).is_empty());
+        assert!(!blocked_by_nftables(&set, &ports, Some("wlan0")).is_empty());
+        let not_wan = ruleset(&interface_rule("!=", r#""wan0""#, ""));
+        assert!(blocked_by_nftables(&not_wan, &ports, Some("eth0")).is_empty());
+        assert!(!blocked_by_nftables(&not_wan, &ports, Some("wan0")).is_empty());
+        // `iif lo udp dport 67 accept` opens 67 on lo, nothing on eth0.
+        let dport =
+            r#", {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 67}}"#;
+        let lo = ruleset(&interface_rule("==", r#""lo""#, dport));
+        assert_eq!(blocked_by_nftables(&lo, &ports, Some("lo"))[0].1.len(), 3);
+        assert_eq!(blocked_by_nftables(&lo, &ports, Some("eth0"))[0].1.len(), 4);
     }
 
     #[test]

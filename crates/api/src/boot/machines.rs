@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use flatlab_bootd::{HistoryEntry, Mac, MachineRecord, Millis, Stage};
+use flatlab_bootd::{Attempt, HistoryEntry, Mac, MachineRecord, Millis, Stage};
 use flatlab_model::{MacAddr, ValidatedPlan};
 use flatlab_store::MachineRow;
 use rand::Rng;
@@ -28,6 +28,8 @@ pub(crate) struct MachineState {
     pub stage: Stage,
     pub history: Vec<HistoryEntry>,
     pub ip: Option<Ipv4Addr>,
+    /// The boot attempt under way: its own token, and which configs went out.
+    pub attempt: Option<Attempt>,
 }
 
 /// History entries as rows may hold them: tagged, or the `{stage, at, detail}` of databases
@@ -71,6 +73,8 @@ impl MachineState {
             stage: Stage::parse(&row.stage).unwrap_or(Stage::Armed),
             history: history_from_row(&row.history),
             ip: row.ip.as_deref().and_then(|ip| ip.parse().ok()),
+            // One this build cannot read is no attempt: the machine's next boot makes one.
+            attempt: row.attempt.as_deref().and_then(|a| serde_json::from_str(a).ok()),
         })
     }
 
@@ -82,6 +86,7 @@ impl MachineState {
             token: self.token.clone(),
             history: history_to_row(&self.history),
             ip: self.ip.map(|ip| ip.to_string()),
+            attempt: self.attempt.as_ref().and_then(|a| serde_json::to_string(a).ok()),
             updated_at: at,
         }
     }
@@ -94,6 +99,7 @@ impl MachineState {
             stage: record.stage,
             history: record.history.clone(),
             ip: record.ip,
+            attempt: record.attempt.clone(),
         }
     }
 
@@ -106,6 +112,7 @@ impl MachineState {
             stage: Stage::Armed,
             history: Vec::new(),
             ip: None,
+            attempt: None,
         }
     }
 }
@@ -193,6 +200,7 @@ mod tests {
             token: "t".into(),
             history: r#"[{"stage":"dhcp","at":1},{"stage":"failed","at":2,"detail":"disk"},{"kind":"stage","at":3,"stage":"k3s-ready"},{"kind":"from-the-future","at":4}]"#.into(),
             ip: Some("10.0.0.5".into()),
+            attempt: Some(r#"{"token":"AttemptToken","at":7,"ip":"10.0.0.5","install_served":{"to":"10.0.0.5","at":8}}"#.into()),
             updated_at: 9,
         };
         let state = MachineState::from_row(&row).expect("reads");
@@ -206,6 +214,11 @@ mod tests {
             ]
         );
         assert_eq!(state.ip, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        let attempt = state.attempt.as_ref().expect("an attempt");
+        assert_eq!(
+            (attempt.token.as_str(), attempt.install_served.map(|s| s.at), attempt.final_served),
+            ("AttemptToken", Some(8), None)
+        );
         let again = MachineState::from_row(&state.to_row(9)).expect("reads");
         assert_eq!(again, state);
     }
@@ -219,9 +232,10 @@ mod tests {
             token: "t".into(),
             history: "not json".into(),
             ip: Some("not an address".into()),
+            attempt: Some("not json".into()),
             updated_at: 9,
         };
         let state = MachineState::from_row(&row).expect("reads");
-        assert_eq!((state.stage, state.history.len(), state.ip), (Stage::Armed, 0, None));
+        assert_eq!((state.stage, state.history.len(), state.ip, state.attempt), (Stage::Armed, 0, None, None));
     }
 }

@@ -50,6 +50,9 @@ pub struct ServeOptions {
     pub mirror: Option<PathBuf>,
     pub admin: SocketAddr,
     pub ipxe_dirs: Vec<PathBuf>,
+    /// How long an armed machine may go without network-booting before its timeline says how
+    /// to choose network boot.
+    pub no_boot_after: std::time::Duration,
 }
 
 impl Default for ServeOptions {
@@ -64,6 +67,7 @@ impl Default for ServeOptions {
             mirror: None,
             admin: SocketAddr::from(([127, 0, 0, 1], 7070)),
             ipxe_dirs: default_ipxe_dirs(),
+            no_boot_after: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -129,6 +133,7 @@ impl Flatlab {
         let booter = Arc::new(PlanBooter::new(self.clone(), name, &binaries));
         config.binaries = binaries;
         config.dhcp = options.dhcp;
+        config.no_boot_after = options.no_boot_after;
         if options.dhcp_range.is_some() && options.dhcp != DhcpMode::Full {
             bail!("a DHCP range only applies to full DHCP (--dhcp full)");
         }
@@ -157,12 +162,15 @@ impl Flatlab {
         // node's network after its install.
         warnings.extend(lan::taken_addresses(plan.plan(), Some(address)).await.into_iter().map(|f| f.message));
 
-        // This machine's firewall, when it can be read, may be in the way.
-        warnings.extend(firewall::warnings(&firewall::needed_ports(
-            config.dhcp != DhcpMode::Off,
-            config.tftp_port,
-            config.http_port,
-        )));
+        // This machine's firewall, when it can be read, may be in the way on the interface
+        // machines boot on (given, or the one that holds the address).
+        let interface = options.interface.clone().or_else(|| {
+            if_addrs::get_if_addrs().ok()?.into_iter().find(|i| i.ip() == IpAddr::V4(address)).map(|i| i.name)
+        });
+        warnings.extend(firewall::warnings(
+            &firewall::needed_ports(config.dhcp != DhcpMode::Off, config.tftp_port, config.http_port),
+            interface.as_deref(),
+        ));
 
         let clock = self.clock_fn();
         let server = BootServer::start(config, specs, clock, booter).await.context("starting the boot server")?;
@@ -281,6 +289,7 @@ fn machine_specs(plan: &ValidatedPlan, bundle: &Bundle, states: &[MachineState])
             install_ignition: files.install.clone(),
             final_ignition: files.config.clone(),
             install_script: files.install_script.clone(),
+            attempt: state.attempt.clone(),
         });
     }
     Ok(specs)
