@@ -107,6 +107,48 @@ struct Sighting {
     firmware: Option<String>,
     vendor_class: Option<String>,
     ip: Option<Ipv4Addr>,
+    /// When it was last seen, and last saved (0: never).
+    seen: Millis,
+    saved: Millis,
+}
+
+/// The most machines without a plan the boot server keeps (the one seen longest ago is dropped
+/// first, never one being inspected).
+pub const MAX_STRANGERS: usize = 1024;
+/// A stranger is saved at most once per this long.
+const STRANGER_SAVE_EVERY_MS: Millis = 60_000;
+/// Saves of strangers (and their `discovered` events) per second, and the burst allowed: a
+/// flood of made-up MACs never keeps the database from planned machines' saves.
+const STRANGER_SAVES_PER_S: f64 = 10.0;
+const STRANGER_SAVES_BURST: f64 = 20.0;
+
+/// A token bucket: `take` is true at most `rate` times a second on average.
+struct Bucket {
+    tokens: f64,
+    at: Millis,
+    /// Takes refused since the last time that was logged.
+    refused: u64,
+}
+
+impl Bucket {
+    fn take(&mut self, now: Millis) -> bool {
+        let elapsed = (now - self.at).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * STRANGER_SAVES_PER_S).min(STRANGER_SAVES_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.refused += 1;
+            false
+        }
+    }
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket { tokens: STRANGER_SAVES_BURST, at: 0, refused: 0 }
+    }
 }
 
 /// A machine to inspect, and where its live system asks from.
@@ -123,6 +165,8 @@ struct Inner {
     machines: BTreeMap<Mac, Machine>,
     by_ip: HashMap<Ipv4Addr, Mac>,
     unknown: BTreeMap<Mac, Sighting>,
+    /// Strangers' saves and `discovered` events.
+    stranger_saves: Bucket,
     inspections: BTreeMap<Mac, Inspection>,
     /// When each machine last got a UEFI iPXE binary over TFTP (for the Secure Boot diagnosis).
     efi_sent: HashMap<Mac, (Millis, String)>,
@@ -132,6 +176,27 @@ struct Inner {
     wrong_tokens: HashMap<Ipv4Addr, WrongTokens>,
     /// Alerts about no machine in particular (wrong tokens), newest last, at most `MAX_SERVER_ALERTS`.
     server_alerts: std::collections::VecDeque<Event>,
+}
+
+impl Inner {
+    /// The stranger `mac`, seen at `at`: added when new, dropping the one seen longest ago
+    /// (never one being inspected) when the table is full.
+    fn stranger(&mut self, mac: Mac, at: Millis) -> &mut Sighting {
+        if !self.unknown.contains_key(&mac) && self.unknown.len() >= MAX_STRANGERS {
+            let oldest = self
+                .unknown
+                .iter()
+                .filter(|(m, _)| !self.inspections.contains_key(m))
+                .min_by_key(|(_, s)| s.seen)
+                .map(|(m, _)| *m);
+            if let Some(oldest) = oldest {
+                self.unknown.remove(&oldest);
+            }
+        }
+        let s = self.unknown.entry(mac).or_default();
+        s.seen = at;
+        s
+    }
 }
 
 /// The boot server's view of every machine. Cheap to clone.
@@ -446,16 +511,30 @@ impl Registry {
                 m.vendor_class = vendor_class.map(str::to_owned).or(m.vendor_class.take());
                 None
             } else {
-                let new = !inner.unknown.contains_key(&mac);
-                let s = inner.unknown.entry(mac).or_default();
+                let inner = &mut *inner;
+                let s = inner.stranger(mac, at);
                 s.firmware = firmware.map(str::to_owned).or(s.firmware.take());
                 s.vendor_class = vendor_class.map(str::to_owned).or(s.vendor_class.take());
                 s.ip = ip.or(s.ip);
-                Some((new, s.firmware.clone(), s.vendor_class.clone()))
+                let new = s.saved == 0;
+                let due = new || at - s.saved >= STRANGER_SAVE_EVERY_MS;
+                let save = due && inner.stranger_saves.take(at);
+                if save && let Some(s) = inner.unknown.get_mut(&mac) {
+                    s.saved = at;
+                }
+                let refused = std::mem::take(&mut inner.stranger_saves.refused);
+                if refused > 0 && save {
+                    tracing::info!(refused, "sightings of machines without a plan not saved (more than 10 a second)");
+                } else {
+                    inner.stranger_saves.refused += refused;
+                }
+                let s = inner.unknown.get(&mac).expect("inserted");
+                Some((new && save, save, s.firmware.clone(), s.vendor_class.clone()))
             }
         };
         match stranger {
-            Some((new, firmware, vendor_class)) => {
+            Some((_, false, _, _)) => {}
+            Some((new, true, firmware, vendor_class)) => {
                 let save = self.booter.save_stranger(StrangerRecord {
                     mac,
                     firmware: firmware.clone(),
@@ -537,7 +616,7 @@ impl Registry {
                 }
                 (answer, Some(_)) => answer,
                 (answer, None) => {
-                    let s = inner.unknown.entry(mac).or_default();
+                    let s = inner.stranger(mac, self.now());
                     s.ip = Some(ip);
                     s.firmware = s.firmware.take().or(Some("ipxe".into()));
                     answer
@@ -1132,6 +1211,7 @@ mod tests {
     #[derive(Default)]
     struct TestBooter {
         saved: Mutex<Vec<MachineRecord>>,
+        strangers_saved: std::sync::atomic::AtomicUsize,
     }
 
     impl Booter for TestBooter {
@@ -1165,6 +1245,7 @@ mod tests {
             Box::pin(async { Ok(()) })
         }
         fn save_stranger(&self, _: StrangerRecord) -> SaveFuture {
+            self.strangers_saved.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Box::pin(async { Ok(()) })
         }
         fn save_inventory(&self, _: Mac, _: &str, _: Vec<u8>) -> SaveFuture {
@@ -1499,6 +1580,37 @@ mod tests {
         assert!(events.try_recv().is_err(), "only once");
         let m = &r.machines()[0];
         assert_eq!((m.node.as_deref(), m.firmware.as_deref()), (None, Some("uefi-x64")));
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_strangers_keeps_the_table_and_the_saves_bounded_and_the_inspected_one() {
+        let (clock, now) = moving_clock();
+        let booter = Arc::new(TestBooter::default());
+        let r =
+            Registry::new(vec![spec(1, Stage::Armed)], clock, booter.clone()).with_neighbors(Arc::new(Lan::default()));
+        let inspected = Mac([0x52, 0x54, 0, 0, 0, 9]);
+        r.inspect(inspection(inspected, None));
+        r.saw_dhcp(inspected, Some("bios"), None, None).await;
+        let mut events = r.subscribe();
+        for i in 0..(MAX_STRANGERS as u32 + 500) {
+            let b = i.to_be_bytes();
+            r.saw_dhcp(Mac([0x02, 0xff, b[0], b[1], b[2], b[3]]), Some("bios"), None, None).await;
+            now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let listed = r.machines();
+        assert_eq!(listed.iter().filter(|m| m.node.is_none()).count(), MAX_STRANGERS);
+        assert!(listed.iter().any(|m| m.mac == inspected.to_string() && m.inspecting), "never the inspected one");
+        // 1.5 s of flood: the burst and ten a second.
+        tokio::task::yield_now().await;
+        let saves = booter.strangers_saved.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((20..=40).contains(&saves), "{saves} saves");
+        let discovered = std::iter::from_fn(|| events.try_recv().ok())
+            .filter(|e| matches!(e.kind, EventKind::Discovered { .. }))
+            .count();
+        assert!(discovered <= saves, "{discovered} events");
+        // The planned machine is unaffected.
+        let token = boot(&r, MAC1, IP).await;
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok());
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use ts_rs::TS;
 
 pub use error::{Error, Result};
-pub use machines::{DiscoveredMachine, MachineRow};
+pub use machines::{DiscoveredMachine, MAX_DISCOVERED, MachineRow};
 
 /// Marks a SQLite file as Flatlab's (`PRAGMA application_id`), "FLAB".
 pub const APPLICATION_ID: i32 = 0x464c_4142;

@@ -5,6 +5,9 @@ use ts_rs::TS;
 
 use crate::{Error, Millis, Result, Store};
 
+/// The most machines without a plan the database keeps (the ones seen longest ago go first).
+pub const MAX_DISCOVERED: i64 = 1024;
+
 /// A planned machine's install state, as the boot server last reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineRow {
@@ -94,7 +97,8 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Records a sighting of a machine without a plan.
+    /// Records a sighting of a machine without a plan. The table keeps the
+    /// [`MAX_DISCOVERED`] seen most recently.
     pub async fn record_discovered(
         &self,
         mac: &str,
@@ -102,6 +106,7 @@ impl Store {
         vendor_class: Option<&str>,
         at: Millis,
     ) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query!(
             "INSERT INTO discovered_machines (mac, firmware, vendor_class, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (mac) DO UPDATE SET firmware = COALESCE(excluded.firmware, firmware),
@@ -112,9 +117,18 @@ impl Store {
             at,
             at
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(Error::from)?;
+        let keep = MAX_DISCOVERED;
+        sqlx::query!(
+            "DELETE FROM discovered_machines WHERE mac NOT IN
+               (SELECT mac FROM discovered_machines ORDER BY last_seen DESC, mac LIMIT ?)",
+            keep
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -304,6 +304,16 @@ async fn machine_state_and_discovered_machines_are_kept() {
     let seen = store.discovered().await.expect("discovered");
     assert_eq!(seen.len(), 1);
     assert_eq!((seen[0].firmware.as_deref(), seen[0].first_seen, seen[0].last_seen), (Some("bios"), 10, 20));
+    // A flood of made-up MACs: the table keeps the ones seen most recently.
+    for i in 0..(flatlab_store::MAX_DISCOVERED + 5) {
+        store
+            .record_discovered(&format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256), None, None, 100 + i)
+            .await
+            .expect("seen");
+    }
+    let seen = store.discovered().await.expect("discovered");
+    assert_eq!(seen.len() as i64, flatlab_store::MAX_DISCOVERED);
+    assert!(!seen.iter().any(|s| s.mac == "aa:00:00:00:00:01"), "the oldest went first");
 
     // Machines go with their plan.
     store.save_machine("demo-lab", &row).await.expect("save machine");

@@ -410,5 +410,8 @@ fn full_dhcp(
             .chain(plan.gateway())
             .chain(plan.nodes().iter().filter_map(|n| n.address.map(|a| a.addr())))
             .collect(),
+        // Planned machines get their static address from the start: iPXE, the live system and
+        // the installed node then have one address.
+        fixed: plan.nodes().iter().filter_map(|n| Some((machines::wire_mac(n.mac), n.address?.addr()))).collect(),
     })
 }

@@ -165,11 +165,12 @@ impl DhcpServer {
             }
             (DhcpMode::Full, None) => None,
             (DhcpMode::Full, Some(config)) => {
+                let now = self.registry.now();
                 let answer = {
                     let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
                     match req.kind {
                         MessageType::Discover => {
-                            let ip = leases.allocate(req.mac, config)?;
+                            let ip = leases.offer(req.mac, config, now)?;
                             let lease = Lease { ip, config };
                             Some((
                                 ip,
@@ -178,7 +179,7 @@ impl DhcpServer {
                             ))
                         }
                         MessageType::Request if server_id.is_none() || server_id == Some(self.address) => {
-                            let ip = leases.allocate(req.mac, config)?;
+                            let ip = leases.acknowledge(req.mac, config, now)?;
                             let requested = match req.message.opts().get(OptionCode::RequestedIpAddress) {
                                 Some(DhcpOption::RequestedIpAddress(r)) => Some(*r),
                                 _ => (!ciaddr.is_unspecified()).then_some(ciaddr),
