@@ -4,6 +4,12 @@
 //! The allow-list maps request names to bytes read once at start-up, so no request can reach the
 //! file system at all: `..`, absolute paths, backslashes, symlinks and NULs have nothing to
 //! resolve against.
+//!
+//! A LAN host that misbehaves cannot tie it up: at most [`MAX_TRANSFERS`] transfers run at once
+//! (dnsmasq's default) and [`MAX_TRANSFERS_PER_ADDRESS`] per client address, a client's timeout
+//! above [`MAX_TIMEOUT_S`] seconds is not accepted, its window is at most [`MAX_WINDOW`] blocks,
+//! a block is sent at most [`RETRIES`] more times without progress, and a transfer ends after
+//! [`TRANSFER_DEADLINE`] whatever the client does.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,10 +30,23 @@ const ERR_ACCESS: u16 = 2;
 const ERR_ILLEGAL: u16 = 4;
 const ERR_BAD_OPTION: u16 = 8;
 
+const ERR_UNDEFINED: u16 = 0;
+
 const DEFAULT_BLKSIZE: usize = 512;
 const MAX_BLKSIZE: usize = 65464;
-const MAX_WINDOW: u16 = 64;
-const RETRIES: u32 = 5;
+/// The largest window a client gets (RFC 7440 lets the server answer with less).
+pub const MAX_WINDOW: u16 = 16;
+/// A block (or the option acknowledgement) is sent at most this many more times without an
+/// acknowledgement that moves the transfer on.
+pub const RETRIES: u32 = 5;
+/// Transfers at once, in all and per client address.
+pub const MAX_TRANSFERS: usize = 50;
+pub const MAX_TRANSFERS_PER_ADDRESS: usize = 4;
+/// The longest per-packet timeout a client may ask for; a longer one is not acknowledged (the
+/// default of 1 s applies).
+pub const MAX_TIMEOUT_S: u8 = 5;
+/// No transfer runs longer: iPXE's binaries take well under a second on a LAN.
+pub const TRANSFER_DEADLINE: Duration = Duration::from_secs(120);
 
 /// The files TFTP may serve, by the name clients ask for.
 #[derive(Debug, Clone, Default)]
@@ -124,7 +143,7 @@ pub fn parse_request(packet: &[u8]) -> Result<ReadRequest, RequestError> {
         // Unknown or unparsable options are ignored, as RFC 2347 asks.
         match (name.as_str(), value) {
             ("blksize", Some(v)) if v >= 8 => req.blksize = Some((v as usize).min(MAX_BLKSIZE)),
-            ("timeout", Some(v)) if (1..=255).contains(&v) => req.timeout = Some(v as u8),
+            ("timeout", Some(v)) if (1..=u64::from(MAX_TIMEOUT_S)).contains(&v) => req.timeout = Some(v as u8),
             ("tsize", Some(_)) => req.tsize = true,
             ("windowsize", Some(v)) if v >= 1 => req.windowsize = Some(v.min(u64::from(MAX_WINDOW)) as u16),
             _ => {}
@@ -145,12 +164,53 @@ fn error_packet(code: u16, message: &str) -> Vec<u8> {
 /// Called with (peer, file name, file size) when a transfer starts.
 pub type OnTransfer = Arc<dyn Fn(SocketAddr, &str, usize) + Send + Sync>;
 
+/// The transfers running, in all and per client address.
+#[derive(Default)]
+struct Running {
+    total: usize,
+    by_address: std::collections::HashMap<std::net::IpAddr, usize>,
+}
+
+/// A place among the running transfers, given back when dropped.
+struct Slot {
+    running: Arc<std::sync::Mutex<Running>>,
+    ip: std::net::IpAddr,
+}
+
+impl Slot {
+    fn take(running: &Arc<std::sync::Mutex<Running>>, ip: std::net::IpAddr) -> Option<Slot> {
+        let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = r.by_address.get(&ip).copied().unwrap_or(0);
+        if r.total >= MAX_TRANSFERS || mine >= MAX_TRANSFERS_PER_ADDRESS {
+            return None;
+        }
+        r.total += 1;
+        *r.by_address.entry(ip).or_default() += 1;
+        Some(Slot { running: running.clone(), ip })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut r = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        r.total -= 1;
+        if let Some(n) = r.by_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                r.by_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Serves TFTP read requests for `files` on `socket` until the task is dropped. Never stops for
 /// a bad packet. `on_transfer` hears of each transfer as it begins, `on_done` once the client
 /// acknowledged its last block.
 pub async fn serve(socket: UdpSocket, files: Arc<AllowList>, on_transfer: OnTransfer, on_done: OnTransfer) {
     let local_ip = socket.local_addr().map(|a| a.ip()).ok();
     let mut buf = vec![0u8; 2048];
+    let running = Arc::new(std::sync::Mutex::new(Running::default()));
+    let mut busy_refused: u64 = 0;
     loop {
         let (len, peer) = match socket.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -177,16 +237,26 @@ pub async fn serve(socket: UdpSocket, files: Arc<AllowList>, on_transfer: OnTran
             let _ = socket.send_to(&error_packet(ERR_NOT_FOUND, "file not found"), peer).await;
             continue;
         };
+        let Some(slot) = Slot::take(&running, peer.ip()) else {
+            busy_refused += 1;
+            if busy_refused.is_power_of_two() {
+                tracing::warn!(peer = %peer, refused = busy_refused, "TFTP busy: too many transfers at once (in all, or from this address); refused");
+            }
+            let _ = socket.send_to(&error_packet(ERR_UNDEFINED, "server busy, try again"), peer).await;
+            continue;
+        };
         on_transfer(peer, &req.filename, data.len());
         let bind = SocketAddr::new(local_ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), 0);
         let on_done = on_done.clone();
         tokio::spawn(async move {
-            match transfer(bind, peer, &req, &data).await {
-                Ok(()) => {
+            let _slot = slot;
+            match tokio::time::timeout(TRANSFER_DEADLINE, transfer(bind, peer, &req, &data)).await {
+                Ok(Ok(())) => {
                     tracing::debug!(peer = %peer, file = %req.filename, "TFTP transfer done");
                     on_done(peer, &req.filename, data.len());
                 }
-                Err(why) => tracing::warn!(peer = %peer, file = %req.filename, why = %why, "TFTP transfer failed"),
+                Ok(Err(why)) => tracing::info!(peer = %peer, file = %req.filename, why = %why, "TFTP transfer failed"),
+                Err(_) => tracing::info!(peer = %peer, file = %req.filename, "TFTP transfer took too long; ended"),
             }
         });
     }
@@ -219,7 +289,7 @@ async fn transfer(bind: SocketAddr, peer: SocketAddr, req: &ReadRequest, data: &
         let mut packet = OP_OACK.to_be_bytes().to_vec();
         packet.extend_from_slice(&oack);
         let mut acked = false;
-        for _ in 0..RETRIES {
+        for _ in 0..=RETRIES {
             socket.send(&packet).await.map_err(|e| e.to_string())?;
             match recv_ack(&socket, &mut buf, timeout).await {
                 Ok(Some(0)) => {
@@ -268,6 +338,12 @@ async fn transfer(bind: SocketAddr, peer: SocketAddr, req: &ReadRequest, data: &
                 if full > acked && full <= end {
                     acked = full;
                     retries = 0;
+                } else {
+                    // A stale or made-up acknowledgement moves nothing: it counts as a retry.
+                    retries += 1;
+                    if retries > RETRIES {
+                        return Err(format!("no progress past block {}", acked + 1));
+                    }
                 }
             }
             None => {
@@ -361,6 +437,9 @@ mod tests {
         ]))
         .expect("parses");
         assert_eq!((r.blksize, r.windowsize, r.timeout), (Some(MAX_BLKSIZE), Some(MAX_WINDOW), None));
+        // A client's long timeout is not accepted (it would hold a transfer for minutes).
+        assert_eq!(parse_request(&rrq(&["f", "octet", "timeout", "255"])).expect("parses").timeout, None);
+        assert_eq!(parse_request(&rrq(&["f", "octet", "timeout", "5"])).expect("parses").timeout, Some(5));
         assert_eq!(parse_request(&rrq(&["f", "octet", "blksize", "4"])).expect("parses").blksize, None);
     }
 

@@ -406,6 +406,32 @@ async fn tftp_refuses_everything_else_and_survives_bad_packets() {
     assert_eq!(tftp_get(tftp, "ipxe.efi", 1024, 2).await.expect("still serving"), f.ipxe_efi);
 }
 
+#[tokio::test]
+async fn tftp_gives_one_address_only_a_few_transfers_at_once() {
+    let f = start(DhcpMode::Off, None).await;
+    let tftp = f.server.tftp_addr().expect("tftp");
+    // Read requests that are never acknowledged hold a transfer each (until their retries end).
+    let mut held = Vec::new();
+    for _ in 0..flatlab_bootd::tftp::MAX_TRANSFERS_PER_ADDRESS {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        sock.send_to(&rrq(b"ipxe.efi", &[]), tftp).await.expect("send");
+        held.push(sock);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    sock.send_to(&rrq(b"ipxe.efi", &[]), tftp).await.expect("send");
+    let mut buf = [0u8; 600];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf)).await.expect("an answer").expect("recv");
+    assert_eq!(&buf[..2], &[0, 5], "an error packet");
+    assert!(String::from_utf8_lossy(&buf[4..n]).contains("server busy"));
+    // Another address is served meanwhile.
+    let other = UdpSocket::bind("127.0.0.2:0").await.expect("bind 127.0.0.2");
+    other.send_to(&rrq(b"undionly.kpxe", &[]), tftp).await.expect("send");
+    let (_, from) = tokio::time::timeout(Duration::from_secs(2), other.recv_from(&mut buf)).await.expect("data").expect("recv");
+    assert_eq!(&buf[..4], &[0, 3, 0, 1], "its first block");
+    assert_ne!(from, tftp, "from the transfer's own port");
+}
+
 // --- DHCP ---------------------------------------------------------------------------------
 
 #[tokio::test]
