@@ -38,6 +38,9 @@ pub use stage::{
     MachineStatus, Millis, Served, Stage, StrangerRecord,
 };
 pub use tftp::AllowList;
+pub use zerocopy::{
+    MAX_CONNECTIONS as MAX_HTTP_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS as MAX_HTTP_CONNECTIONS_PER_ADDRESS,
+};
 
 /// The most a machine may post as its hardware inventory (`POST /v1/inventory/<token>`).
 pub const MAX_INVENTORY_BYTES: usize = 64 * 1024;
@@ -122,6 +125,7 @@ impl BootServer {
         if (config.dhcp == DhcpMode::Full) != config.full_dhcp.is_some() {
             return Err(Error::FullDhcpSettings);
         }
+        zerocopy::raise_open_file_limit();
         let registry = Registry::new(machines, clock, booter);
         let binaries = Arc::new(config.binaries.clone());
         let mut tasks = Vec::new();

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,11 +31,79 @@ use crate::registry::Registry;
 const PROGRESS_STEP: u64 = 16 << 20;
 /// A request head larger than this is refused; nodes send a few hundred bytes.
 pub(crate) const MAX_HEAD: usize = 16 << 10;
-/// How long a client may take to send its request head.
+/// How long a client may take to send its request head (all of it: a client that sends one
+/// byte at a time gets no longer).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections at once, in all and per client address. A machine opens one or two at a time
+/// (iPXE, the live system's curl, `flatcar-install`); more is someone else.
+pub const MAX_CONNECTIONS: usize = 512;
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
+
+/// The connections open, in all and per client address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_address: std::collections::HashMap<std::net::IpAddr, usize>,
+    refused: u64,
+}
+
+/// A place among the open connections, given back when dropped.
+struct Place {
+    open: Arc<Mutex<Open>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut o = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        o.total -= 1;
+        if let Some(n) = o.by_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                o.by_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A place for a connection from `ip`, unless there are too many.
+fn place(open: &Arc<Mutex<Open>>, ip: std::net::IpAddr) -> Option<Place> {
+    let mut o = open.lock().unwrap_or_else(|e| e.into_inner());
+    let mine = o.by_address.get(&ip).copied().unwrap_or(0);
+    if o.total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_ADDRESS {
+        o.refused += 1;
+        if o.refused.is_power_of_two() {
+            tracing::warn!(peer = %ip, refused = o.refused, open = o.total, "too many HTTP connections (in all, or from this address); closing new ones");
+        }
+        return None;
+    }
+    o.total += 1;
+    *o.by_address.entry(ip).or_default() += 1;
+    Some(Place { open: open.clone(), ip })
+}
+
+/// Raises this process's open-file limit (soft, up to the hard one) to what the connection
+/// caps and TFTP's transfers need, with room for the rest.
+pub(crate) fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let want = (MAX_CONNECTIONS + crate::tftp::MAX_TRANSFERS + 512) as u64;
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= want {
+        return;
+    }
+    let raised = limit.maximum.map_or(want, |max| want.min(max));
+    match setrlimit(Resource::Nofile, rustix::process::Rlimit { current: Some(raised), maximum: limit.maximum }) {
+        Ok(()) => tracing::debug!(from = current, to = raised, "raised the open-file limit"),
+        Err(e) => {
+            tracing::warn!(limit = current, error = %e, "cannot raise the open-file limit; under a flood of connections the boot server may refuse some")
+        }
+    }
+}
 
 /// Accepts connections until the task is dropped.
 pub(crate) async fn serve(listener: TcpListener, router: Router, mirror: Option<PathBuf>, registry: Registry) {
+    let open = Arc::new(Mutex::new(Open::default()));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -44,10 +113,15 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, mirror: Option<
                 continue;
             }
         };
+        // Closed at once when there are too many: the file descriptor is given back now.
+        let Some(place) = place(&open, peer.ip()) else { continue };
         let router = router.clone();
         let mirror = mirror.clone();
         let registry = registry.clone();
-        tokio::spawn(async move { connection(stream, peer, router, mirror.as_deref(), &registry).await });
+        tokio::spawn(async move {
+            let _place = place;
+            connection(stream, peer, router, mirror.as_deref(), &registry).await
+        });
     }
 }
 

@@ -421,15 +421,43 @@ async fn tftp_gives_one_address_only_a_few_transfers_at_once() {
     let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     sock.send_to(&rrq(b"ipxe.efi", &[]), tftp).await.expect("send");
     let mut buf = [0u8; 600];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf)).await.expect("an answer").expect("recv");
+    let (n, _) =
+        tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf)).await.expect("an answer").expect("recv");
     assert_eq!(&buf[..2], &[0, 5], "an error packet");
     assert!(String::from_utf8_lossy(&buf[4..n]).contains("server busy"));
     // Another address is served meanwhile.
     let other = UdpSocket::bind("127.0.0.2:0").await.expect("bind 127.0.0.2");
     other.send_to(&rrq(b"undionly.kpxe", &[]), tftp).await.expect("send");
-    let (_, from) = tokio::time::timeout(Duration::from_secs(2), other.recv_from(&mut buf)).await.expect("data").expect("recv");
+    let (_, from) =
+        tokio::time::timeout(Duration::from_secs(2), other.recv_from(&mut buf)).await.expect("data").expect("recv");
     assert_eq!(&buf[..4], &[0, 3, 0, 1], "its first block");
     assert_ne!(from, tftp, "from the transfer's own port");
+}
+
+#[tokio::test]
+async fn http_gives_one_address_only_so_many_connections_and_others_are_still_served() {
+    let f = start(DhcpMode::Off, None).await;
+    let http_addr = f.server.http_addr();
+    // Idle connections that never send a request, from one address.
+    let mut idle = Vec::new();
+    for _ in 0..flatlab_bootd::MAX_HTTP_CONNECTIONS_PER_ADDRESS {
+        idle.push(TcpStream::connect(http_addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // One more from the same address is closed at once.
+    let mut extra = TcpStream::connect(http_addr).await.expect("connect");
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await.expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // Another address is served.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.2:0".parse().expect("addr")).expect("bind 127.0.0.2");
+    let mut other = socket.connect(http_addr).await.expect("connect");
+    other.write_all(b"GET /boot.ipxe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
+    let mut reply = Vec::new();
+    other.read_to_end(&mut reply).await.expect("read");
+    assert!(reply.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&reply));
+    drop(idle);
 }
 
 // --- DHCP ---------------------------------------------------------------------------------
