@@ -10,41 +10,47 @@
 # runs the *real* install.sh from that config, with a stand-in for flatcar-install that writes
 # the mirror's disk image to the machine's disk. The admin API must then show it `installed`.
 #
-# Runs twice: `proxy` (dnsmasq is the router, Flatlab adds boot information) and `full` (no other
-# DHCP server: Flatlab hands out the addresses too). Needs root (network namespaces).
-# Prints `netboot: N passed, N failed`.
+# Runs four times: `proxy` (dnsmasq is the router, Flatlab adds boot information), `full` (no
+# other DHCP server: Flatlab hands out the addresses too), `ovmf` (proxy, with a UEFI machine
+# whose firmware loads iPXE over TFTP) and `flood` (the same UEFI install while a LAN host sends
+# 100,000 DHCPDISCOVERs from random MACs, 10,000 TFTP read requests it never acknowledges and
+# 1,000 idle TCP connections at the boot server, from four addresses: its memory stays bounded,
+# the tables of machines without a plan stay at their caps, and the machine still installs).
+# Needs root (network namespaces). Prints `netboot: N passed, N failed`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [[ $# -eq 0 ]]; then
   # Both DHCP modes, one machine each; one closing line for the lot.
   passed=0 failed=0
-  for mode in proxy full; do
+  for mode in proxy full ovmf flood; do
     if "$0" "$mode"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
   done
   echo "netboot: $passed passed, $failed failed"
   exit $((failed > 0))
 fi
-mode=$1  # proxy: dnsmasq is the router and Flatlab adds boot information; full: Flatlab alone
+mode=$1  # proxy: dnsmasq is the router and Flatlab adds boot information; full: Flatlab alone; ovmf, flood: proxy, UEFI
+dhcp=$mode
+[[ $mode == ovmf || $mode == flood ]] && dhcp=proxy
 flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
 timeout_secs=${NETBOOT_TIMEOUT:-300}
 mac=52:54:00:77:00:01
 
 source "$root/tests/lib/required.sh"
 [[ $(id -u) -eq 0 ]] || cannot_run netboot "needs root to create network namespaces"
-for tool in qemu-system-x86_64 dnsmasq busybox cpio curl ip; do
+for tool in qemu-system-x86_64 dnsmasq busybox cpio curl ip python3 sqlite3; do
   command -v "$tool" >/dev/null || { echo "netboot: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 done
 [[ -x $flatlab ]] || { echo "netboot: build flatlab first (cargo build -p flatlab-cli)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/flatlab-netboot.XXXXXX)
 id=$$
-ns_sw=flsw$id ns_r=flr$id ns_b=flb$id
+ns_sw=flsw$id ns_r=flr$id ns_b=flb$id ns_a=fla$id
 pids=()
 status=1
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$ns_sw" "$ns_r" "$ns_b" "$ns_a"; do ip netns del "$ns" 2>/dev/null || true; done
   if [[ $status -ne 0 ]]; then
     mkdir -p "$root/artifacts/netboot"
     cp "$work"/*.log "$root/artifacts/netboot/" 2>/dev/null || true
@@ -187,7 +193,7 @@ ip -n "$ns_r" link set r-eth up
 ip -n "$ns_b" addr add 10.77.0.2/24 dev b-eth
 ip -n "$ns_b" link set b-eth up
 
-if [[ $mode == proxy ]]; then
+if [[ $dhcp == proxy ]]; then
 step "starting dnsmasq as the home router"
 ip netns exec "$ns_r" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=r-eth --bind-interfaces \
   --dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h --dhcp-leasefile="$work/dnsmasq.leases" --log-dhcp \
@@ -195,22 +201,53 @@ ip netns exec "$ns_r" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --inter
 pids+=($!)
 fi
 
-step "starting flatlab serve --dhcp $mode"
+step "starting flatlab serve --dhcp $dhcp"
 range=""
-[[ $mode == full ]] && range=10.77.0.200-10.77.0.210
+[[ $dhcp == full ]] && range=10.77.0.200-10.77.0.210
 FLATLAB_LOG=info ip netns exec "$ns_b" "$flatlab" --db "$work/flatlab.db" serve "$work/plan.yaml" \
-  --interface b-eth --dhcp "$mode" ${range:+--dhcp-range "$range"} --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
+  --interface b-eth --dhcp "$dhcp" ${range:+--dhcp-range "$range"} --mirror "$work/mirror" --ipxe-dir /usr/lib/ipxe --admin 127.0.0.1:7070 \
   >"$work/flatlab.log" 2>&1 &
-pids+=($!)
+serve_pid=$!
+pids+=($serve_pid)
 for _ in $(seq 1 50); do
   ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines >/dev/null 2>&1 && break
   sleep 0.2
 done
 
-step "booting the machine in QEMU (TCG)"
+firmware=(-device "virtio-net-pci,netdev=n0,mac=$mac,bootindex=1")
+if [[ $mode == ovmf || $mode == flood ]]; then
+  # UEFI: OVMF's own PXE (no iPXE ROM on the card) loads snponly.efi over TFTP.
+  cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
+  firmware=(-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+    -drive if=pflash,format=raw,unit=1,file="$work/vars.fd" -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n
+    -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=,bootindex=1")
+fi
+
+if [[ $mode == flood ]]; then
+  # The attacker: four addresses on the same switch.
+  ip netns add "$ns_a"
+  ip -n "$ns_a" link set lo up
+  ip -n "$ns_sw" link add sw-a type veth peer name a-eth netns "$ns_a"
+  ip -n "$ns_sw" link set sw-a master br0 up
+  for a in 60 61 62 63; do ip -n "$ns_a" addr add "10.77.0.$a/24" dev a-eth; done
+  ip -n "$ns_a" link set a-eth up
+  sources=10.77.0.60,10.77.0.61,10.77.0.62,10.77.0.63
+  step "flooding the boot server from $sources"
+  ip netns exec "$ns_a" python3 "$root/tests/netboot/flood.py" tcp 10.77.0.2:8080 "$sources" 1000 90 >"$work/flood-tcp.log" 2>&1 &
+  pids+=($!)
+  ip netns exec "$ns_a" python3 "$root/tests/netboot/flood.py" tftp 10.77.0.2 "$sources" 10000 60 >"$work/flood-tftp.log" 2>&1 &
+  pids+=($!)
+  ip netns exec "$ns_a" python3 "$root/tests/netboot/flood.py" dhcp 10.77.0.2 "$sources" 100000 >"$work/flood-dhcp.log" 2>&1 &
+  pids+=($!)
+  # The boot server's memory, every second.
+  (while kill -0 "$serve_pid" 2>/dev/null; do awk '/^VmRSS/ { print $2 }' "/proc/$serve_pid/status" 2>/dev/null; sleep 1; done) >"$work/rss.log" &
+  pids+=($!)
+fi
+
+step "booting the machine in QEMU (TCG${firmware[1]:+, OVMF})"
 ip netns exec "$ns_sw" qemu-system-x86_64 -m 768 -nographic -no-reboot -serial "file:$work/serial.log" -monitor none \
   -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
-  -device virtio-net-pci,netdev=n0,mac=$mac,bootindex=1 \
+  "${firmware[@]}" \
   -drive file="$work/disk.img",if=virtio,format=raw,index=0 \
   >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
@@ -239,7 +276,31 @@ grep -q "live: flatcar-install wrote 1048576 bytes of $version to /dev/vda" "$wo
   || failures+=("the live system did not write the image to its disk")
 cmp -n 1048576 "$release/flatcar_production_image.bin.bz2" "$work/disk.img" >/dev/null \
   || failures+=("the disk does not hold the mirror's image")
-if [[ $mode == proxy ]]; then
+if [[ $mode == ovmf || $mode == flood ]]; then
+  grep -q 'TFTP transfer.*snponly.efi' "$work/flatlab.log" || failures+=("the firmware never fetched snponly.efi over TFTP")
+fi
+flood_figures=""
+if [[ $mode == flood ]]; then
+  # Let the floods end (the TCP holder holds 90 s), then read the figures.
+  for _ in $(seq 1 120); do
+    [[ -s $work/flood-tcp.log && -s $work/flood-tftp.log && -s $work/flood-dhcp.log ]] && break
+    sleep 1
+  done
+  peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$serve_pid/status")
+  json=$(ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines || true)
+  strangers=$(printf '%s' "$json" | python3 -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if m["node"] is None))')
+  rows=$(sqlite3 "$work/flatlab.db" 'SELECT count(*) FROM discovered_machines')
+  ((strangers <= 1024)) || failures+=("$strangers machines without a plan in the boot server (cap 1024)")
+  ((rows <= 1024)) || failures+=("$rows machines without a plan in the database (cap 1024)")
+  ((strangers >= 1000)) || failures+=("only $strangers strangers listed: did the DHCP flood reach the boot server?")
+  ((peak < 200 * 1024)) || failures+=("the boot server's peak RSS was $((peak / 1024)) MiB (limit 200 MiB)")
+  grep -q "sent 100000 DHCPDISCOVERs" "$work/flood-dhcp.log" || failures+=("the DHCP flood did not run: $(cat "$work/flood-dhcp.log")")
+  grep -q "sent 10000 TFTP read requests" "$work/flood-tftp.log" || failures+=("the TFTP flood did not run: $(cat "$work/flood-tftp.log")")
+  grep -q "opened [0-9]* idle TCP" "$work/flood-tcp.log" || failures+=("the TCP flood did not run: $(cat "$work/flood-tcp.log")")
+  kill -0 "$serve_pid" 2>/dev/null || failures+=("the boot server died")
+  flood_figures="; boot server peak RSS $((peak / 1024)) MiB (RSS samples: $(sort -n "$work/rss.log" | head -n 1)-$(sort -n "$work/rss.log" | tail -n 1) KiB), $strangers strangers listed, $rows in the database; $(cat "$work/flood-dhcp.log" "$work/flood-tftp.log" "$work/flood-tcp.log" | sed 's/^flood: //' | tr '\n' ';')"
+fi
+if [[ $dhcp == proxy ]]; then
   grep -q "DHCPOFFER" "$work/dnsmasq.log" || failures+=("dnsmasq never offered an address")
   grep -q '"ip":"10.77.0.1[0-5][0-9]"' "$work/machines.log" || failures+=("the machine did not use the router's address")
 else
@@ -252,4 +313,4 @@ if ((${#failures[@]})); then
   exit 1
 fi
 status=0
-step "$mode DHCP: installed in ${elapsed}s; history: $history"
+step "$mode: installed in ${elapsed}s; history: $history$flood_figures"

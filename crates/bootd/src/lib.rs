@@ -20,6 +20,36 @@ mod stage;
 pub mod tftp;
 mod zerocopy;
 
+/// What `scripts/fuzz-bootd.sh` drives: the HTTP listener's own request-head parsing, as a
+/// node's first request on a connection reaches it. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::Path;
+
+    /// Parses `bytes` as the listener does a connection's first bytes, and for a complete head
+    /// of a mirror request resolves its path inside `mirror` and its `Range` against a file of
+    /// `len` bytes. Returns whether the path resolved.
+    pub fn http_head(bytes: &[u8], mirror: &Path, len: u64) -> bool {
+        let Ok(Some((head, used))) = crate::zerocopy::Head::parse(bytes) else { return false };
+        assert!(used <= bytes.len());
+        let path = head.target.split('?').next().unwrap_or("").strip_prefix("/mirror/").unwrap_or("");
+        let Some(path) = crate::http::decode_path(path) else { return false };
+        if let Some(range) = head.range.as_deref()
+            && let Some(Ok((start, end))) = crate::zerocopy::byte_range(range, len)
+        {
+            assert!(start < end && end <= len, "{range}: {start}..{end} of {len}");
+        }
+        match crate::http::resolve_mirror_path(mirror, &path) {
+            Some(file) => {
+                let root = mirror.canonicalize().expect("the mirror exists");
+                assert!(file.starts_with(&root), "{path:?} resolved outside the mirror: {}", file.display());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -353,7 +353,7 @@ async fn mirror_file(
 
 /// A `Range` header as a half-open range within `len` (`http-range-header` parses it). None:
 /// serve the whole file (a header that does not parse, or several ranges); Err: not satisfiable.
-fn byte_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+pub(crate) fn byte_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     let parsed = http_range_header::parse_range_header(header).ok()?;
     match parsed.validate(len) {
         Ok(ranges) => match ranges.as_slice() {
@@ -364,9 +364,37 @@ fn byte_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     }
 }
 
+/// Request heads as nodes send them (fuzzing seeds, and what the tests parse): iPXE's, curl's
+/// and Ignition's (Go's `net/http`).
+#[cfg(test)]
+pub(crate) const SEED_HEADS: [&[u8]; 6] = [
+    b"GET /boot.ipxe HTTP/1.1\r\nConnection: keep-alive\r\nUser-Agent: iPXE/1.21.1+ (g988d2)\r\nHost: 10.77.0.2:8080\r\n\r\n",
+    b"GET /mirror/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz HTTP/1.1\r\nConnection: keep-alive\r\nUser-Agent: iPXE/1.21.1+ (g988d2)\r\nHost: 10.77.0.2:8080\r\n\r\n",
+    b"GET /v1/ignition/Tok3nForTheTestMachine0123456789 HTTP/1.1\r\nHost: 10.77.0.2:8080\r\nUser-Agent: Ignition/2.14.0\r\nAccept: application/vnd.coreos.ignition+json;version=3.4.0, */*;q=0.1\r\nAccept-Encoding: identity\r\n\r\n",
+    b"GET /mirror/stable/amd64-usr/4593.2.5/flatcar_production_image.bin.bz2 HTTP/1.1\r\nHost: 10.77.0.2:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\nRange: bytes=1048576-\r\n\r\n",
+    b"POST /v1/report/Tok3nForTheTestMachine0123456789?stage=installing HTTP/1.1\r\nHost: 10.77.0.2:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\nContent-Length: 7\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nreason=",
+    b"HEAD /mirror/k3s/v1.32.2%2Bk3s1/k3s HTTP/1.1\r\nHost: 10.77.0.2:8080\r\nRange: bytes=0-99\r\n\r\n",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fuzzing_entry_point_resolves_only_inside_the_mirror() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let release = dir.path().join("mirror/stable/amd64-usr/4593.2.5");
+        std::fs::create_dir_all(&release).expect("mkdir");
+        std::fs::write(release.join("flatcar_production_pxe.vmlinuz"), b"kernel").expect("write");
+        let mirror = dir.path().join("mirror");
+        assert!(crate::fuzzing::http_head(SEED_HEADS[1], &mirror, 6));
+        assert!(!crate::fuzzing::http_head(SEED_HEADS[0], &mirror, 6));
+        assert!(!crate::fuzzing::http_head(b"GET /mirror/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\n\r\n", &mirror, 6));
+        assert!(!crate::fuzzing::http_head(b"GET /mirror/stable HTTP/1.1\r\nRange: bytes=5-1\r\n\r\n", &mirror, 6));
+        for head in SEED_HEADS {
+            assert!(Head::parse(head).expect("HTTP").is_some(), "{}", String::from_utf8_lossy(head));
+        }
+    }
 
     #[test]
     fn ranges() {

@@ -266,6 +266,12 @@ mod tests {
         for (i, s) in tftp.iter().enumerate() {
             std::fs::write(dir.join(format!("tftp/seed{i}")), s).expect("write");
         }
+        // Request heads as the nodes' clients send them: iPXE, curl (install.sh,
+        // flatcar-install) and Ignition (Go's net/http).
+        std::fs::create_dir_all(dir.join("http")).expect("mkdir");
+        for (i, s) in crate::zerocopy::SEED_HEADS.iter().enumerate() {
+            std::fs::write(dir.join(format!("http/seed{i}")), s).expect("write");
+        }
     }
 
     #[test]
