@@ -38,8 +38,11 @@ fi
 step "Debian package: built with no network, inspected, installed into a throwaway root"
 tests/package/run.sh
 
-step "network boot: QEMU through flatlab serve, --dhcp proxy beside a dnsmasq router and --dhcp full"
+step "network boot: QEMU through flatlab serve, --dhcp proxy beside a dnsmasq router, --dhcp full, a UEFI machine over TFTP, and the same under a flood of DHCP, TFTP and TCP"
 tests/netboot/run.sh
+
+step "fuzzing the boot server's parsers: DHCP, TFTP and HTTP request heads, 30 s each (the long run: scripts/fuzz-bootd.sh 1800 10000000)"
+./scripts/fuzz-bootd.sh 30
 
 step "Debian-built nodes: real Ignition and systemd from PXE to k3s-ready, one machine (inspected first) and three at once"
 cargo build -q -p flatlab-cli -p flatlab-kube-standin

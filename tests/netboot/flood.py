@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A misbehaving LAN host, for tests/netboot/run.sh flood (network namespaces only).
 
-  flood.py dhcp SERVER SOURCES COUNT      DHCPDISCOVERs from random MACs, as PXE clients
+  flood.py dhcp SERVER SOURCES COUNT SECS DHCPDISCOVERs from random MACs, as PXE clients
   flood.py tftp SERVER SOURCES COUNT SECS read requests that are never acknowledged
   flood.py tcp  SERVER:PORT SOURCES COUNT SECS  idle connections, held SECS seconds
 
@@ -44,12 +44,16 @@ def send_all(sock, pkt, to):
             time.sleep(0.001)
 
 
-def dhcp(server, sources, count):
+def dhcp(server, sources, count, secs):
     socks = sockets(sources, 68)
     start = time.time()
     for i in range(count):
         mac = bytes([0x02]) + os.urandom(5)
         send_all(socks[i % len(socks)], discover(mac, random.getrandbits(32)), (server, 67))
+        if i % 100 == 99:
+            ahead = start + secs * (i + 1) / count - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
     print(f"flood: sent {count} DHCPDISCOVERs from random MACs in {time.time() - start:.1f}s")
 
 
@@ -108,7 +112,7 @@ def tcp(server, sources, count, secs):
 if __name__ == "__main__":
     what, server, sources = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     if what == "dhcp":
-        dhcp(server, sources, int(sys.argv[4]))
+        dhcp(server, sources, int(sys.argv[4]), float(sys.argv[5]))
     elif what == "tftp":
         tftp(server, sources, int(sys.argv[4]), float(sys.argv[5]))
     elif what == "tcp":

@@ -331,6 +331,12 @@ fi
 # The live system's own DHCP client took a second lease (Flatcar's DUID client identifier):
 # the install followed it there (crates/bootd/src/neighbors.rs).
 grep -q 'moved to a new address' "$work/flatlab.log" || failures+=("no install moved to the live system's second address (did dnsmasq hand out one?)")
+# Real Ignition, systemd and the install fetch each config once per boot attempt, from the
+# machine's own MAC: a legitimate install raises no alert.
+if grep -q '"kind":"alert"' "$work/machines.json"; then
+  failures+=("a legitimate install raised an alert: $(grep -o '"kind":"alert"[^}]*' "$work/machines.json" | head -n 3 | tr '\n' ' ')")
+fi
+grep -q 'served once for this boot attempt' "$work/flatlab.log" || failures+=("no config was marked served for its boot attempt")
 
 if ((${#failures[@]})); then
   printf "nodes ($run): FAILED: %s\n" "${failures[@]}"

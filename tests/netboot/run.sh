@@ -237,7 +237,8 @@ if [[ $mode == flood ]]; then
   pids+=($!)
   ip netns exec "$ns_a" python3 "$root/tests/netboot/flood.py" tftp 10.77.0.2 "$sources" 10000 60 >"$work/flood-tftp.log" 2>&1 &
   pids+=($!)
-  ip netns exec "$ns_a" python3 "$root/tests/netboot/flood.py" dhcp 10.77.0.2 "$sources" 100000 >"$work/flood-dhcp.log" 2>&1 &
+  udp_before=$(ip netns exec "$ns_b" awk '/^Udp: [0-9]/ { print $2, $4 }' /proc/net/snmp)
+  ip netns exec "$ns_a" python3 "$root/tests/netboot/flood.py" dhcp 10.77.0.2 "$sources" 100000 30 >"$work/flood-dhcp.log" 2>&1 &
   pids+=($!)
   # The boot server's memory, every second.
   (while kill -0 "$serve_pid" 2>/dev/null; do awk '/^VmRSS/ { print $2 }' "/proc/$serve_pid/status" 2>/dev/null; sleep 1; done) >"$work/rss.log" &
@@ -287,6 +288,10 @@ if [[ $mode == flood ]]; then
     sleep 1
   done
   peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$serve_pid/status")
+  # How many datagrams the boot server's namespace took in, and dropped for a full socket buffer.
+  read -r in_before err_before <<<"$udp_before"
+  read -r in_after err_after <<<"$(ip netns exec "$ns_b" awk '/^Udp: [0-9]/ { print $2, $4 }' /proc/net/snmp)"
+  udp="UDP datagrams received by the boot server's sockets $((in_after - in_before)), dropped (receive errors) $((err_after - err_before))"
   json=$(ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines || true)
   strangers=$(printf '%s' "$json" | python3 -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if m["node"] is None))')
   rows=$(sqlite3 "$work/flatlab.db" 'SELECT count(*) FROM discovered_machines')
@@ -298,7 +303,7 @@ if [[ $mode == flood ]]; then
   grep -q "sent 10000 TFTP read requests" "$work/flood-tftp.log" || failures+=("the TFTP flood did not run: $(cat "$work/flood-tftp.log")")
   grep -q "opened [0-9]* idle TCP" "$work/flood-tcp.log" || failures+=("the TCP flood did not run: $(cat "$work/flood-tcp.log")")
   kill -0 "$serve_pid" 2>/dev/null || failures+=("the boot server died")
-  flood_figures="; boot server peak RSS $((peak / 1024)) MiB (RSS samples: $(sort -n "$work/rss.log" | head -n 1)-$(sort -n "$work/rss.log" | tail -n 1) KiB), $strangers strangers listed, $rows in the database; $(cat "$work/flood-dhcp.log" "$work/flood-tftp.log" "$work/flood-tcp.log" | sed 's/^flood: //' | tr '\n' ';')"
+  flood_figures="; boot server peak RSS $((peak / 1024)) MiB (RSS samples: $(sort -n "$work/rss.log" | head -n 1)-$(sort -n "$work/rss.log" | tail -n 1) KiB), $strangers strangers listed, $rows in the database; $udp; $(cat "$work/flood-dhcp.log" "$work/flood-tftp.log" "$work/flood-tcp.log" | sed 's/^flood: //' | tr '\n' ';')"
 fi
 if [[ $dhcp == proxy ]]; then
   grep -q "DHCPOFFER" "$work/dnsmasq.log" || failures+=("dnsmasq never offered an address")
