@@ -240,6 +240,16 @@ if [[ $mode == flood ]]; then
   udp_before=$(ip netns exec "$ns_b" awk '/^Udp: [0-9]/ { print $2, $4 }' /proc/net/snmp)
   ip netns exec "$ns_a" python3 "$root/tests/netboot/flood.py" dhcp 10.77.0.2 "$sources" 100000 30 >"$work/flood-dhcp.log" 2>&1 &
   pids+=($!)
+  # And it tries to get the machine's configs: its script with the machine's MAC from its own
+  # address, then guessed tokens (once its idle connections were closed, 10 s on).
+  (sleep 15
+   ip netns exec "$ns_a" curl -s -o /dev/null -w 'script %{http_code}\n' --interface 10.77.0.60 \
+     "http://10.77.0.2:8080/v1/boot/${mac//:/-}.ipxe"
+   for i in $(seq 1 25); do
+     ip netns exec "$ns_a" curl -s -o /dev/null -w 'guess %{http_code}\n' --interface 10.77.0.61 \
+       "http://10.77.0.2:8080/v1/ignition/GuessedToken$(printf %020d "$i")"
+   done) >"$work/steal.log" 2>&1 &
+  pids+=($!)
   # The boot server's memory, every second.
   (while kill -0 "$serve_pid" 2>/dev/null; do awk '/^VmRSS/ { print $2 }' "/proc/$serve_pid/status" 2>/dev/null; sleep 1; done) >"$work/rss.log" &
   pids+=($!)
@@ -303,7 +313,16 @@ if [[ $mode == flood ]]; then
   grep -q "sent 10000 TFTP read requests" "$work/flood-tftp.log" || failures+=("the TFTP flood did not run: $(cat "$work/flood-tftp.log")")
   grep -q "opened [0-9]* idle TCP" "$work/flood-tcp.log" || failures+=("the TCP flood did not run: $(cat "$work/flood-tcp.log")")
   kill -0 "$serve_pid" 2>/dev/null || failures+=("the boot server died")
-  flood_figures="; boot server peak RSS $((peak / 1024)) MiB (RSS samples: $(sort -n "$work/rss.log" | head -n 1)-$(sort -n "$work/rss.log" | tail -n 1) KiB), $strangers strangers listed, $rows in the database; $udp; $(cat "$work/flood-dhcp.log" "$work/flood-tftp.log" "$work/flood-tcp.log" | sed 's/^flood: //' | tr '\n' ';')"
+  # The attempts to steal the machine's configs were refused, and raised alerts.
+  for _ in $(seq 1 30); do [[ $(grep -c . "$work/steal.log" 2>/dev/null) -ge 26 ]] && break; sleep 1; done
+  grep -q '^script 403$' "$work/steal.log" || failures+=("the attacker's request for node1's script was not refused: $(head -n 1 "$work/steal.log")")
+  [[ $(grep -c '^guess 403$' "$work/steal.log") -eq 25 ]] || failures+=("not every guessed token was refused: $(sort "$work/steal.log" | uniq -c | tr '\n' ' ')")
+  alerts=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]=="node1"][0]; print(" ".join(h["alert"] + "<" + h.get("from", "") for h in m["history"] if h.get("kind") == "alert"))')
+  [[ " $alerts " == *" foreign-mac<10.77.0.60 "* ]] || failures+=("no foreign-mac alert from 10.77.0.60 on node1's timeline: $alerts")
+  server_alerts=$(ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/alerts || true)
+  grep -q '"alert":"wrong-tokens".*"from":"10.77.0.61"' <<<"$server_alerts" || failures+=("no wrong-tokens alert for 10.77.0.61: $server_alerts")
+  flood_alerts="alerts: node1 $alerts; server $(printf '%s' "$server_alerts" | python3 -c 'import json,sys; print(" ".join(a["alert"] + "<" + a["from"] for a in json.load(sys.stdin)))')"
+  flood_figures="; boot server peak RSS $((peak / 1024)) MiB (RSS samples: $(sort -n "$work/rss.log" | head -n 1)-$(sort -n "$work/rss.log" | tail -n 1) KiB), $strangers strangers listed, $rows in the database; $udp; $(cat "$work/flood-dhcp.log" "$work/flood-tftp.log" "$work/flood-tcp.log" | sed 's/^flood: //' | tr '\n' ';') $flood_alerts"
 fi
 if [[ $dhcp == proxy ]]; then
   grep -q "DHCPOFFER" "$work/dnsmasq.log" || failures+=("dnsmasq never offered an address")
