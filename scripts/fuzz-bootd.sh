@@ -3,8 +3,8 @@
 # TFTP (read requests against the allow-list) and HTTP (the node-facing listener's own request
 # head parser, its Range and mirror-path handling). Each target runs until it reached RUNS
 # executions or SECONDS passed, whichever is first, from seeds that include DHCP packets real
-# firmware sent (crates/bootd/tests/fixtures/dhcp) and request heads as iPXE, curl and Ignition
-# send them. Prints the figures; exits 1 on a crash (the reproducer is kept and printed).
+# firmware sent (crates/bootd/tests/fixtures/dhcp) and request heads iPXE and curl sent
+# (crates/bootd/tests/fixtures/http). Prints the figures; exits 1 on a crash (the reproducer is kept and printed).
 #
 # Usage: scripts/fuzz-bootd.sh [SECONDS_PER_TARGET [RUNS_PER_TARGET [TARGET...]]]
 #   scripts/fuzz-bootd.sh 30               # what CI runs: 30 s each

@@ -255,6 +255,15 @@ if [[ $mode == flood ]]; then
   pids+=($!)
 fi
 
+# NETBOOT_CAPTURE_HTTP=DIR: record the HTTP request heads the machine sends (iPXE, curl) as
+# fixtures for the HTTP fuzz target and tests (crates/bootd/tests/fixtures/http).
+if [[ -n ${NETBOOT_CAPTURE_HTTP:-} ]]; then
+  ip netns exec "$ns_b" tcpdump -i b-eth -w "$work/http.pcap" -U -s 0 'tcp dst port 8080' >"$work/tcpdump.log" 2>&1 &
+  tcpdump_pid=$!
+  pids+=($tcpdump_pid)
+  sleep 1
+fi
+
 step "booting the machine in QEMU (TCG${firmware[1]:+, OVMF})"
 ip netns exec "$ns_sw" qemu-system-x86_64 -m 768 -nographic -no-reboot -serial "file:$work/serial.log" -monitor none \
   -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
@@ -276,6 +285,11 @@ while (( $(date +%s) - start < timeout_secs )); do
 done
 elapsed=$(( $(date +%s) - start ))
 echo "$json" > "$work/machines.log"
+if [[ -n ${NETBOOT_CAPTURE_HTTP:-} ]]; then
+  kill "$tcpdump_pid" 2>/dev/null || true
+  sleep 1
+  python3 "$root/tests/netboot/http-heads.py" "$work/http.pcap" "$NETBOOT_CAPTURE_HTTP" "$mode"
+fi
 
 failures=()
 [[ $stage == installed ]] || failures+=("machine stage is '$stage', not installed, after ${elapsed}s")

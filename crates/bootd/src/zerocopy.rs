@@ -365,7 +365,8 @@ pub(crate) fn byte_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()
 }
 
 /// Request heads as nodes send them (fuzzing seeds, and what the tests parse): iPXE's, curl's
-/// and Ignition's (Go's `net/http`).
+/// and Ignition's (Go's `net/http`), written by hand; `tests/fixtures/http` has iPXE's and
+/// curl's as recorded.
 #[cfg(test)]
 pub(crate) const SEED_HEADS: [&[u8]; 6] = [
     b"GET /boot.ipxe HTTP/1.1\r\nConnection: keep-alive\r\nUser-Agent: iPXE/1.21.1+ (g988d2)\r\nHost: 10.77.0.2:8080\r\n\r\n",
@@ -394,6 +395,19 @@ mod tests {
         for head in SEED_HEADS {
             assert!(Head::parse(head).expect("HTTP").is_some(), "{}", String::from_utf8_lossy(head));
         }
+        // What iPXE and curl really sent (tests/fixtures/http).
+        let captured = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http");
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(&captured).expect("the captured heads").flatten() {
+            if entry.path().extension().is_some_and(|e| e == "txt") {
+                let bytes = std::fs::read(entry.path()).expect("read");
+                let (head, used) = Head::parse(&bytes).expect("HTTP").expect("complete");
+                assert_eq!(used, bytes.len());
+                assert!(head.target.starts_with('/'), "{head:?}");
+                parsed += 1;
+            }
+        }
+        assert!(parsed >= 9, "{parsed} captured heads");
     }
 
     #[test]

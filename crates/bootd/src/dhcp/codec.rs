@@ -272,6 +272,13 @@ mod tests {
         for (i, s) in crate::zerocopy::SEED_HEADS.iter().enumerate() {
             std::fs::write(dir.join(format!("http/seed{i}")), s).expect("write");
         }
+        // And what iPXE and curl sent (tests/fixtures/http/).
+        let captured = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http");
+        for entry in std::fs::read_dir(&captured).expect("the captured heads").flatten() {
+            if entry.path().extension().is_some_and(|e| e == "txt") {
+                std::fs::copy(entry.path(), dir.join("http").join(entry.file_name())).expect("copy");
+            }
+        }
     }
 
     #[test]
