@@ -311,6 +311,16 @@ Object.assign(scenarios, {
       check(script.startsWith("#!ipxe"), "an iPXE script");
       await s.waitFor(testid("machine-cp1"), { predicate: async (e) => (await e.attribute("data-stage")) === "ipxe" });
       await shot(s, "install-live");
+      // Something fetches cp1's install config a second time in this boot attempt: refused,
+      // and an alert on cp1's card that names the address.
+      const configUrl = /ignition\.config\.url=(\S+)/.exec(script)?.[1];
+      check(configUrl, `no install config URL in the script:\n${script}`);
+      check((await fetch(configUrl)).status === 200, "the install config, once");
+      check((await fetch(configUrl)).status === 403, "the install config is served once per boot attempt");
+      await s.waitFor(testid("alert-cp1"), { timeout: 10000 });
+      const alertText = await (await s.find(testid("alert-cp1"))).text();
+      check(alertText.includes("a second time in this boot attempt"), `alert: ${alertText}`);
+      await shot(s, "install-alert");
       // Its live system posts the machine's hardware with its install token, as install.sh does;
       // the node's inspector shows it and installs to the disk chosen from it.
       const token = /\/v1\/ignition\/([A-Za-z0-9]+)/.exec(script)?.[1];

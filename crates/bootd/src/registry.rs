@@ -1194,9 +1194,12 @@ fn find_by_token<'a, T>(
     found
 }
 
-/// A duration as a sentence says it: "5 minutes", "1 minute", "40 seconds".
+/// A duration as a sentence says it: "5 minutes", "1 minute", "40 seconds", "less than a second".
 fn spoken_duration(ms: Millis) -> String {
     let s = ms.max(0) / 1000;
+    if s == 0 {
+        return "less than a second".into();
+    }
     let (n, unit) = if s >= 120 { (s / 60, "minute") } else { (s, "second") };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }

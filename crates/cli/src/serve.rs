@@ -80,7 +80,7 @@ pub async fn run(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                     BootEventKind::Alert { message, from, .. } => {
-                        let from = from.map(|f| format!(" (from {f})")).unwrap_or_default();
+                        let from = from.filter(|f| !message.contains(f.as_str())).map(|f| format!(" (from {f})")).unwrap_or_default();
                         println!("{when} {who} ALERT: {message}{from}");
                     }
                     BootEventKind::Diagnosis { message, .. } => println!("{when} {who} {message}"),

@@ -435,7 +435,7 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
                     <p key={`${x.code}-${x.at}`} className={`notice ${x.kind}`} data-testid={`${x.kind}-${n.name}`} data-code={x.code}>
                       <b>{x.kind === "diagnosis" ? "Why it may be stuck" : "Alert"}</b> ({time(x.at)}): {x.kind === "diagnosis" ? `${n.name} ` : ""}
                       {x.message}
-                      {x.from ? ` (from ${x.from})` : ""}
+                      {x.from && !x.message.includes(x.from) ? ` (from ${x.from})` : ""}
                     </p>
                   ))}
                 {m?.progress && (
