@@ -34,10 +34,14 @@ pub enum Link {
     OffLink,
 }
 
-/// `ip`'s link from the kernel: local when a socket can bind it, on the link when a route
-/// without a gateway covers it (`/proc/net/route`, this network namespace's), else off it.
+/// `ip`'s link from the kernel: local when an interface of this machine has it, on the link
+/// when a route without a gateway covers it (`/proc/net/route`, this network namespace's), else
+/// off it. (Not "a socket can bind it": with `net.ipv4.ip_nonlocal_bind` any address binds.)
 pub fn kernel_link_of(ip: Ipv4Addr) -> Link {
-    if ip.is_loopback() || ip.is_unspecified() || std::net::UdpSocket::bind((ip, 0)).is_ok() {
+    let own = || {
+        if_addrs::get_if_addrs().is_ok_and(|all| all.iter().any(|i| i.ip() == std::net::IpAddr::V4(ip)))
+    };
+    if ip.is_loopback() || ip.is_unspecified() || own() {
         return Link::Local;
     }
     let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
