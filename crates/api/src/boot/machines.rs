@@ -121,7 +121,7 @@ impl Flatlab {
     /// Every planned node's install state, in plan order. A node without a row (or whose row
     /// names another node: it was renamed, which re-arms it) gets a new row: armed, with a new
     /// token. `flatlab render` and `flatlab serve` both come here, so a rendered bundle carries
-    /// the token the boot server answers.
+    /// the machine's token, which the boot server replaces by each boot attempt's own.
     pub(crate) async fn machine_states(
         &self,
         name: &str,
