@@ -11,6 +11,7 @@
 pub mod dhcp;
 mod error;
 mod http;
+mod limit;
 mod mac;
 mod neighbors;
 mod policy;

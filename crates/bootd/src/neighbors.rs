@@ -38,9 +38,7 @@ pub enum Link {
 /// when a route without a gateway covers it (`/proc/net/route`, this network namespace's), else
 /// off it. (Not "a socket can bind it": with `net.ipv4.ip_nonlocal_bind` any address binds.)
 pub fn kernel_link_of(ip: Ipv4Addr) -> Link {
-    let own = || {
-        if_addrs::get_if_addrs().is_ok_and(|all| all.iter().any(|i| i.ip() == std::net::IpAddr::V4(ip)))
-    };
+    let own = || if_addrs::get_if_addrs().is_ok_and(|all| all.iter().any(|i| i.ip() == std::net::IpAddr::V4(ip)));
     if ip.is_loopback() || ip.is_unspecified() || own() {
         return Link::Local;
     }

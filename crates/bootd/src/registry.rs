@@ -61,6 +61,12 @@ impl Machine {
         }
     }
 
+    /// A new boot attempt from `ip`, with a token of its own; the one before ends.
+    fn begin_attempt(&mut self, at: Millis, ip: Ipv4Addr) {
+        self.attempt = Some(Attempt { token: new_token(), at, ip: Some(ip), install_served: None, final_served: None });
+        self.in_flight = [false; 2];
+    }
+
     /// `text` (a script or config of this machine) with the attempt's token in place of the
     /// machine's.
     fn for_attempt(&self, text: &str) -> String {
@@ -604,14 +610,7 @@ impl Registry {
                         inner.by_ip.remove(&old);
                     }
                     inner.by_ip.insert(ip, mac);
-                    m.attempt = Some(Attempt {
-                        token: new_token(),
-                        at: self.now(),
-                        ip: Some(ip),
-                        install_served: None,
-                        final_served: None,
-                    });
-                    m.in_flight = [false; 2];
+                    m.begin_attempt(self.now(), ip);
                     Script::Install(m.for_attempt(&text))
                 }
                 (answer, Some(_)) => answer,
@@ -826,14 +825,7 @@ impl Registry {
                     inner.by_ip.insert(ip, mac);
                     inner.inspections.remove(&mac);
                     // The install from the live system is this machine's boot attempt.
-                    m.attempt = Some(Attempt {
-                        token: new_token(),
-                        at: self.now(),
-                        ip: Some(ip),
-                        install_served: None,
-                        final_served: None,
-                    });
-                    m.in_flight = [false; 2];
+                    m.begin_attempt(self.now(), ip);
                     Some(m.for_attempt(&m.spec.install_script))
                 }
                 _ => None,

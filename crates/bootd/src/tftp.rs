@@ -164,53 +164,13 @@ fn error_packet(code: u16, message: &str) -> Vec<u8> {
 /// Called with (peer, file name, file size) when a transfer starts.
 pub type OnTransfer = Arc<dyn Fn(SocketAddr, &str, usize) + Send + Sync>;
 
-/// The transfers running, in all and per client address.
-#[derive(Default)]
-struct Running {
-    total: usize,
-    by_address: std::collections::HashMap<std::net::IpAddr, usize>,
-}
-
-/// A place among the running transfers, given back when dropped.
-struct Slot {
-    running: Arc<std::sync::Mutex<Running>>,
-    ip: std::net::IpAddr,
-}
-
-impl Slot {
-    fn take(running: &Arc<std::sync::Mutex<Running>>, ip: std::net::IpAddr) -> Option<Slot> {
-        let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = r.by_address.get(&ip).copied().unwrap_or(0);
-        if r.total >= MAX_TRANSFERS || mine >= MAX_TRANSFERS_PER_ADDRESS {
-            return None;
-        }
-        r.total += 1;
-        *r.by_address.entry(ip).or_default() += 1;
-        Some(Slot { running: running.clone(), ip })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut r = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        r.total -= 1;
-        if let Some(n) = r.by_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                r.by_address.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// Serves TFTP read requests for `files` on `socket` until the task is dropped. Never stops for
 /// a bad packet. `on_transfer` hears of each transfer as it begins, `on_done` once the client
 /// acknowledged its last block.
 pub async fn serve(socket: UdpSocket, files: Arc<AllowList>, on_transfer: OnTransfer, on_done: OnTransfer) {
     let local_ip = socket.local_addr().map(|a| a.ip()).ok();
     let mut buf = vec![0u8; 2048];
-    let running = Arc::new(std::sync::Mutex::new(Running::default()));
-    let mut busy_refused: u64 = 0;
+    let running = crate::limit::Limiter::new(MAX_TRANSFERS, MAX_TRANSFERS_PER_ADDRESS);
     loop {
         let (len, peer) = match socket.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -237,13 +197,15 @@ pub async fn serve(socket: UdpSocket, files: Arc<AllowList>, on_transfer: OnTran
             let _ = socket.send_to(&error_packet(ERR_NOT_FOUND, "file not found"), peer).await;
             continue;
         };
-        let Some(slot) = Slot::take(&running, peer.ip()) else {
-            busy_refused += 1;
-            if busy_refused.is_power_of_two() {
-                tracing::warn!(peer = %peer, refused = busy_refused, "TFTP busy: too many transfers at once (in all, or from this address); refused");
+        let slot = match running.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err((refused, running)) => {
+                if refused.is_power_of_two() {
+                    tracing::warn!(peer = %peer, refused, running, "TFTP busy: too many transfers at once (in all, or from this address); refused");
+                }
+                let _ = socket.send_to(&error_packet(ERR_UNDEFINED, "server busy, try again"), peer).await;
+                continue;
             }
-            let _ = socket.send_to(&error_packet(ERR_UNDEFINED, "server busy, try again"), peer).await;
-            continue;
         };
         on_transfer(peer, &req.filename, data.len());
         let bind = SocketAddr::new(local_ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), 0);

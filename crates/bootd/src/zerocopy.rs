@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,49 +38,6 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 512;
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 
-/// The connections open, in all and per client address.
-#[derive(Default)]
-struct Open {
-    total: usize,
-    by_address: std::collections::HashMap<std::net::IpAddr, usize>,
-    refused: u64,
-}
-
-/// A place among the open connections, given back when dropped.
-struct Place {
-    open: Arc<Mutex<Open>>,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut o = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        o.total -= 1;
-        if let Some(n) = o.by_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                o.by_address.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// A place for a connection from `ip`, unless there are too many.
-fn place(open: &Arc<Mutex<Open>>, ip: std::net::IpAddr) -> Option<Place> {
-    let mut o = open.lock().unwrap_or_else(|e| e.into_inner());
-    let mine = o.by_address.get(&ip).copied().unwrap_or(0);
-    if o.total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_ADDRESS {
-        o.refused += 1;
-        if o.refused.is_power_of_two() {
-            tracing::warn!(peer = %ip, refused = o.refused, open = o.total, "too many HTTP connections (in all, or from this address); closing new ones");
-        }
-        return None;
-    }
-    o.total += 1;
-    *o.by_address.entry(ip).or_default() += 1;
-    Some(Place { open: open.clone(), ip })
-}
-
 /// Raises this process's open-file limit (soft, up to the hard one) to what the connection
 /// caps and TFTP's transfers need, with room for the rest.
 pub(crate) fn raise_open_file_limit() {
@@ -103,7 +59,7 @@ pub(crate) fn raise_open_file_limit() {
 
 /// Accepts connections until the task is dropped.
 pub(crate) async fn serve(listener: TcpListener, router: Router, mirror: Option<PathBuf>, registry: Registry) {
-    let open = Arc::new(Mutex::new(Open::default()));
+    let open = crate::limit::Limiter::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -114,7 +70,15 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, mirror: Option<
             }
         };
         // Closed at once when there are too many: the file descriptor is given back now.
-        let Some(place) = place(&open, peer.ip()) else { continue };
+        let place = match open.acquire(peer.ip()) {
+            Ok(place) => place,
+            Err((refused, open)) => {
+                if refused.is_power_of_two() {
+                    tracing::warn!(peer = %peer, refused, open, "too many HTTP connections (in all, or from this address); closing new ones");
+                }
+                continue;
+            }
+        };
         let router = router.clone();
         let mirror = mirror.clone();
         let registry = registry.clone();
