@@ -528,11 +528,10 @@ impl Registry {
                 if save && let Some(s) = inner.unknown.get_mut(&mac) {
                     s.saved = at;
                 }
-                let refused = std::mem::take(&mut inner.stranger_saves.refused);
-                if refused > 0 && save {
+                // What the bucket refused since the last save, said with the next one.
+                if save && inner.stranger_saves.refused > 0 {
+                    let refused = std::mem::take(&mut inner.stranger_saves.refused);
                     tracing::info!(refused, "sightings of machines without a plan not saved (more than 10 a second)");
-                } else {
-                    inner.stranger_saves.refused += refused;
                 }
                 let s = inner.unknown.get(&mac).expect("inserted");
                 Some((new && save, save, s.firmware.clone(), s.vendor_class.clone()))
@@ -1006,7 +1005,9 @@ impl Registry {
             )).await;
             return Err(Refusal::OtherMachine);
         }
-        let (text, earlier) = {
+        // The config and the attempt's token, or (for the alert) what was asked for and when
+        // it went out before.
+        let taken = {
             let mut inner = self.lock();
             let Some(m) = inner.machines.get_mut(&mac) else { return Err(Refusal::UnknownToken) };
             let attempt = m.attempt.as_ref().expect("made above");
@@ -1015,34 +1016,30 @@ impl Registry {
                 Config::Final => attempt.final_served,
             };
             if let Some(served) = served {
-                (
-                    None,
-                    Some(format!(
-                        "it went out in full to {} {} earlier",
-                        served.to,
-                        spoken_duration(self.now() - served.at)
-                    )),
-                )
+                Err((
+                    config.name(),
+                    format!("it went out in full to {} {} earlier", served.to, spoken_duration(self.now() - served.at)),
+                ))
             } else if m.in_flight[config.index()] {
-                (None, Some("it is being sent right now".to_owned()))
+                Err(("in flight", "it is being sent right now".to_owned()))
             } else {
                 m.in_flight[config.index()] = true;
                 let text = match config {
                     Config::Install => m.for_attempt(&m.spec.install_ignition),
                     Config::Final => m.for_attempt(&m.spec.final_ignition),
                 };
-                (Some((text, attempt.token.clone())), None)
+                Ok((text, attempt.token.clone()))
             }
         };
-        let Some((text, attempt_token)) = text else {
-            let what =
-                if earlier.as_deref() == Some("it is being sent right now") { "in flight" } else { config.name() };
-            self.alert(mac, Alert::RepeatedFetch, ip, what, format!(
-                "{ip} asked for {node}'s {} a second time in this boot attempt ({}): refused. A machine fetches it once; if this was the machine itself, reboot it to start a new attempt",
-                config.name(),
-                earlier.unwrap_or_default()
-            )).await;
-            return Err(Refusal::AlreadyServed);
+        let (text, attempt_token) = match taken {
+            Ok(taken) => taken,
+            Err((what, earlier)) => {
+                self.alert(mac, Alert::RepeatedFetch, ip, what, format!(
+                    "{ip} asked for {node}'s {} a second time in this boot attempt ({earlier}): refused. A machine fetches it once; if this was the machine itself, reboot it to start a new attempt",
+                    config.name()
+                )).await;
+                return Err(Refusal::AlreadyServed);
+            }
         };
         if config == Config::Install {
             self.advance(mac, Stage::Ignition, None).await;
