@@ -59,11 +59,17 @@ pub async fn boot_arm(
     app: State<'_, Flatlab>,
     plan: String,
     node: String,
+    new_cluster: Option<bool>,
 ) -> CmdResult<()> {
-    if boot.request(&plan, &Request::Arm { node: node.clone() }).await? {
+    let new_cluster = new_cluster.unwrap_or(false);
+    // The cluster is asked here first, so that a refusal (another cluster, or a cluster that
+    // ran and answers nowhere) reaches the UI with its code at once.
+    app.decide_arm(&plan, &node, new_cluster, &mut crate::commands::os_rng()).await?;
+    if boot.request(&plan, &Request::Arm { node: node.clone(), new_cluster }).await? {
         return Ok(());
     }
-    Ok(app.arm_machine(&plan, &node, None, &mut crate::commands::os_rng()).await?)
+    app.arm_machine(&plan, &node, new_cluster, None, &mut crate::commands::os_rng()).await?;
+    Ok(())
 }
 
 /// Inspects a machine (a node of the plan, or a MAC) at its next network boot. A running boot

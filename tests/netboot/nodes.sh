@@ -14,7 +14,9 @@
 #   tests/netboot/nodes.sh three   the HA plan's three servers at once (SeaBIOS, OVMF, SeaBIOS),
 #                                  K3s pinned by hash (an Ignition remote file); the boot server
 #                                  is killed with SIGKILL once all three are installed, and
-#                                  started again: none loses its state, none installs twice
+#                                  started again: none loses its state, none installs twice;
+#                                  then cp1 is powered off and cp2 armed and reset: it reinstalls
+#                                  and joins through cp3, the one server that answers
 #   tests/netboot/nodes.sh         both; prints `nodes: N passed, N failed` and the timings
 # Needs root (network namespaces, mmdebstrap). Logs of a failed run: artifacts/netboot-nodes/.
 set -euo pipefail
@@ -260,11 +262,48 @@ elapsed=$(( $(date +%s) - t_start ))
 json=$(machines || true)
 echo "$json" >"$work/machines.json"
 
+# --- three: a server lost, another reinstalled through whichever server is up ----------------------
+monitor() {  # monitor NODE COMMAND: a QEMU monitor command
+  python3 - "$work/monitor-$1.sock" "$2" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(10); s.connect(sys.argv[1])
+s.recv(4096); s.sendall((sys.argv[2] + "\n").encode()); time.sleep(0.5); s.close()
+PY
+}
+rejoin_elapsed=""
+if [[ $run == three ]] && all_reached "$json" k3s-ready; then
+  step "cp1 powered off; cp2 armed (flatlab arm) and reset: it reinstalls with cp1 gone"
+  monitor cp1 quit || true
+  "$flatlab" --db "$work/flatlab.db" arm "nodes-$run" cp2 >>"$work/flatlab.log" 2>&1
+  # The running serve takes up what another process armed within 2 s.
+  for _ in $(seq 1 20); do
+    [[ $(machines | stage_of cp2) == armed ]] && break
+    sleep 0.5
+  done
+  joins_before=$(grep -ac 'k3s-standin: server joins' "$work/serial-cp2.log" || true)
+  monitor cp2 system_reset
+  t_rejoin=$(date +%s)
+  seen_stage[cp2]=armed
+  while (( $(date +%s) - t_rejoin < 900 )); do
+    json=$(machines || true)
+    s=$(printf '%s' "$json" | stage_of cp2 2>/dev/null || true)
+    if [[ -n $s && ${seen_stage[cp2]} != "$s" ]]; then
+      seen_stage[cp2]=$s
+      step "cp2 (reinstall): $s at $(( $(date +%s) - t_rejoin ))s"
+    fi
+    [[ $s == k3s-ready || $s == failed ]] && break
+    sleep 2
+  done
+  rejoin_elapsed=$(( $(date +%s) - t_rejoin ))
+  echo "$json" >"$work/machines.json"
+fi
+
 # --- checks --------------------------------------------------------------------------------------------
 failures=()
 all_reached "$json" k3s-ready || failures+=("not every machine reached k3s-ready in ${elapsed}s: $(tr '\n' ' ' <"$work/stages.log" 2>/dev/null)")
 for n in "${nodes[@]}"; do
-  hist=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]][0]; print(" ".join(h["stage"] for h in m["history"] if h.get("kind","stage")=="stage"))' "$n" 2>/dev/null || true)
+  # A reinstall keeps the history before it; its own is what follows the last `armed`.
+  hist=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]][0]; s=[h["stage"] for h in m["history"] if h.get("kind","stage")=="stage"]; a=[i for i,x in enumerate(s) if x=="armed"]; print(" ".join(s[a[-1]+1:] if a else s))' "$n" 2>/dev/null || true)
   for s in dhcp ipxe kernel initrd ignition installing installed booted k3s-ready; do
     want=1
     # The inspected machine installed from its inspection's live system: no second network
@@ -274,8 +313,11 @@ for n in "${nodes[@]}"; do
     [[ $count -eq $want ]] || failures+=("$n: '$s' $count times in its history (not $want): $hist")
   done
   serial=$work/serial-$n.log
-  # Once: flatcar-install wrote the disk once, Ignition ran on the first disk boot.
-  [[ $(grep -ac 'Success! Flatcar Container Linux (Flatlab stand-in)' "$serial") -eq 1 ]] || failures+=("$n: flatcar-install did not succeed exactly once")
+  # Once (cp2 of `three` twice: it is reinstalled): flatcar-install wrote the disk once per
+  # install, Ignition ran on the first disk boot.
+  installs=1
+  [[ $run == three && $n == cp2 ]] && installs=2
+  [[ $(grep -ac 'Success! Flatcar Container Linux (Flatlab stand-in)' "$serial") -eq $installs ]] || failures+=("$n: flatcar-install did not succeed exactly $installs time(s)")
   grep -aq 'disk-init: Ignition done' "$serial" || failures+=("$n: Ignition did not run on the first disk boot")
   grep -aq 'k3s-standin: server ready' "$serial" || failures+=("$n: the K3s stand-in never got ready")
   if [[ ${firmware[$n]} == ovmf ]]; then
@@ -324,9 +366,19 @@ if [[ $run == three ]]; then
   done
   grep -aq 'k3s-standin: first server: 11 CA files, token pins server-ca.crt' "$work/serial-cp1.log" || failures+=("cp1 did not start the cluster with Flatlab's CA files")
   for n in cp2 cp3; do
-    grep -aq "k3s-standin: server joins https://10.77.0.11:6443: its CA matches the token" "$work/serial-$n.log" || failures+=("$n did not join cp1 with a token that pins its CA")
+    grep -aqE "k3s-standin: server joins https://10\.77\.0\.1[123]:6443: its CA matches the token" "$work/serial-$n.log" || failures+=("$n did not join a server with a token that pins its CA")
   done
   ((killed == 1)) || failures+=("the boot server was never killed (not every machine got installed)")
+  # The reinstall: cp2 found cp1 gone and joined through cp3 (its join step wrote cp3 into the
+  # drop-in; the stand-in read it there), to k3s-ready.
+  if [[ -z $rejoin_elapsed ]]; then
+    failures+=("cp2 was never reinstalled (the first installs did not all reach k3s-ready)")
+  else
+    [[ $(printf '%s' "$json" | stage_of cp2) == k3s-ready ]] || failures+=("cp2's reinstall did not reach k3s-ready in ${rejoin_elapsed}s")
+    joins=$(grep -a 'k3s-standin: server joins' "$work/serial-cp2.log" | tail -n +$((joins_before + 1)) | tr -d '\r')
+    grep -q 'server joins https://10.77.0.13:6443: its CA matches the token' <<<"$joins" || failures+=("cp2's reinstall did not join through cp3: ${joins:-nothing}")
+    grep -aq 'k3s-standin: /etc/rancher/k3s/config.yaml.d/50-flatlab-join.yaml sets server' "$work/serial-cp2.log" || failures+=("cp2's K3s never read the join step's drop-in")
+  fi
 fi
 # The live system's own DHCP client took a second lease (Flatcar's DUID client identifier):
 # the install followed it there (crates/bootd/src/neighbors.rs).
@@ -347,3 +399,4 @@ mkdir -p "$root/target"
 times=$root/target/netboot-nodes-times.txt
 [[ $run == one ]] && : >"$times"
 echo "nodes ($run): ${#nodes[@]} machine(s) from power-on to k3s-ready in ${elapsed}s" | tee -a "$times"
+[[ -n $rejoin_elapsed ]] && echo "nodes ($run): cp2 reinstalled with cp1 off, joined through cp3, k3s-ready in ${rejoin_elapsed}s" | tee -a "$times"

@@ -113,6 +113,7 @@ export function App() {
               server={boot}
               ensureSaved={editor.settleDraft}
               confirm={modal.confirm}
+              choose={modal.choose}
               images={images}
               onImages={() => setTab("images")}
               onLanFindings={(found) => setLan(fromCheck(found, current.plan))}

@@ -38,6 +38,13 @@ pub enum ApiError {
     /// A restore would replace secrets the plan holds (another cluster's).
     #[error("{0}")]
     SecretsClash(String),
+    /// A cluster with the plan's CAs but another identity answers.
+    #[error("{0}")]
+    AnotherCluster(String),
+    /// The plan's cluster ran and no server answers: arming its first server would start a
+    /// second cluster; the user chooses (wait, restore from a snapshot, or start a new one).
+    #[error("{0}")]
+    ClusterLost(String),
 }
 
 fn reach_text(reach: &crate::cluster::Reach) -> String {
@@ -100,6 +107,12 @@ pub enum ErrorCode {
     UpgradeRefused,
     /// Restoring a secrets backup would replace the plan's other secrets (ask, then replace).
     SecretsClash,
+    /// A cluster with the plan's CAs but another identity (the UID of its `kube-system`
+    /// namespace) answers: Flatlab will not treat it as the plan's.
+    AnotherCluster,
+    /// The plan's cluster ran, and no server of it answers: arming its first server is refused
+    /// until the user chooses to wait, restore from a snapshot, or start a new cluster.
+    ClusterLost,
     /// The user cancelled it (a fetch keeps what it downloaded, and the next one resumes).
     Cancelled,
     Io,
@@ -123,6 +136,8 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
                 ApiError::ClusterUnreachable { .. } => ErrorCode::ClusterUnreachable,
                 ApiError::UpgradeRefused(_) => ErrorCode::UpgradeRefused,
                 ApiError::SecretsClash(_) => ErrorCode::SecretsClash,
+                ApiError::AnotherCluster(_) => ErrorCode::AnotherCluster,
+                ApiError::ClusterLost(_) => ErrorCode::ClusterLost,
             };
         }
         if let Some(e) = cause.downcast_ref::<S>() {

@@ -32,10 +32,12 @@ use serde::Serialize;
 use ts_rs::TS;
 
 pub use boot::{
-    BootSession, IPXE_BINARIES, InspectRequested, InspectTarget, ServeOptions, default_ipxe_dirs, server_address,
-    taken_addresses,
+    Armed, BootSession, IPXE_BINARIES, InspectRequested, InspectTarget, ServeOptions, default_ipxe_dirs,
+    server_address, taken_addresses,
 };
-pub use cluster::{Access, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView};
+pub use cluster::{
+    Access, ClusterDecision, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView,
+};
 pub use desktop::{
     AppInfo, DbProblem, GIT_REVISION, LocalNetwork, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path,
     list_interfaces, local_network, ssh_public_keys,

@@ -66,7 +66,7 @@ impl Flatlab {
         let plan =
             self.validated_plan(name, "fix the plan's errors before rendering (`flatlab plan validate`)").await?;
         let states = self.machine_states(name, &plan, rng).await?;
-        let cluster = self.cluster_secrets(name, &plan, &states, rng).await?;
+        let cluster = self.cluster_secrets(name, &states, rng).await?;
         let node_tokens: BTreeMap<String, String> = match tokens {
             BootTokens::Live => states.into_iter().map(|s| (s.node, s.token)).collect(),
             BootTokens::Placeholder => {

@@ -74,7 +74,7 @@ impl Flatlab {
         // Make what an install makes, so that a backup taken before the first install is whole.
         let plan = self.validated_plan(name, "fix the plan's errors first").await?;
         let states = self.machine_states(name, &plan, rng).await?;
-        self.cluster_secrets(name, &plan, &states, rng).await?;
+        self.cluster_secrets(name, &states, rng).await?;
         let secrets = self.store().secrets(name).await?.into_iter().collect();
         let backup = Backup { format: BACKUP_FORMAT.into(), version: 1, plan: name.to_owned(), secrets };
         Ok(serde_json::to_vec_pretty(&backup)?)
@@ -134,7 +134,14 @@ impl Flatlab {
                 "plan {name} already has other secrets (another cluster's CA or tokens); restoring replaces them, and nodes installed with them no longer fit: pass --replace if that is what you want"
             )));
         }
-        self.store().replace_secrets(&name, &wanted, self.now()).await?;
+        // Without a clash, what the plan holds beside the backup stays (such as the cluster's
+        // identity, recorded after the backup was made); with `replace`, the backup is all.
+        let mut restored = wanted.clone();
+        if !replace {
+            restored.extend(current.into_iter().filter(|(k, _)| !wanted.iter().any(|(wk, _)| wk == k)));
+            restored.sort();
+        }
+        self.store().replace_secrets(&name, &restored, self.now()).await?;
         Ok(Restored { plan: name, secrets: wanted.len(), changed: true })
     }
 }

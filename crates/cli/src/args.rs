@@ -81,6 +81,10 @@ pub enum Command {
         plan: String,
         /// The node's name in the plan
         node: String,
+        /// Start a new cluster on the plan's first server: for a cluster that ran and is gone,
+        /// when no snapshot is to be restored (the old cluster's data is lost)
+        #[arg(long)]
+        new_cluster: bool,
     },
     /// Inspect a machine before its install: at its next network boot it reports its hardware
     /// (`flatlab inventory`) and waits; `flatlab arm` then installs it from there

@@ -80,7 +80,7 @@ async fn with_app(app: &Flatlab, command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(cmd) => plan::run(app, cmd).await,
         Command::Render { plan, output, base_url } => plan::render(app, &plan, &output, base_url.as_deref()).await,
         Command::Serve(args) => serve::run(app, args).await,
-        Command::Arm { plan, node } => serve::arm(app, &plan, &node).await,
+        Command::Arm { plan, node, new_cluster } => serve::arm(app, &plan, &node, new_cluster).await,
         Command::Inspect { plan, node, mac } => serve::inspect(app, &plan, node, mac).await,
         Command::Inventory { plan, json } => inventory::run(app, &plan, json).await,
         Command::Export(cmd) => export::run(app, cmd).await,

@@ -99,11 +99,14 @@ pub async fn run(app: &Flatlab, args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-pub async fn arm(app: &Flatlab, plan: &str, node: &str) -> anyhow::Result<ExitCode> {
-    app.arm_machine(plan, node, None, &mut rand::rng()).await?;
+pub async fn arm(app: &Flatlab, plan: &str, node: &str, new_cluster: bool) -> anyhow::Result<ExitCode> {
+    let armed = app.arm_machine(plan, node, new_cluster, None, &mut rand::rng()).await?;
     eprintln!(
         "armed {node}: its next network boot reinstalls it (a running `flatlab serve {plan}` takes this up within 2 s; a machine waiting in its inspection installs from there)"
     );
+    if let Some(what) = armed.describe() {
+        eprintln!("{what}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

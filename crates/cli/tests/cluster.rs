@@ -38,8 +38,9 @@ async fn standin(env: &Env) -> flatlab_kube_standin::Running {
     let config = std::fs::read_to_string(env.bundle().join("nodes/cp1/config.ign")).expect("cp1 config");
     flatlab_kube_standin::start(flatlab_kube_standin::Options {
         config,
+        node_config: None,
         listen: "127.0.0.1:0".parse().expect("addr"),
-        sans: vec![],
+        identity: None,
         fixture: flatlab_kube_standin::Fixture::from_yaml(FIXTURE).expect("fixture"),
         record: None,
         upgrade_step: Duration::from_millis(100),

@@ -1,12 +1,16 @@
 //! A stand-in of a K3s cluster's Kubernetes API, for tests that have no K3s binary.
 //!
 //! It takes what a real first server has: the CA files in its `config.ign` (Flatlab puts them
-//! at `/var/lib/rancher/k3s/server/tls/`). It serves TLS with a certificate signed by that
-//! `server-ca`, requires a client certificate signed by `client-ca` (a certificate from any
-//! other CA fails the handshake), and answers the part of the API that `kubectl get nodes`,
-//! Flatlab's cluster view, its upgrades and its node removal use:
+//! at `/var/lib/rancher/k3s/server/tls/`) and its `config.yaml`. It serves TLS with a
+//! certificate signed by that `server-ca` for exactly the names K3s gives its own (the
+//! defaults, the `node-ip` and the `tls-san` of `config.yaml`: nothing a test chooses), and, as
+//! kube-apiserver does, finishes the handshake with any client certificate and answers 401
+//! `Unauthorized` to one not signed by `client-ca` (or to none). It answers the part of the API
+//! that `kubectl get nodes`, Flatlab's cluster view, its upgrades and its node removal use:
 //!
 //! - discovery (`/api`, `/api/v1`, `/apis`, `/apis/<group>/<version>`, `/version`);
+//! - the `kube-system` namespace, whose UID is the cluster's identity (new at every start, as a
+//!   cluster made anew; or the one given, as a cluster restored from a snapshot);
 //! - nodes: list (as a `Table` when the client asks, as kubectl does), get, merge-patch
 //!   (cordon, annotations), delete;
 //! - pods by node (`fieldSelector=spec.nodeName=`), evictions;
@@ -85,12 +89,16 @@ impl Fixture {
 /// How to run the stand-in.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The first server's `config.ign`.
+    /// The first server's `config.ign`: the cluster's CA files.
     pub config: String,
+    /// The `config.ign` of the server it answers as (its `node-ip` goes into the serving
+    /// certificate); the first server when none is given.
+    pub node_config: Option<String>,
     pub listen: SocketAddr,
-    /// Names and addresses the serving certificate holds (the listen address is always in).
-    pub sans: Vec<String>,
     pub fixture: Fixture,
+    /// The cluster's identity (the `kube-system` namespace's UID): a new one when none is given,
+    /// as for a cluster that was just made.
+    pub identity: Option<String>,
     /// Writes each Plan it receives here, as `<name>.json`, and each request line to
     /// `requests.log`.
     pub record: Option<PathBuf>,
@@ -107,27 +115,67 @@ pub struct CaFiles {
     pub server_ca_crt: String,
     pub server_ca_key: String,
     pub client_ca_crt: String,
+    /// `/etc/rancher/k3s/config.yaml`, for the names of the serving certificate.
+    pub k3s_config: String,
 }
+
+/// A file a rendered `config.ign` writes, as Ignition would write it.
+pub fn file_of(config: &str, path: &str) -> anyhow::Result<String> {
+    let doc: Value = serde_json::from_str(config).context("the config is not JSON")?;
+    let files = doc["storage"]["files"].as_array().cloned().unwrap_or_default();
+    let f = files
+        .iter()
+        .find(|f| f["path"] == path)
+        .with_context(|| format!("the config has no {path}: is it the first server's?"))?;
+    let source = f["contents"]["source"].as_str().unwrap_or_default();
+    let compression = f["contents"]["compression"].as_str();
+    flatlab_render::inline_contents(source, compression).with_context(|| format!("cannot read {path}"))
+}
+
+/// K3s's configuration file.
+pub const K3S_CONFIG: &str = "/etc/rancher/k3s/config.yaml";
 
 /// Reads the CA files out of a first server's `config.ign`, as Ignition would write them.
 pub fn ca_files(config: &str) -> anyhow::Result<CaFiles> {
-    let doc: Value = serde_json::from_str(config).context("the config is not JSON")?;
-    let files = doc["storage"]["files"].as_array().cloned().unwrap_or_default();
-    let file = |name: &str| -> anyhow::Result<String> {
-        let path = format!("{TLS_DIR}/{name}");
-        let f = files
-            .iter()
-            .find(|f| f["path"] == path.as_str())
-            .with_context(|| format!("the config has no {path}: is it the first server's?"))?;
-        let source = f["contents"]["source"].as_str().unwrap_or_default();
-        let compression = f["contents"]["compression"].as_str();
-        flatlab_render::inline_contents(source, compression).with_context(|| format!("cannot read {path}"))
-    };
+    let file_at = |path: &str| file_of(config, path);
+    let file = |name: &str| file_at(&format!("{TLS_DIR}/{name}"));
     Ok(CaFiles {
         server_ca_crt: file("server-ca.crt")?,
         server_ca_key: file("server-ca.key")?,
         client_ca_crt: file("client-ca.crt")?,
+        k3s_config: file_at(K3S_CONFIG)?,
     })
+}
+
+/// The names K3s puts in its serving certificate: its defaults (`kubernetes.default.svc` and
+/// friends, loopback, the service address), the node's `node-ip` and every `tls-san` of its
+/// `config.yaml`.
+pub fn serving_names(k3s_config: &str) -> anyhow::Result<Vec<String>> {
+    let config: BTreeMap<String, serde_yaml_ng::Value> =
+        serde_yaml_ng::from_str(k3s_config).context("config.yaml is not YAML")?;
+    let mut names: Vec<String> = [
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "10.43.0.1",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if let Some(ip) = config.get("node-ip").and_then(|v| v.as_str()) {
+        names.push(ip.to_owned());
+    }
+    for san in config.get("tls-san").and_then(|v| v.as_sequence()).into_iter().flatten() {
+        if let Some(s) = san.as_str()
+            && !names.iter().any(|n| n == s)
+        {
+            names.push(s.to_owned());
+        }
+    }
+    Ok(names)
 }
 
 /// What the stand-in saw and holds.
@@ -137,8 +185,11 @@ pub struct Inner {
     pub pods: Vec<Value>,
     pub plans: BTreeMap<String, Value>,
     pub requests: Vec<String>,
+    /// Requests refused with 401 (a client certificate not from `client-ca`, or none).
+    pub unauthorized: Vec<String>,
     pub evicted: Vec<String>,
     pub deleted_secrets: Vec<String>,
+    pub identity: String,
     kured_lock: Option<String>,
 }
 
@@ -170,6 +221,16 @@ pub struct Running {
     pub addr: SocketAddr,
     pub state: Arc<State>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops it and waits until its address is free again (a dropped one lets go a little later).
+    pub async fn stop(mut self) {
+        for t in std::mem::take(&mut self.tasks) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
 }
 
 impl Drop for Running {
@@ -249,14 +310,17 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let listener =
         TcpListener::bind(options.listen).await.with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
-    let mut sans = options.sans.clone();
-    sans.push(addr.ip().to_string());
-    let tls = tls_config(&cas, &sans)?;
+    let sans = match &options.node_config {
+        Some(node) => serving_names(&file_of(node, K3S_CONFIG)?)?,
+        None => serving_names(&cas.k3s_config)?,
+    };
+    let (tls, client_check) = tls_config(&cas, &sans)?;
     if let Some(dir) = &options.record {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
     }
     let created = "2026-11-20T10:00:00Z";
-    let mut inner = Inner { kured_lock: options.fixture.kured_lock.clone(), ..Inner::default() };
+    let identity = options.identity.clone().unwrap_or_else(new_identity);
+    let mut inner = Inner { kured_lock: options.fixture.kured_lock.clone(), identity, ..Inner::default() };
     for n in &options.fixture.nodes {
         inner.nodes.push(node_json(n, created));
         inner.pods.extend(n.pods.iter().map(|p| pod_json(p, &n.name)));
@@ -269,15 +333,26 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             let Ok((tcp, _)) = listener.accept().await else { continue };
             let acceptor = acceptor.clone();
             let state = serve_state.clone();
+            let client_check = client_check.clone();
             tokio::spawn(async move {
-                // A refused client certificate ends here, in the handshake.
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
+                // As kube-apiserver: the handshake takes any client certificate; one that is not
+                // the cluster's (or none) is a request that is not authenticated, answered 401.
+                let authenticated = client_check.accepts(tls.get_ref().1.peer_certificates());
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let state = state.clone();
                     async move {
                         let (parts, body) = req.into_parts();
                         let body =
                             http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_default();
+                        if !authenticated {
+                            state.lock().unauthorized.push(format!("{} {}", parts.method, parts.uri.path()));
+                            return Ok::<_, std::convert::Infallible>(status(
+                                StatusCode::UNAUTHORIZED,
+                                "Unauthorized",
+                                "Unauthorized",
+                            ));
+                        }
                         Ok::<_, std::convert::Infallible>(handle(&state, parts.method, parts.uri, parts.headers, body))
                     }
                 });
@@ -298,7 +373,74 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     Ok(Running { addr, state, tasks: vec![server, upgrader] })
 }
 
-fn tls_config(cas: &CaFiles, sans: &[String]) -> anyhow::Result<rustls::ServerConfig> {
+/// A new cluster's identity: a version 4 UUID from the system's random source.
+fn new_identity() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// Accepts any client certificate in the handshake, offering the cluster's client CA; whether
+/// the certificate is the cluster's is asked afterwards ([`ClientCheck::accepts`]).
+#[derive(Debug)]
+struct AnyClientCertificate {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Whether a client certificate is signed by the cluster's client CA.
+#[derive(Debug, Clone)]
+struct ClientCheck(Arc<dyn rustls::server::danger::ClientCertVerifier>);
+
+impl ClientCheck {
+    fn accepts(&self, chain: Option<&[CertificateDer<'static>]>) -> bool {
+        let Some([end_entity, intermediates @ ..]) = chain else { return false };
+        self.0.verify_client_cert(end_entity, intermediates, rustls::pki_types::UnixTime::now()).is_ok()
+    }
+}
+
+fn tls_config(cas: &CaFiles, sans: &[String]) -> anyhow::Result<(rustls::ServerConfig, ClientCheck)> {
     let issuer = Issuer::from_ca_cert_pem(&cas.server_ca_crt, KeyPair::from_pem(&cas.server_ca_key)?)
         .context("reading the server CA")?;
     let key = KeyPair::generate()?;
@@ -317,12 +459,14 @@ fn tls_config(cas: &CaFiles, sans: &[String]) -> anyhow::Result<rustls::ServerCo
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_slice(cas.client_ca_crt.as_bytes()).context("reading the client CA")?)?;
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).build()?;
+    let check = ClientCheck(verifier.clone());
     let chain = vec![cert.der().clone(), CertificateDer::from_pem_slice(cas.server_ca_crt.as_bytes())?];
     let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes())?;
-    let mut config =
-        rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key)?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(Arc::new(AnyClientCertificate { inner: verifier }))
+        .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok((config, check))
 }
 
 /// Moves one node to the version its Plan asks for: servers first, one at a time, as the
@@ -388,6 +532,7 @@ fn discovery(path: &str) -> Option<Value> {
         "/api/v1" => json!({
             "kind": "APIResourceList", "groupVersion": "v1",
             "resources": [
+                resource("namespaces", "Namespace", false, &all),
                 resource("nodes", "Node", false, &all),
                 resource("pods", "Pod", true, &all),
                 resource("pods/eviction", "Eviction", true, &["create"]),
@@ -509,6 +654,19 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let mut inner = state.lock();
     match (method.clone(), segments.as_slice()) {
+        (Method::GET, ["api", "v1", "namespaces", "kube-system"]) => json_response(
+            StatusCode::OK,
+            &json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {
+                    "name": "kube-system", "uid": inner.identity, "resourceVersion": "4",
+                    "creationTimestamp": "2026-11-20T10:00:00Z",
+                    "labels": { "kubernetes.io/metadata.name": "kube-system" },
+                },
+                "spec": { "finalizers": ["kubernetes"] },
+                "status": { "phase": "Active" },
+            }),
+        ),
         (Method::GET, ["api", "v1", "nodes"]) => {
             if accept.contains("as=Table") {
                 json_response(StatusCode::OK, &nodes_table(&inner.nodes))

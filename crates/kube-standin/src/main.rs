@@ -16,14 +16,18 @@ struct Args {
     /// The first server's config.ign (rendered by `flatlab render`).
     #[arg(long)]
     config: PathBuf,
+    /// The config.ign of the server it answers as (default: the first server's).
+    #[arg(long)]
+    node_config: Option<PathBuf>,
     /// The cluster's nodes (YAML; see crates/kube-standin/fixtures/).
     #[arg(long)]
     fixture: PathBuf,
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
-    /// More names or addresses for the serving certificate.
+    /// The cluster's identity (the kube-system namespace's UID): as a cluster restored from a
+    /// snapshot keeps it. A new one when not given, as a cluster just made.
     #[arg(long)]
-    san: Vec<String>,
+    identity: Option<String>,
     /// A folder for the Plans received and the request log.
     #[arg(long)]
     record: Option<PathBuf>,
@@ -40,17 +44,22 @@ async fn main() -> anyhow::Result<()> {
     let fixture = std::fs::read_to_string(&args.fixture)
         .with_context(|| format!("cannot read {}", args.fixture.display()))
         .and_then(|t| flatlab_kube_standin::Fixture::from_yaml(&t))?;
+    let node_config = match &args.node_config {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
     let running = flatlab_kube_standin::start(flatlab_kube_standin::Options {
         config,
+        node_config,
         listen: args.listen,
-        sans: args.san,
         fixture,
+        identity: args.identity,
         record: args.record,
         upgrade_step: Duration::from_millis(args.upgrade_step_ms),
         client_ca_override: None,
     })
     .await?;
-    println!("listening on {}", running.addr);
+    println!("listening on {} (cluster identity {})", running.addr, running.state.lock().identity);
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -37,40 +37,52 @@ fn is_first_server(plan: &ValidatedPlan, node: &ValidatedNode) -> bool {
     node.role == Role::Server && plan.first_server().name == node.name
 }
 
-/// Whether a server starts the cluster: the first server, unless it is being reinstalled into
-/// a cluster that runs on.
+/// Whether a server starts the cluster: the first server, unless the cluster it would start
+/// exists already (it is being reinstalled into a cluster that runs on, or one that is restored).
 fn starts_cluster(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &ClusterSecrets) -> bool {
-    is_first_server(plan, node) && cluster.first_server_joins.is_none()
+    is_first_server(plan, node) && !cluster.first_server_joins
 }
 
-/// Where a server that joins reaches the cluster: the first server's own address (the API
-/// endpoint may be a virtual address that exists only once the cluster runs), or where a
-/// reinstalled first server is told to join.
-fn join_host(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &ClusterSecrets) -> String {
-    if is_first_server(plan, node)
-        && let Some(host) = &cluster.first_server_joins
-    {
-        return host.clone();
+/// Where a node that joins may reach the cluster, in the order its join step tries them: the
+/// API endpoint when it is no node's own address (a virtual IP, or a DNS name), then every other
+/// server of the plan. No address is special: a reinstalled server joins through whichever
+/// server is up (`/opt/flatlab/k3s-join.sh`).
+pub(crate) fn join_candidates(plan: &ValidatedPlan, node: &ValidatedNode) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(endpoint) = plan.plan().kubernetes.api_endpoint.as_deref().map(str::trim) {
+        let is_node = plan.nodes().iter().any(|n| n.address.is_some_and(|a| a.addr().to_string() == endpoint));
+        if !is_node {
+            hosts.push(endpoint.to_owned());
+        }
     }
-    let first = plan.first_server();
-    match first.address {
-        Some(a) => a.addr().to_string(),
-        None => plan.api_endpoint(),
+    for server in plan.nodes().iter().filter(|n| n.role == Role::Server && n.name != node.name) {
+        let host = match server.address {
+            Some(a) => a.addr().to_string(),
+            None => format!("{}.local", server.name),
+        };
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
     }
+    hosts.into_iter().map(|h| api_url(&h)).collect()
 }
+
+/// Where K3s reads configuration drop-ins, after `config.yaml`.
+pub(crate) const DROPIN_DIR: &str = "/etc/rancher/k3s/config.yaml.d";
+/// The drop-in the join step writes: `server:` of the server it found.
+pub(crate) const JOIN_DROPIN: &str = "/etc/rancher/k3s/config.yaml.d/50-flatlab-join.yaml";
+/// The join step.
+pub(crate) const JOIN_SCRIPT: &str = "/opt/flatlab/k3s-join.sh";
 
 pub(crate) fn config_yaml(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &ClusterSecrets) -> String {
     let endpoint = plan.api_endpoint();
     let server = node.role == Role::Server;
     let first = starts_cluster(plan, node, cluster);
-    let url = |host: &str| format!("https://{}:6443", bracket_ipv6(host));
     let config = K3sConfig {
         cluster_init: first,
-        server: match (first, server) {
-            (true, _) => None,
-            (false, true) => Some(url(&join_host(plan, node, cluster))),
-            (false, false) => Some(url(&endpoint)),
-        },
+        // A node that joins is told where by its join step (a drop-in), from whichever server
+        // answers with the cluster's CA.
+        server: None,
         token: if server { &cluster.server_token } else { &cluster.agent_token },
         // Where everyone has one token (a cluster whose CA K3s made), servers are told none.
         agent_token: (server && cluster.agent_token != cluster.server_token).then_some(cluster.agent_token.as_str()),
@@ -130,7 +142,84 @@ pub(crate) fn add(
             Some("flatlab-get-k3s.service")
         }
     };
-    b.unit("k3s.service", true, &unit(plan, index, node, inputs.cluster, install_unit));
+    let joins = !starts_cluster(plan, node, inputs.cluster);
+    if joins {
+        b.directory(DROPIN_DIR, MODE_0755);
+        b.file(JOIN_SCRIPT, MODE_0755, &join_script(plan, index, node));
+    }
+    b.unit("k3s.service", true, &unit(node, joins, install_unit));
+}
+
+/// The join step of a node that joins (`ExecStartPre` of `k3s.service`): tries each candidate's
+/// `/cacerts`, takes the first whose CA bundle has the SHA-256 the token pins (as K3s itself
+/// checks it), and writes that server into a drop-in K3s reads after `config.yaml`. Before the
+/// first join it waits until one answers; once the node has joined, it only refreshes the
+/// drop-in when a server answers and never holds K3s back.
+fn join_script(plan: &ValidatedPlan, index: usize, node: &ValidatedNode) -> String {
+    let candidates = join_candidates(plan, node);
+    let list: Vec<String> = candidates.iter().map(|c| format!("'{c}'")).collect();
+    // Joining servers go one after another on their first join: many etcd learners joining at
+    // once fail with "too many learner members".
+    let (stagger, joined) = if node.role == Role::Server {
+        let position = plan.nodes()[..index].iter().filter(|n| n.role == Role::Server).count();
+        (position.saturating_sub(1) * 30, "/var/lib/rancher/k3s/server/db/etcd")
+    } else {
+        (0, "/var/lib/rancher/k3s/agent/etc/k3s-agent-load-balancer.json")
+    };
+    format!(
+        r#"#!/bin/bash
+# Flatlab: find a live server of the cluster for node {name} ({role}) to join through.
+# Tries each address below, takes the first whose /cacerts has the SHA-256 that the token in
+# config.yaml pins (a server of another cluster is never joined), and writes it to
+# {JOIN_DROPIN}, which K3s reads after config.yaml.
+set -uo pipefail
+candidates=({list})
+joined={joined}
+dropin={JOIN_DROPIN}
+token=$(sed -n 's/^token: //p' /etc/rancher/k3s/config.yaml | head -n 1)
+pinned=""
+if [[ $token =~ ^K10([0-9a-f]{{64}}):: ]]; then pinned=${{BASH_REMATCH[1]}}; fi
+tmp=$(mktemp)
+trap 'rm -f "$tmp" "$dropin.tmp"' EXIT
+try_each() {{
+  local url got
+  for url in "${{candidates[@]}}"; do
+    curl -ksf --max-time "$1" -o "$tmp" "$url/cacerts" || continue
+    got=$(sha256sum "$tmp" | cut -c1-64)
+    if [[ -n $pinned && $got != "$pinned" ]]; then
+      echo "flatlab: $url answers with another cluster's CA (sha256 $got, the token pins $pinned): not joining through it" >&2
+      continue
+    fi
+    mkdir -p "${{dropin%/*}}"
+    printf '# Written by %s: %s answered with the cluster CA the token pins.\nserver: %s\n' "$0" "$url" "$url" >"$dropin.tmp"
+    mv -f "$dropin.tmp" "$dropin"
+    echo "flatlab: joining the cluster through $url"
+    return 0
+  done
+  return 1
+}}
+if [[ -e $joined && -s $dropin ]]; then
+  try_each 3 || echo "flatlab: no server answers now; K3s starts with what it knows" >&2
+  exit 0
+fi
+until try_each 10; do
+  echo "flatlab: waiting for a server of the cluster at ${{candidates[*]}}" >&2
+  sleep 5
+done
+{stagger_line}"#,
+        name = node.name,
+        role = node.role.as_str(),
+        list = list.join(" "),
+        stagger_line = if stagger > 0 {
+            format!(
+                "# Servers join one after another on their first join.
+sleep {stagger}
+"
+            )
+        } else {
+            String::new()
+        },
+    )
 }
 
 const GET_K3S_UNIT: &str = "\
@@ -180,13 +269,7 @@ install -D -m 0755 "$tmp/{binary}" /opt/bin/k3s
     )
 }
 
-fn unit(
-    plan: &ValidatedPlan,
-    index: usize,
-    node: &ValidatedNode,
-    cluster: &ClusterSecrets,
-    install_unit: Option<&str>,
-) -> String {
+fn unit(node: &ValidatedNode, joins: bool, install_unit: Option<&str>) -> String {
     let mode = node.role.as_str();
     let mut after = String::from("network-online.target");
     let mut requires = String::new();
@@ -195,23 +278,7 @@ fn unit(
         after.push_str(u);
         requires = format!("Requires={u}\n");
     }
-    // Servers after the first wait until the cluster answers, then join one after another: many
-    // etcd learners joining at once fail with "too many learner members".
-    let wait = if node.role == Role::Server && !starts_cluster(plan, node, cluster) {
-        let endpoint = bracket_ipv6(&join_host(plan, node, cluster));
-        let position = plan.nodes()[..index].iter().filter(|n| n.role == Role::Server).count();
-        let stagger = match position.saturating_sub(1) * 30 {
-            0 => String::new(),
-            seconds => format!("; sleep {seconds}"),
-        };
-        // Only before the first join: once this server has its etcd member, it starts at once
-        // (waiting on every start would keep it down whenever the first server is).
-        format!(
-            "ExecStartPre=/bin/sh -c 'test -d /var/lib/rancher/k3s/server/db/etcd && exit 0; until curl -ksf --max-time 10 https://{endpoint}:6443/cacerts >/dev/null; do echo waiting for the cluster at {endpoint}; sleep 5; done{stagger}'\n"
-        )
-    } else {
-        String::new()
-    };
+    let wait = if joins { format!("ExecStartPre={JOIN_SCRIPT}\n") } else { String::new() };
     // As K3s's own installer: servers notify systemd when ready, agents are started as is.
     let service_type = if node.role == Role::Server { "notify" } else { "exec" };
     format!(

@@ -139,9 +139,10 @@ pub struct ClusterSecrets {
     /// on the first server only, before K3s first starts, so that it uses them. Empty when the
     /// cluster's CAs were made by K3s (a cluster installed before Flatlab made them).
     pub ca_files: Vec<(String, String)>,
-    /// The first server joins the cluster at this address instead of starting it: it is being
-    /// reinstalled while the cluster runs on the other servers.
-    pub first_server_joins: Option<String>,
+    /// The first server joins the cluster instead of starting it: the cluster exists already
+    /// (it is being reinstalled while the cluster runs on the other servers). Like every node
+    /// that joins, it finds a live server itself when it starts.
+    pub first_server_joins: bool,
 }
 
 /// The files K3s reads its certificate authorities from when they are there at its first

@@ -29,7 +29,7 @@ fn cluster() -> ClusterSecrets {
         server_token: format!("K10{hash}::server:{K3S_TOKEN}"),
         agent_token: format!("K10{hash}::node:{AGENT_TOKEN}"),
         ca_files,
-        first_server_joins: None,
+        first_server_joins: false,
     }
 }
 const BASE: &str = "http://10.0.0.2:8080";
@@ -212,14 +212,24 @@ fn the_cluster_has_exactly_one_initialising_server_and_one_token() {
             assert!(k3s.contains(&format!("token: {}\n", c.agent_token)), "{k3s}");
             assert!(!k3s.contains(K3S_TOKEN), "an agent never holds the servers' token: {k3s}");
         }
+        // No config names a server to join: the join step finds a live one.
+        assert!(!k3s.contains("\nserver:"), "{}: {k3s}", node.name);
+        let join = files.get("/opt/flatlab/k3s-join.sh");
         if k3s.contains("cluster-init: true") {
             initialising.push(node.name.clone());
-            assert!(!k3s.contains("\nserver:"), "{k3s}");
-        } else if server {
-            // The virtual address exists once the cluster runs: joining servers go to cp1 itself.
-            assert!(k3s.contains("server: https://10.0.0.11:6443"), "{}: {k3s}", node.name);
+            assert!(join.is_none(), "the server that starts the cluster joins nothing");
         } else {
-            assert!(k3s.contains("server: https://10.0.0.10:6443"), "{}: {k3s}", node.name);
+            let (mode, script) = join.expect("a node that joins has its join step");
+            assert_eq!(*mode, 0o755);
+            // The virtual IP first, then every other server: none is special.
+            let others: Vec<String> = ["cp1", "cp2", "cp3"]
+                .iter()
+                .zip(["10.0.0.11", "10.0.0.12", "10.0.0.13"])
+                .filter(|(n, _)| **n != node.name)
+                .map(|(_, a)| format!("'https://{a}:6443'"))
+                .collect();
+            let want = format!("candidates=('https://10.0.0.10:6443' {})", others.join(" "));
+            assert!(script.contains(&want), "{}: {script}", node.name);
         }
         if server {
             assert!(k3s.contains("tls-san:\n- 10.0.0.10"), "{k3s}");
@@ -232,14 +242,17 @@ fn the_cluster_has_exactly_one_initialising_server_and_one_token() {
     }
     assert_eq!(initialising, ["cp1"]);
 
-    // Joining servers wait for the cluster and go one after another; agents and cp1 do not wait.
+    // Joining servers wait for the cluster and go one after another; agents wait without a
+    // stagger; cp1 does not wait.
     let waits: Vec<(String, Option<u32>)> = bundle
         .nodes
         .iter()
         .map(|n| {
             let unit = units_of(&n.config).remove("k3s.service").expect("k3s unit");
-            let stagger = unit.lines().find(|l| l.contains("/cacerts")).map(|l| {
-                l.rsplit_once("; sleep ").and_then(|(_, s)| s.trim_end_matches('\'').parse().ok()).unwrap_or(0)
+            let joins = unit.contains("ExecStartPre=/opt/flatlab/k3s-join.sh");
+            let stagger = joins.then(|| {
+                let script = &files_of(&n.config)["/opt/flatlab/k3s-join.sh"].1;
+                script.lines().find_map(|l| l.strip_prefix("sleep ")?.parse().ok()).unwrap_or(0)
             });
             (n.name.clone(), stagger)
         })
@@ -250,8 +263,8 @@ fn the_cluster_has_exactly_one_initialising_server_and_one_token() {
             ("cp1".into(), None),
             ("cp2".into(), Some(0)),
             ("cp3".into(), Some(30)),
-            ("worker1".into(), None),
-            ("worker2".into(), None)
+            ("worker1".into(), Some(0)),
+            ("worker2".into(), Some(0))
         ]
     );
 }
@@ -323,7 +336,7 @@ fn dhcp_nodes_use_dhcp_and_find_the_first_server_by_mdns() {
         assert!(!files["/etc/rancher/k3s/config.yaml"].1.contains("node-ip"));
     }
     let worker = files_of(&bundle.nodes[1].config);
-    assert!(worker["/etc/rancher/k3s/config.yaml"].1.contains("server: https://cp1.local:6443"));
+    assert!(worker["/opt/flatlab/k3s-join.sh"].1.contains("candidates=('https://cp1.local:6443')"));
 }
 
 #[test]
@@ -415,7 +428,7 @@ fn bad_inputs_are_refused() {
         server_token: K3S_TOKEN.into(),
         agent_token: K3S_TOKEN.into(),
         ca_files: vec![],
-        first_server_joins: None,
+        first_server_joins: false,
     };
     assert!(
         render(&plan, &Inputs { cluster: &plain, ..ok.clone() }).is_ok(),
@@ -475,22 +488,106 @@ fn a_first_server_reinstalled_into_a_running_cluster_joins_it() {
     let k3s = K3sSource::upstream(&p.kubernetes.k3s_version, p.os.arch, p.kubernetes.k3s_sha256.clone());
     let node_tokens = tokens(&plan);
     let mut cluster = cluster();
-    cluster.first_server_joins = Some("10.0.0.12".into());
+    cluster.first_server_joins = true;
     let bundle = render(&plan, &Inputs { base_url: BASE, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s })
         .expect("renders");
     let cp1 = &bundle.nodes[0];
-    let k3s_config = &files_of(&cp1.config)["/etc/rancher/k3s/config.yaml"].1;
+    let files = files_of(&cp1.config);
+    let k3s_config = &files["/etc/rancher/k3s/config.yaml"].1;
     assert!(!k3s_config.contains("cluster-init"), "{k3s_config}");
-    assert!(k3s_config.contains("server: https://10.0.0.12:6443"), "{k3s_config}");
     assert!(!cp1.config.contains("PRIVATE KEY") && !decoded(&cp1.config).contains("PRIVATE KEY"));
+    assert!(units_of(&cp1.config)["k3s.service"].contains("ExecStartPre=/opt/flatlab/k3s-join.sh"));
+    let script = &files["/opt/flatlab/k3s-join.sh"].1;
     assert!(
-        units_of(&cp1.config)["k3s.service"].contains("https://10.0.0.12:6443/cacerts"),
-        "it waits for the cluster"
+        script.contains("candidates=('https://10.0.0.10:6443' 'https://10.0.0.12:6443' 'https://10.0.0.13:6443')"),
+        "{script}"
     );
-    // The other servers' configs still name cp1: they joined through it, and K3s reads that
-    // address only on a first join (later starts use their own etcd data).
-    let cp2_config = &files_of(&bundle.nodes[1].config)["/etc/rancher/k3s/config.yaml"].1;
-    assert!(cp2_config.contains("server: https://10.0.0.11:6443"), "{cp2_config}");
+}
+
+/// The join step, run by bash against local files: it takes the first candidate whose CA has
+/// the token's hash, skips one of another cluster, waits while none answers, and once the node
+/// has joined it never holds K3s back.
+#[test]
+fn the_join_step_joins_through_the_first_server_with_the_pinned_ca() {
+    let plan = plan("ha");
+    let p = plan.plan();
+    let k3s = K3sSource::upstream(&p.kubernetes.k3s_version, p.os.arch, p.kubernetes.k3s_sha256.clone());
+    let node_tokens = tokens(&plan);
+    let bundle = render(&plan, &Inputs { base_url: BASE, cluster: &cluster(), node_tokens: &node_tokens, k3s: &k3s })
+        .expect("renders");
+    let cp2 = &bundle.nodes[1];
+    let files = files_of(&cp2.config);
+    let script = files["/opt/flatlab/k3s-join.sh"].1.clone();
+    let config = files["/etc/rancher/k3s/config.yaml"].1.clone();
+
+    let dir = tempfile_dir().join("join-step");
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = dir.as_path();
+    // The script's fixed paths, moved under the test's folder; curl is a stand-in that serves
+    // each URL's /cacerts from a file (missing: connection refused).
+    let local = script
+        .replace("/etc/rancher/k3s", &format!("{}/etc", root.display()))
+        .replace("/var/lib/rancher/k3s", &format!("{}/var", root.display()));
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    std::fs::create_dir_all(root.join("bin")).expect("bin");
+    std::fs::write(root.join("etc/config.yaml"), &config).expect("config");
+    std::fs::write(root.join("join.sh"), &local).expect("script");
+    let curl = format!(
+        "#!/bin/bash\nout=\"\"; url=\"\"\nwhile (($#)); do case $1 in -o) out=$2; shift 2;; --max-time) shift 2;; -*) shift;; *) url=$1; shift;; esac; done\nf={}/served/$(printf %s \"$url\" | tr -c 'a-z0-9' _)\n[[ -f $f ]] || exit 7\ncp \"$f\" \"$out\"\n",
+        root.display()
+    );
+    std::fs::write(root.join("bin/curl"), curl).expect("curl");
+    std::fs::write(root.join("bin/sleep"), "#!/bin/sh\nexit 0\n").expect("sleep");
+    for f in ["bin/curl", "bin/sleep"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root.join(f), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::create_dir_all(root.join("served")).expect("served");
+    let serve = |url: &str, body: &str| {
+        let name: String = format!("{url}/cacerts")
+            .chars()
+            .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '_' })
+            .collect();
+        std::fs::write(root.join("served").join(name), body).expect("serve");
+    };
+    let server_ca =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki/server-ca.crt"))
+            .expect("ca");
+    // The virtual IP is not up yet; cp1 is down; cp3 answers, as does a stranger before it.
+    serve("https://10.0.0.13:6443", &server_ca);
+    let run = || {
+        std::process::Command::new("bash")
+            .arg(root.join("join.sh"))
+            .env("PATH", format!("{}:/usr/bin:/bin", root.join("bin").display()))
+            .output()
+            .expect("bash runs")
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("joining the cluster through https://10.0.0.13:6443"), "{stdout}");
+    let dropin = std::fs::read_to_string(root.join("etc/config.yaml.d/50-flatlab-join.yaml")).expect("drop-in");
+    assert!(dropin.ends_with("server: https://10.0.0.13:6443\n"), "{dropin}");
+
+    // Another cluster's CA at the virtual IP is passed over for cp3.
+    serve("https://10.0.0.10:6443", "-----BEGIN CERTIFICATE-----\nanother cluster\n-----END CERTIFICATE-----\n");
+    std::fs::remove_file(root.join("etc/config.yaml.d/50-flatlab-join.yaml")).expect("rm");
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("https://10.0.0.10:6443 answers with another cluster's CA"), "{stderr}");
+    let dropin = std::fs::read_to_string(root.join("etc/config.yaml.d/50-flatlab-join.yaml")).expect("drop-in");
+    assert!(dropin.ends_with("server: https://10.0.0.13:6443\n"), "{dropin}");
+
+    // Joined once (its etcd member exists) and no server answers: K3s starts at once.
+    std::fs::create_dir_all(root.join("var/server/db/etcd")).expect("etcd");
+    for e in std::fs::read_dir(root.join("served")).expect("served") {
+        std::fs::remove_file(e.expect("entry").path()).expect("rm");
+    }
+    let out = run();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no server answers now"));
+    let dropin = std::fs::read_to_string(root.join("etc/config.yaml.d/50-flatlab-join.yaml")).expect("drop-in");
+    assert!(dropin.ends_with("server: https://10.0.0.13:6443\n"), "it keeps what it knew: {dropin}");
 }
 
 /// Every server deploys system-upgrade-controller and kured; kube-vip only where the API endpoint

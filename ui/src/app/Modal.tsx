@@ -7,7 +7,17 @@ export type ModalSpec =
   | { kind: "confirm"; title: string; message: ReactNode; ok: string; cancel?: string; danger?: boolean; resolve: (ok: boolean) => void }
   | { kind: "unsaved"; title: string; message: ReactNode; resolve: (choice: "save" | "discard" | "cancel") => void }
   | { kind: "history"; title: string; revisions: RevisionInfo[]; current: number; resolve: (revision: number | null) => void }
-  | { kind: "about"; title: string; body: ReactNode; resolve: (v: null) => void };
+  | { kind: "about"; title: string; body: ReactNode; resolve: (v: null) => void }
+  | { kind: "choose"; title: string; message: ReactNode; cancel: string; choices: Choice[]; resolve: (value: string | null) => void };
+
+/** One of several answers to a question (besides cancelling it). */
+export interface Choice {
+  value: string;
+  label: string;
+  danger?: boolean;
+  /** Why it cannot be chosen, if it cannot. */
+  disabled?: string;
+}
 
 export const formatTime = (ms: number) => new Date(ms).toLocaleString();
 
@@ -22,6 +32,8 @@ function cancelValue(spec: ModalSpec) {
     case "history":
       return () => spec.resolve(null);
     case "about":
+      return () => spec.resolve(null);
+    case "choose":
       return () => spec.resolve(null);
   }
 }
@@ -132,6 +144,28 @@ export function Modal({ spec }: { spec: ModalSpec }) {
               <button data-testid="modal-cancel" data-autofocus onClick={cancel}>
                 Close
               </button>
+            </div>
+          </>
+        )}
+        {spec.kind === "choose" && (
+          <>
+            <div className="modal-body">{spec.message}</div>
+            <div className="modal-buttons">
+              <button data-testid="modal-cancel" data-autofocus onClick={cancel}>
+                {spec.cancel}
+              </button>
+              {spec.choices.map((c) => (
+                <button
+                  key={c.value}
+                  className={c.danger ? "danger" : "primary"}
+                  data-testid={`modal-choice-${c.value}`}
+                  disabled={c.disabled !== undefined}
+                  title={c.disabled}
+                  onClick={() => spec.resolve(c.value)}
+                >
+                  {c.label}
+                </button>
+              ))}
             </div>
           </>
         )}

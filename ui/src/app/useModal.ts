@@ -1,6 +1,6 @@
 // The in-app dialog on screen, and the functions that show one and wait for the answer.
 import { useCallback, useRef, useState, type ReactNode } from "react";
-import type { ModalSpec } from "./Modal";
+import type { Choice, ModalSpec } from "./Modal";
 
 /** In-app dialogs, each a promise of the user's answer. */
 export interface Dialogs {
@@ -12,6 +12,8 @@ export interface Dialogs {
   confirm: (title: string, body: ReactNode, ok: string, opts?: { danger?: boolean; cancel?: string }) => Promise<boolean>;
   /** Something to read, closed with one button. */
   inform: (title: string, body: ReactNode) => Promise<null>;
+  /** One of `choices` (its value), or null when cancelled. */
+  choose: (title: string, body: ReactNode, cancel: string, choices: Choice[]) => Promise<string | null>;
 }
 
 export interface ShownModal {
@@ -49,5 +51,11 @@ export function useModal(): Dialogs & { shown: ShownModal | null } {
   );
   const inform = useCallback((title: string, body: ReactNode) => ask<null>((resolve) => ({ kind: "about", title, body, resolve })), [ask]);
 
-  return { shown, ask, prompt, confirm, inform };
+  const choose = useCallback(
+    (title: string, body: ReactNode, cancel: string, choices: Choice[]) =>
+      ask<string | null>((resolve) => ({ kind: "choose", title, message: body, cancel, choices, resolve })),
+    [ask],
+  );
+
+  return { shown, ask, prompt, confirm, inform, choose };
 }

@@ -2,6 +2,7 @@ import { memo, useEffect, useState, type ReactNode } from "react";
 import { backend, IpcError, type DhcpMode, type ErrorBody, type Finding, type NetInterface, type Plan, type Stage } from "../lib/ipc";
 import { failure, lastGoodStage, machineForNode, STAGES, stageTimes, strangers, type MachineView } from "./boot";
 import type { BootServer } from "./useBootServer";
+import type { Dialogs } from "../app/useModal";
 import { progressText, type Images } from "../images/useImages";
 import { useReadiness } from "../images/ImagesView";
 
@@ -14,6 +15,7 @@ interface Props {
   /** Saves a dirty draft first (asking); false when the user cancelled. */
   ensureSaved: (what: string) => Promise<boolean>;
   confirm: (title: string, body: ReactNode, ok: string, opts?: { danger?: boolean; cancel?: string }) => Promise<boolean>;
+  choose: Dialogs["choose"];
   onReport: (e: unknown) => void;
   /** Sends a machine the plan does not have to the palette. */
   onAddToPalette: (m: MachineView) => void;
@@ -90,7 +92,7 @@ export async function eraseWarnings(planName: string, plan: Plan): Promise<{ nod
 }
 
 /** Serves the saved plan to network-booting machines and shows how far each has come. */
-export function InstallView({ plan, planName, server, ensureSaved, confirm, onReport, onAddToPalette, images, onImages, onLanFindings, onShowFinding }: Props) {
+export function InstallView({ plan, planName, server, ensureSaved, confirm, choose, onReport, onAddToPalette, images, onImages, onLanFindings, onShowFinding }: Props) {
   const { state: boot, running, error } = server;
   const [interfaces, setInterfaces] = useState<NetInterface[] | null>(null);
   const [iface, setIface] = useState("");
@@ -243,11 +245,47 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, onRe
     );
     if (!ok) return;
     try {
-      await backend.bootArm(planName, node);
+      if (!(await armAskingTheCluster(node))) return;
       const m = mac.toLowerCase().replaceAll("-", ":");
       setInspecting((list) => list.filter((x) => x !== m));
     } catch (e) {
       onReport(e);
+    }
+  };
+
+  /** Arms `node`; when the cluster ran and no server of it answers, the user chooses. False
+   * when the user chose to wait. */
+  const armAskingTheCluster = async (node: string): Promise<boolean> => {
+    try {
+      await backend.bootArm(planName, node);
+      return true;
+    } catch (e) {
+      if (!(e instanceof IpcError) || e.code !== "cluster_lost") throw e;
+      const choice = await choose(
+        `The cluster does not answer`,
+        <>
+          <p data-testid="cluster-lost-message">{e.message}</p>
+          <p>Installing {node} now would start a second, empty cluster beside the old one. Choose how to go on.</p>
+        </>,
+        "Wait for a server",
+        [
+          { value: "restore", label: "Restore from a snapshot", disabled: "Restoring from a snapshot is not in this build yet" },
+          { value: "new", label: "Start a new cluster", danger: true },
+        ],
+      );
+      if (choice !== "new") return false;
+      const sure = await confirm(
+        "Start a new cluster?",
+        <p>
+          {node} starts a new, empty cluster. The old cluster's data (its workloads, its secrets) is gone for good; its other servers must be
+          installed again to join the new one.
+        </p>,
+        "Start a new cluster",
+        { danger: true },
+      );
+      if (!sure) return false;
+      await backend.bootArm(planName, node, true);
+      return true;
     }
   };
 

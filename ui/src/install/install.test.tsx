@@ -49,11 +49,43 @@ describe("install view", () => {
     // Re-arm asks first.
     click("rearm-cp1");
     click((await screen.findByTestId("modal-ok")).dataset.testid!);
-    await waitFor(() => expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1" }]));
+    await waitFor(() => expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1", newCluster: false }]));
 
     // The card on the canvas shows the install state too.
     click("tab-design");
     await waitFor(() => expect(screen.getByTestId("node-cp1").getAttribute("data-state")).toBe("kernel"));
+  });
+
+  it("asks how to go on when the cluster ran and no server answers, and starts a new one only when told", async () => {
+    const fake = new FakeBackend();
+    fake.bootRunning = true;
+    fake.bootMessages = [{ type: "ready", plan: "demo-lab", interface: "eth0", http: "http://192.168.1.20:8080", tftp: "192.168.1.20:69", admin: "x", warnings: [] }];
+    const refusal = "not arming cp1: plan demo-lab's cluster has run, and no server of the cluster answers (https://10.0.0.11:6443: no answer (timed out))";
+    fake.on("boot_arm", (args) => {
+      if (!args.newCluster) throw { code: "cluster_lost", message: refusal };
+      return null;
+    });
+    await openApp(fake.install());
+    click("tab-install");
+    await screen.findByTestId("machine-cp1");
+
+    // Waiting arms nothing.
+    click("rearm-cp1");
+    click((await screen.findByTestId("modal-ok")).dataset.testid!);
+    expect((await screen.findByTestId("cluster-lost-message")).textContent).toBe(refusal);
+    expect(screen.getByTestId("modal-choice-restore").hasAttribute("disabled")).toBe(true);
+    click("modal-cancel");
+    await waitFor(() => expect(screen.queryByTestId("cluster-lost-message")).toBeNull());
+    expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1", newCluster: false }]);
+
+    // A new cluster, confirmed.
+    click("rearm-cp1");
+    click((await screen.findByTestId("modal-ok")).dataset.testid!);
+    click((await screen.findByTestId("modal-choice-new")).dataset.testid!);
+    expect((await screen.findByText("Start a new cluster?")).textContent).toBe("Start a new cluster?");
+    click("modal-ok");
+    await waitFor(() => expect(fake.callsOf("boot_arm")).toHaveLength(3));
+    expect(fake.callsOf("boot_arm")[2]).toEqual({ plan: "demo-lab", node: "cp1", newCluster: true });
   });
 
   it("folds messages that arrive while the status is loading once", async () => {
@@ -182,7 +214,7 @@ describe("install view", () => {
     click("rearm-cp1");
     expect((await screen.findByRole("dialog")).textContent).toContain("Install cp1 now?");
     click("modal-ok");
-    await waitFor(() => expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1" }]));
+    await waitFor(() => expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1", newCluster: false }]));
     await waitFor(() => expect(screen.getByTestId("rearm-cp1").textContent).toBe("Re-arm"));
   });
 

@@ -165,6 +165,9 @@ impl Flatlab {
     pub(crate) async fn save_record(&self, name: &str, record: &MachineRecord) -> anyhow::Result<()> {
         let row = MachineState::from_record(record).to_row(record.at);
         self.store().save_machine(name, &row).await?;
+        if record.stage == Stage::K3sReady {
+            self.record_cluster_ran(name).await?;
+        }
         Ok(())
     }
 

@@ -72,6 +72,32 @@ impl Default for ServeOptions {
     }
 }
 
+/// A machine armed, and what the cluster decided for a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Armed {
+    pub node: String,
+    /// For a server: whether it starts the cluster or joins it.
+    pub cluster: Option<crate::ClusterDecision>,
+}
+
+impl Armed {
+    /// What its install does to the cluster, in words.
+    pub fn describe(&self) -> Option<String> {
+        use crate::ClusterDecision as D;
+        Some(match self.cluster.as_ref()? {
+            D::Start => format!("{} starts the plan's cluster (it never ran)", self.node),
+            D::StartNew => format!("{} starts a new cluster; the old cluster's data is gone", self.node),
+            D::Join { via } if via.is_empty() => {
+                format!("{} joins the plan's cluster through whichever server is up when it starts", self.node)
+            }
+            D::Join { via } => format!(
+                "{} joins the plan's cluster, which answered at {via}, through whichever server is up when it starts",
+                self.node
+            ),
+        })
+    }
+}
+
 /// A running boot server for one plan.
 pub struct BootSession {
     server: BootServer,
@@ -218,17 +244,23 @@ impl Flatlab {
 
     /// Arms a planned machine again: the next network boot reinstalls it with a new token.
     /// Takes effect when the boot server starts (or at once, given the running session).
+    ///
+    /// A server is armed only once the cluster said what it means
+    /// ([`ClusterDecision`](crate::ClusterDecision)): it joins a cluster that runs; the plan's
+    /// first server starts the cluster only when it never ran, or with `new_cluster` (the user
+    /// gives up the old cluster's data). A cluster that ran and answers nowhere refuses it
+    /// (`ClusterLost`), as does another cluster with the plan's CAs (`AnotherCluster`).
     pub async fn arm_machine(
         &self,
         name: &str,
         node: &str,
+        new_cluster: bool,
         session: Option<&BootSession>,
         rng: &mut impl Rng,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Armed> {
+        let cluster = self.decide_arm(name, node, new_cluster, rng).await?;
         let plan = self.validated_plan(name, "fix the plan's errors first").await?;
-        let Some(n) = plan.nodes().iter().find(|n| n.name == node) else {
-            bail!("plan {name} has no node called `{node}`");
-        };
+        let n = plan.nodes().iter().find(|n| n.name == node).context("the node was just found")?;
         let armed = self.rearm(name, n.mac, node, rng).await?;
         // An inspection of it ends: the install takes over (from the live system, if it waits).
         self.end_inspection(name, armed.mac).await?;
@@ -245,7 +277,39 @@ impl Flatlab {
                 .context("re-rendered node")?;
             session.server.registry().arm(spec).await;
         }
-        Ok(())
+        Ok(Armed { node: node.to_owned(), cluster })
+    }
+
+    /// What arming `node` means to the plan's cluster, asked of the cluster and remembered (see
+    /// [`Flatlab::arm_machine`]), without arming it: the app asks this before it hands the arm
+    /// to a running boot server, so that a refusal comes back at once.
+    pub async fn decide_arm(
+        &self,
+        name: &str,
+        node: &str,
+        new_cluster: bool,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<Option<crate::ClusterDecision>> {
+        let plan = self.validated_plan(name, "fix the plan's errors first").await?;
+        let Some(n) = plan.nodes().iter().find(|n| n.name == node) else {
+            bail!("plan {name} has no node called `{node}`");
+        };
+        let cluster = match n.role {
+            flatlab_model::Role::Server => {
+                let decision = self.cluster_decision(name, &plan, node, new_cluster, rng).await?;
+                self.take_decision(name, &decision).await?;
+                Some(decision)
+            }
+            flatlab_model::Role::Agent if new_cluster => {
+                return Err(crate::ApiError::BadRequest(format!(
+                    "{node} is an agent: a new cluster starts on the plan's first server, {}",
+                    plan.first_server().name
+                ))
+                .into());
+            }
+            flatlab_model::Role::Agent => None,
+        };
+        Ok(cluster)
     }
 
     /// Renders every node with its machine's boot token and turns the files into boot specs.
@@ -261,7 +325,7 @@ impl Flatlab {
         rng: &mut impl Rng,
     ) -> anyhow::Result<Vec<MachineSpec>> {
         let node_tokens: BTreeMap<String, String> = states.iter().map(|s| (s.node.clone(), s.token.clone())).collect();
-        let cluster = self.cluster_secrets(name, plan, states, rng).await?;
+        let cluster = self.cluster_secrets(name, states, rng).await?;
         let k3s = k3s_source(plan, mirror, http_base, warnings);
         let inputs = Inputs { base_url: http_base, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s };
         let bundle = render(plan, &inputs).with_context(|| format!("rendering plan {name}"))?;

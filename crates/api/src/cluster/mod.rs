@@ -1,19 +1,20 @@
 //! A plan's cluster as the rendered files need it: its join tokens and certificate authorities
-//! (made by Flatlab before the first install, or known to have been made by K3s), and whether
-//! the first server rejoins a cluster that runs on.
+//! (made by Flatlab before the first install, or known to have been made by K3s), whether
+//! the first server joins a cluster that exists already, and the cluster's identity.
 
 mod client;
+mod identity;
 mod remove;
 mod status;
 mod upgrade;
 
 pub use client::{Access, Reach};
+pub use identity::ClusterDecision;
+pub(crate) use identity::{Identity, kube_system_uid};
 pub use remove::RemoveStep;
 pub use status::{ClusterStatus, NodeState, NodeView, Reboot};
 pub use upgrade::{UpgradeStarted, UpgradeView};
 
-use flatlab_bootd::Stage;
-use flatlab_model::{Role, ValidatedPlan};
 use flatlab_render::ClusterSecrets;
 use rand::Rng;
 
@@ -46,7 +47,6 @@ impl Flatlab {
     pub(crate) async fn cluster_secrets(
         &self,
         name: &str,
-        plan: &ValidatedPlan,
         states: &[MachineState],
         rng: &mut impl Rng,
     ) -> anyhow::Result<ClusterSecrets> {
@@ -63,37 +63,7 @@ impl Flatlab {
             server_token: pki.token("server", &server_secret),
             agent_token: pki.token("node", &agent_secret),
             ca_files: pki.ca_files(),
-            first_server_joins: rejoin_address(plan, states),
+            first_server_joins: self.first_server_joins(name, states).await?,
         })
     }
-}
-
-/// Where the first server joins when it is being installed again while another server runs
-/// the cluster (reported `k3s-ready`): that server's address (the virtual API address when Flatlab's kube-vip holds
-/// one, which follows a healthy server). None when the first server starts the cluster.
-fn rejoin_address(plan: &ValidatedPlan, states: &[MachineState]) -> Option<String> {
-    let first = plan.first_server();
-    let stage_of = |node: &str| states.iter().find(|s| s.node == node).map(|s| s.stage);
-    if stage_of(&first.name).is_some_and(Stage::is_installed) {
-        return None;
-    }
-    let running: Vec<_> = plan
-        .nodes()
-        .iter()
-        .filter(|n| {
-            // Only a server that reported K3s running: one merely installed may itself be
-            // waiting to join the first server, and the two would wait for each other.
-            n.role == Role::Server && n.name != first.name && stage_of(&n.name) == Some(Stage::K3sReady)
-        })
-        .collect();
-    if running.is_empty() {
-        return None;
-    }
-    if let Some(vip) = flatlab_render::virtual_ip(plan) {
-        return Some(vip.to_string());
-    }
-    running
-        .iter()
-        .find_map(|n| n.address.map(|a| a.addr().to_string()))
-        .or_else(|| Some(format!("{}.local", running[0].name)))
 }

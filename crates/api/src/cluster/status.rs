@@ -127,12 +127,12 @@ pub(crate) fn flatcar_version(os_image: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn is_server(node: &Node) -> bool {
+pub(crate) fn is_server(node: &Node) -> bool {
     let labels = node.metadata.labels.as_ref();
     labels.is_some_and(|l| l.get("node-role.kubernetes.io/control-plane").is_some_and(|v| v == "true"))
 }
 
-fn is_ready(node: &Node) -> bool {
+pub(crate) fn is_ready(node: &Node) -> bool {
     let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref());
     conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
@@ -261,6 +261,22 @@ impl Flatlab {
                 return Ok(status);
             }
         };
+        // The cluster's identity: recorded on first contact; another one is another cluster,
+        // even with the plan's CAs (a first server that started a cluster of its own).
+        match super::kube_system_uid(&cc.client).await {
+            Ok(uid) => {
+                if let super::Identity::Other { found, recorded } = self.check_identity(name, &uid).await? {
+                    status.reach = Reach::WrongCluster { reason: super::Identity::other_reason(&found, &recorded) };
+                    status.nodes = views;
+                    return Ok(status);
+                }
+            }
+            Err(e) => {
+                status.reach = reach_of(&anyhow::Error::new(e));
+                status.nodes = views;
+                return Ok(status);
+            }
+        }
         let version = match cc.client.apiserver_version().await {
             Ok(v) => v.git_version,
             Err(_) => String::from("unknown"),

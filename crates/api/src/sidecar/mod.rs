@@ -65,8 +65,9 @@ impl SidecarLine {
 /// What the app asks the sidecar, one per stdin line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// `arm NODE`: arm a node for reinstall, at once.
-    Arm { node: String },
+    /// `arm NODE`: arm a node for reinstall, at once; `arm-new-cluster NODE`: the plan's first
+    /// server, to start a new cluster (the user gave up the old one's data).
+    Arm { node: String, new_cluster: bool },
 }
 
 impl Request {
@@ -74,17 +75,23 @@ impl Request {
     pub fn parse(line: &str) -> Result<Request, String> {
         let line = line.trim();
         match line.split_once(' ') {
-            Some(("arm", node)) if !node.trim().is_empty() && !node.contains(char::is_control) => {
-                Ok(Request::Arm { node: node.trim().to_owned() })
+            Some((verb @ ("arm" | "arm-new-cluster"), node))
+                if !node.trim().is_empty() && !node.contains(char::is_control) =>
+            {
+                Ok(Request::Arm { node: node.trim().to_owned(), new_cluster: verb == "arm-new-cluster" })
             }
-            _ => Err(format!("unknown request `{}`; the sidecar understands `arm NODE`", line.escape_debug())),
+            _ => Err(format!(
+                "unknown request `{}`; the sidecar understands `arm NODE` and `arm-new-cluster NODE`",
+                line.escape_debug()
+            )),
         }
     }
 
     /// The request as the line the sidecar reads (with its newline).
     pub fn to_line(&self) -> String {
         match self {
-            Request::Arm { node } => format!("arm {node}\n"),
+            Request::Arm { node, new_cluster: false } => format!("arm {node}\n"),
+            Request::Arm { node, new_cluster: true } => format!("arm-new-cluster {node}\n"),
         }
     }
 }
@@ -110,8 +117,11 @@ mod tests {
 
     #[test]
     fn requests_parse_and_print() {
-        assert_eq!(Request::parse("arm cp1\n"), Ok(Request::Arm { node: "cp1".into() }));
-        assert_eq!(Request::Arm { node: "cp1".into() }.to_line(), "arm cp1\n");
+        assert_eq!(Request::parse("arm cp1\n"), Ok(Request::Arm { node: "cp1".into(), new_cluster: false }));
+        assert_eq!(Request::Arm { node: "cp1".into(), new_cluster: false }.to_line(), "arm cp1\n");
+        let new = Request::Arm { node: "cp1".into(), new_cluster: true };
+        assert_eq!(new.to_line(), "arm-new-cluster cp1\n");
+        assert_eq!(Request::parse(&new.to_line()), Ok(new));
         for bad in ["", "arm", "arm ", "disarm cp1", "arm cp1\u{7}", "reboot"] {
             assert!(Request::parse(bad).is_err(), "{bad:?}");
         }

@@ -81,8 +81,8 @@ where
                     continue;
                 }
                 match Request::parse(&line) {
-                    Ok(Request::Arm { node }) => match app.arm_machine(plan, &node, Some(&session), rng).await {
-                        Ok(()) => {
+                    Ok(Request::Arm { node, new_cluster }) => match app.arm_machine(plan, &node, new_cluster, Some(&session), rng).await {
+                        Ok(_) => {
                             lines.say(SidecarMessage::Armed { node });
                             lines.say(SidecarMessage::Machines { machines: registry.machines() });
                         }

@@ -399,8 +399,10 @@ done
         let again = s.start(options()).expect_err("one at a time");
         assert_eq!(crate::error_code(&again), ErrorCode::AlreadyRunning);
 
-        assert!(s.request("lab", &Request::Arm { node: "cp1".into() }).await.expect("sent"));
-        assert!(!s.request("other", &Request::Arm { node: "cp1".into() }).await.expect("no server"));
+        assert!(s.request("lab", &Request::Arm { node: "cp1".into(), new_cluster: false }).await.expect("sent"));
+        assert!(
+            !s.request("other", &Request::Arm { node: "cp1".into(), new_cluster: false }).await.expect("no server")
+        );
         until("armed", || s.status().messages.len() == 2).await;
         assert!(matches!(&s.status().messages[1].message, SidecarMessage::Armed { node } if node == "cp1"));
 

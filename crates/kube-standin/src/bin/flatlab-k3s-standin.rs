@@ -104,11 +104,35 @@ fn local_addresses() -> Vec<IpAddr> {
         .collect()
 }
 
+/// `config.yaml`, then the drop-ins of `config.yaml.d/*.yaml` in name order, a later key
+/// replacing an earlier one, as K3s reads them.
+fn read_config(config_path: &Path) -> anyhow::Result<BTreeMap<String, serde_yaml_ng::Value>> {
+    let read = |path: &Path| -> anyhow::Result<BTreeMap<String, serde_yaml_ng::Value>> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let map: Option<BTreeMap<String, serde_yaml_ng::Value>> =
+            serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not YAML", path.display()))?;
+        Ok(map.unwrap_or_default())
+    };
+    let mut config = read(config_path)?;
+    let dir = PathBuf::from(format!("{}.d", config_path.display()));
+    let mut dropins: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect()
+        })
+        .unwrap_or_default();
+    dropins.sort();
+    for path in dropins {
+        for (key, value) in read(&path)? {
+            say(&format!("{} sets {key}", path.display()));
+            config.insert(key, value);
+        }
+    }
+    Ok(config)
+}
+
 /// Checks the node's K3s configuration; returns the CA bundle this node serves at `/cacerts`.
 async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<Vec<u8>> {
-    let text = std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
-    let config: BTreeMap<String, serde_yaml_ng::Value> =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not YAML", config_path.display()))?;
+    let config = read_config(config_path)?;
     let token = string(&config, "token").context("config.yaml has no token")?;
     let kind = if mode == "server" { "server" } else { "node" };
     let hash = token_hash(&token, kind)?;
@@ -151,11 +175,16 @@ async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<Vec
                 }
             }
         }
+        // K3s gives up on a server that does not answer, and systemd starts it again (with the
+        // join step before it, which finds another).
+        let mut tries = 0;
         let ca = loop {
             match fetch_cacerts(&server).await {
                 Ok(ca) => break ca,
-                Err(e) => say(&format!("{e:#}; trying again in 5 s")),
+                Err(e) if tries < 3 => say(&format!("{e:#}; trying again in 5 s")),
+                Err(e) => bail!("{server} does not answer, not joining through it: {e:#}"),
             }
+            tries += 1;
             tokio::time::sleep(Duration::from_secs(5)).await;
         };
         if hex(&Sha256::digest(&ca)) != hash.to_ascii_lowercase() {

@@ -187,7 +187,8 @@ export const backend = {
   bootStop: () => call<void>("boot_stop"),
   bootStatus: () => call<BootStatus>("boot_status"),
   /** Arms a node for reinstall: at once when the boot server runs, else at its next start. */
-  bootArm: (plan: string, node: string) => call<void>("boot_arm", { plan, node }),
+  /** `newCluster`: the plan's first server starts a new cluster (the old one's data is given up). */
+  bootArm: (plan: string, node: string, newCluster = false) => call<void>("boot_arm", { plan, node, newCluster }),
   /** Inspects a machine (a node, or a MAC) at its next network boot: it reports its hardware and waits to be armed. */
   inspectMachine: (plan: string, target: { node: string } | { mac: string }) =>
     call<InspectRequested>("inspect_machine", { plan, node: "node" in target ? target.node : null, mac: "mac" in target ? target.mac : null }),
