@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use flatlab_api::kubeconfig::KubeconfigSaved;
-use flatlab_api::{Access, ClusterStatus, Flatlab, UpgradeStarted};
+use flatlab_api::{Access, ClusterStatus, DownloadedSnapshot, Flatlab, SnapshotList, TakenSnapshot, UpgradeStarted};
 use tauri::State;
 
 use crate::commands::{CmdResult, os_rng};
@@ -38,6 +38,33 @@ pub async fn remove_cluster_node(
     server: Option<String>,
 ) -> CmdResult<()> {
     Ok(app.remove_cluster_node(&name, &node, &access(server), &mut os_rng(), |_| {}).await?)
+}
+
+/// The cluster's etcd snapshots and the copies on this workstation.
+#[tauri::command]
+pub async fn cluster_snapshots(
+    app: State<'_, Flatlab>,
+    name: String,
+    server: Option<String>,
+) -> CmdResult<SnapshotList> {
+    Ok(app.cluster_snapshots(&name, &access(server), &mut os_rng()).await?)
+}
+
+/// Takes an etcd snapshot now.
+#[tauri::command]
+pub async fn take_snapshot(app: State<'_, Flatlab>, name: String, server: Option<String>) -> CmdResult<TakenSnapshot> {
+    Ok(app.take_snapshot(&name, "on demand", &access(server), &mut os_rng()).await?)
+}
+
+/// Copies a snapshot to this workstation through the API.
+#[tauri::command]
+pub async fn download_snapshot(
+    app: State<'_, Flatlab>,
+    name: String,
+    snapshot: String,
+    server: Option<String>,
+) -> CmdResult<DownloadedSnapshot> {
+    Ok(app.download_snapshot(&name, &snapshot, &access(server), &mut os_rng(), |_, _| {}).await?)
 }
 
 /// Writes a kubeconfig to `path`, or (no path) adds the plan's context to `~/.kube/config`.

@@ -302,8 +302,11 @@ fi
 failures=()
 all_reached "$json" k3s-ready || failures+=("not every machine reached k3s-ready in ${elapsed}s: $(tr '\n' ' ' <"$work/stages.log" 2>/dev/null)")
 for n in "${nodes[@]}"; do
-  # A reinstall keeps the history before it; its own is what follows the last `armed`.
-  hist=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]][0]; s=[h["stage"] for h in m["history"] if h.get("kind","stage")=="stage"]; a=[i for i,x in enumerate(s) if x=="armed"]; print(" ".join(s[a[-1]+1:] if a else s))' "$n" 2>/dev/null || true)
+  # cp2 of `three` was reinstalled: the history keeps what came before; its reinstall's own is
+  # what follows the last `armed`.
+  since_armed=0
+  [[ $run == three && $n == cp2 ]] && since_armed=1
+  hist=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]][0]; s=[h["stage"] for h in m["history"] if h.get("kind","stage")=="stage"]; a=[i for i,x in enumerate(s) if x=="armed"]; print(" ".join(s[a[-1]+1:] if a and sys.argv[2]=="1" else s))' "$n" "$since_armed" 2>/dev/null || true)
   for s in dhcp ipxe kernel initrd ignition installing installed booted k3s-ready; do
     want=1
     # The inspected machine installed from its inspection's live system: no second network
@@ -366,7 +369,7 @@ if [[ $run == three ]]; then
   done
   grep -aq 'k3s-standin: first server: 11 CA files, token pins server-ca.crt' "$work/serial-cp1.log" || failures+=("cp1 did not start the cluster with Flatlab's CA files")
   for n in cp2 cp3; do
-    grep -aqE "k3s-standin: server joins https://10\.77\.0\.1[123]:6443: its CA matches the token" "$work/serial-$n.log" || failures+=("$n did not join a server with a token that pins its CA")
+    grep -aqE "k3s-standin: server joins https://10\.77\.0\.1[123]:6443: its CA matches the token, and it took the token.s secret" "$work/serial-$n.log" || failures+=("$n did not join a server with a token that pins its CA")
   done
   ((killed == 1)) || failures+=("the boot server was never killed (not every machine got installed)")
   # The reinstall: cp2 found cp1 gone and joined through cp3 (its join step wrote cp3 into the
@@ -376,7 +379,7 @@ if [[ $run == three ]]; then
   else
     [[ $(printf '%s' "$json" | stage_of cp2) == k3s-ready ]] || failures+=("cp2's reinstall did not reach k3s-ready in ${rejoin_elapsed}s")
     joins=$(grep -a 'k3s-standin: server joins' "$work/serial-cp2.log" | tail -n +$((joins_before + 1)) | tr -d '\r')
-    grep -q 'server joins https://10.77.0.13:6443: its CA matches the token' <<<"$joins" || failures+=("cp2's reinstall did not join through cp3: ${joins:-nothing}")
+    grep -q 'server joins https://10.77.0.13:6443: its CA matches the token, and it took the token.s secret' <<<"$joins" || failures+=("cp2's reinstall did not join through cp3: ${joins:-nothing}")
     grep -aq 'k3s-standin: /etc/rancher/k3s/config.yaml.d/50-flatlab-join.yaml sets server' "$work/serial-cp2.log" || failures+=("cp2's K3s never read the join step's drop-in")
   fi
 fi

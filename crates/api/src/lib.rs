@@ -36,7 +36,8 @@ pub use boot::{
     server_address, taken_addresses,
 };
 pub use cluster::{
-    Access, ClusterDecision, ClusterStatus, NodeState, NodeView, Reach, Reboot, RemoveStep, UpgradeStarted, UpgradeView,
+    Access, ClusterDecision, ClusterStatus, DownloadedSnapshot, NodeState, NodeView, Reach, Reboot, RemoveStep,
+    SnapshotList, SnapshotView, TakenSnapshot, UpgradeStarted, UpgradeView,
 };
 pub use desktop::{
     AppInfo, DbProblem, GIT_REVISION, LocalNetwork, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path,
@@ -155,6 +156,8 @@ pub async fn validate_text_on_lan(text: &str) -> Vec<Finding> {
 pub struct Flatlab {
     store: Store,
     clock: Arc<dyn Clock>,
+    /// How long a node removal waits for K3s to take a server out of etcd.
+    etcd_leave_timeout: std::time::Duration,
 }
 
 impl Flatlab {
@@ -165,7 +168,14 @@ impl Flatlab {
 
     pub async fn with_clock(db: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = Store::open(db).await.with_context(|| format!("opening the Flatlab database {}", db.display()))?;
-        Ok(Self { store, clock })
+        Ok(Self { store, clock, etcd_leave_timeout: cluster::ETCD_LEAVE_TIMEOUT })
+    }
+
+    /// Waits `timeout` instead of 120 s for K3s to take a removed server out of etcd (for a
+    /// slow cluster, and for tests that see the wait end).
+    pub fn with_etcd_leave_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.etcd_leave_timeout = timeout;
+        self
     }
 
     pub(crate) fn store(&self) -> &Store {

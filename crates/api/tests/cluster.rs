@@ -20,6 +20,8 @@ use flatlab_kube_standin::{Fixture, Options, Running};
 use clock::{Now, now, rng};
 
 const DEMO_FIXTURE: &str = include_str!("../../kube-standin/fixtures/demo-lab.yaml");
+/// The demo cluster's identity (its kube-system namespace's UID).
+const DEMO_CLUSTER: &str = "5f0c2a4e-7d1b-4c8e-9a36-2b7e1d0f4c91";
 
 async fn app(dir: &Path) -> Flatlab {
     let app = Flatlab::with_clock(&dir.join("flatlab.db"), Arc::new(Now(now()))).await.expect("opens");
@@ -34,14 +36,26 @@ async fn first_server_config(app: &Flatlab, plan: &str) -> String {
 }
 
 async fn standin(config: String, fixture: &str, record: Option<PathBuf>, client_ca: Option<String>) -> Running {
+    standin_stepping(config, fixture, record, client_ca, Duration::from_millis(50)).await
+}
+
+/// A stand-in whose upgrades move one node every `step`.
+async fn standin_stepping(
+    config: String,
+    fixture: &str,
+    record: Option<PathBuf>,
+    client_ca: Option<String>,
+    step: Duration,
+) -> Running {
     flatlab_kube_standin::start(Options {
         config,
         node_config: None,
         listen: "127.0.0.1:0".parse().expect("addr"),
-        identity: None,
+        // One cluster throughout a test, however often its API is started.
+        identity: Some(DEMO_CLUSTER.into()),
         fixture: Fixture::from_yaml(fixture).expect("fixture"),
         record,
-        upgrade_step: Duration::from_millis(50),
+        upgrade_step: step,
         client_ca_override: client_ca,
     })
     .await
@@ -225,6 +239,11 @@ async fn a_node_the_plan_no_longer_has_is_drained_and_leaves_etcd_and_the_cluste
     let mut steps = Vec::new();
     app.remove_cluster_node("demo-lab", "cp4", &a, &mut rng(), |step| steps.push(step)).await.expect("removes");
     use flatlab_api::RemoveStep as R;
+    // A snapshot first, named after the removal.
+    assert!(
+        matches!(steps.remove(0), R::Snapshot { file } if file.starts_with("flatlab-before-removing-cp4-cp1-")),
+        "{steps:?}"
+    );
     assert_eq!(
         steps,
         [
@@ -325,4 +344,123 @@ async fn debian_kubectl_lists_the_nodes_with_the_kubeconfig_and_refuses_another_
     // As kube-apiserver: the handshake completes, the request is not authenticated.
     assert!(err.contains("Unauthorized"), "{err}");
     assert!(!out.contains("cp1"));
+}
+
+#[tokio::test]
+async fn an_upgrade_is_refused_without_the_controller_and_while_another_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = app(dir.path()).await;
+    let config = first_server_config(&app, "demo-lab").await;
+
+    // An older cluster, without system-upgrade-controller: its API group answers 404.
+    let old = standin(config.clone(), &format!("system_upgrade_controller: false\n{DEMO_FIXTURE}"), None, None).await;
+    let status = app.cluster_status("demo-lab", &access(&old), &mut rng()).await.expect("status");
+    assert!(status.upgrade.is_none() && status.upgrade_error.is_none(), "no upgrade, and no error: {status:?}");
+    let e =
+        app.start_k3s_upgrade("demo-lab", "v1.33.4+k3s1", None, &access(&old), &mut rng()).await.expect_err("no SUC");
+    assert_eq!(error_code(&e), ErrorCode::UpgradeRefused);
+    assert!(format!("{e:#}").contains("has no system-upgrade-controller"), "{e:#}");
+    assert!(old.state.lock().plans.is_empty());
+    old.stop().await;
+
+    // The controller's API does not answer: the view says it cannot tell, and no upgrade starts.
+    let sick = standin(config.clone(), &format!("upgrade_api_unavailable: true\n{DEMO_FIXTURE}"), None, None).await;
+    let status = app.cluster_status("demo-lab", &access(&sick), &mut rng()).await.expect("status");
+    assert!(status.reach.is_reachable());
+    assert!(status.upgrade.is_none());
+    assert!(
+        status.upgrade_error.as_deref().is_some_and(|e| e.contains("cannot read the upgrade Plan server-plan")),
+        "{:?}",
+        status.upgrade_error
+    );
+    let e =
+        app.start_k3s_upgrade("demo-lab", "v1.33.4+k3s1", None, &access(&sick), &mut rng()).await.expect_err("unknown");
+    assert!(format!("{e:#}").contains("cannot tell whether an upgrade is running"), "{e:#}");
+    sick.stop().await;
+
+    // An upgrade that takes its time: another is refused until it is done.
+    let slow = standin_stepping(config, DEMO_FIXTURE, None, None, Duration::from_secs(3600)).await;
+    let a = access(&slow);
+    app.start_k3s_upgrade("demo-lab", "v1.33.4+k3s1", None, &a, &mut rng()).await.expect("starts");
+    let e = app.start_k3s_upgrade("demo-lab", "v1.33.5+k3s1", None, &a, &mut rng()).await.expect_err("one runs");
+    assert_eq!(error_code(&e), ErrorCode::UpgradeRefused);
+    assert!(format!("{e:#}").contains("an upgrade to v1.33.4+k3s1 is running (4 of 4 nodes to go)"), "{e:#}");
+    assert_eq!(slow.state.lock().plans["server-plan"]["spec"]["version"], "v1.33.4+k3s1", "unchanged");
+}
+
+#[tokio::test]
+async fn node_removal_refuses_the_last_server_lost_quorum_a_disruption_budget_and_a_stuck_etcd() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = app(dir.path()).await;
+    let config = first_server_config(&app, "demo-lab").await;
+    let remove = |app: &Flatlab, s: &Running, node: &'static str| {
+        let (app, a) = (app.clone(), access(s));
+        async move { app.remove_cluster_node("demo-lab", node, &a, &mut rng(), |_| {}).await }
+    };
+
+    // The cluster's only server is one the plan no longer has.
+    let last = "
+nodes:
+- { name: old1, role: server, kubelet: v1.32.2+k3s1, os_image: Flatcar Container Linux by Kinvolk 4593.2.5 (Oklo), ip: 10.0.0.31 }
+- { name: worker1, role: agent, kubelet: v1.32.2+k3s1, os_image: Flatcar Container Linux by Kinvolk 4593.2.5 (Oklo), ip: 10.0.0.21 }
+";
+    let s = standin(config.clone(), last, None, None).await;
+    let e = remove(&app, &s, "old1").await.expect_err("last server");
+    assert!(format!("{e:#}").contains("old1 is the cluster's last server"), "{e:#}");
+    s.stop().await;
+
+    // Another server is down: taking one out of etcd now could cost the quorum.
+    let down = WITH_A_RETIRED_SERVER.replace("name: cp3, role: server,", "name: cp3, role: server, ready: false,");
+    let s = standin(config.clone(), &down, None, None).await;
+    let e = remove(&app, &s, "cp4").await.expect_err("quorum");
+    assert!(
+        format!("{e:#}")
+            .contains("server cp3 is not Ready: taking cp4 out of etcd now could cost the cluster its quorum"),
+        "{e:#}"
+    );
+    assert!(s.state.lock().requests.iter().all(|r| !r.starts_with("PATCH")), "nothing changed");
+    s.stop().await;
+
+    // A disruption budget holds a pod: the eviction API answers 429 (at once: kube's retries of
+    // 429 would wait minutes), the node stays cordoned.
+    let refused_at = std::time::Instant::now();
+    let budget =
+        format!("disruption_budgets: [{{name: web, pods: [web-1, web-2], min_available: 2}}]\n{WITH_A_RETIRED_SERVER}");
+    let s = standin(config.clone(), &budget, None, None).await;
+    let e = remove(&app, &s, "cp4").await.expect_err("budget");
+    assert_eq!(error_code(&e), ErrorCode::BadRequest);
+    assert!(refused_at.elapsed() < Duration::from_secs(20), "refused at once, not retried");
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("default/web-1 cannot be evicted now: its disruption budget does not allow it (Cannot evict pod as it would violate the pod's disruption budget.); cp4 stays cordoned"),
+        "{message}"
+    );
+    {
+        let state = s.state.lock();
+        let cp4 = state.nodes.iter().find(|n| n["metadata"]["name"] == "cp4").expect("cp4 stays");
+        assert_eq!(cp4["spec"]["unschedulable"], true);
+        assert!(state.evicted.is_empty());
+    }
+    s.stop().await;
+
+    // K3s never takes the member out: Flatlab stops at its timeout, the Node stays.
+    let stuck = format!("etcd_removal_never: true\n{WITH_A_RETIRED_SERVER}");
+    let s = standin(config.clone(), &stuck, None, None).await;
+    let impatient = app.clone().with_etcd_leave_timeout(Duration::from_secs(1));
+    let e = remove(&impatient, &s, "cp4").await.expect_err("stuck");
+    assert!(
+        format!("{e:#}")
+            .contains("K3s did not take cp4 out of etcd within 1 s; its Node stays, cordoned, so that nothing is lost"),
+        "{e:#}"
+    );
+    assert!(s.state.lock().nodes.iter().any(|n| n["metadata"]["name"] == "cp4"));
+    s.stop().await;
+
+    // A slow member controller (1.5 s): Flatlab waits for it.
+    let slow = format!("etcd_removal_after_ms: 1500\n{WITH_A_RETIRED_SERVER}");
+    let s = standin(config, &slow, None, None).await;
+    let started = std::time::Instant::now();
+    remove(&app, &s, "cp4").await.expect("removes");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(s.state.lock().nodes.iter().all(|n| n["metadata"]["name"] != "cp4"));
 }

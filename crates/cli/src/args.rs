@@ -137,6 +137,29 @@ pub enum ClusterCommand {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// The cluster's etcd snapshots (every server's, as K3s lists them) and the copies on this
+    /// workstation
+    Snapshots {
+        plan: String,
+        #[command(flatten)]
+        access: AccessArgs,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take an etcd snapshot now (K3s keeps it until it is deleted); with --download, copy it
+    /// here too, or copy an existing one with --name
+    Snapshot {
+        plan: String,
+        /// Copy the snapshot to this workstation (through the Kubernetes API, checked by SHA-256)
+        #[arg(long)]
+        download: bool,
+        /// Copy this existing snapshot (its file name, from `cluster snapshots`) instead of taking one
+        #[arg(long, value_name = "SNAPSHOT", requires = "download")]
+        name: Option<String>,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
 }
 
 #[derive(clap::Args)]

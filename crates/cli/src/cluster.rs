@@ -66,23 +66,123 @@ pub async fn run(app: &Flatlab, cmd: ClusterCommand) -> anyhow::Result<ExitCode>
             upgrade(app, &plan, &k3s, sha256.as_deref(), no_wait, &access(&a)).await
         }
         ClusterCommand::RemoveNode { plan, node, access: a } => remove_node(app, &plan, &node, &access(&a)).await,
+        ClusterCommand::Snapshots { plan, access: a, json } => snapshots(app, &plan, &access(&a), json).await,
+        ClusterCommand::Snapshot { plan, download, name, access: a } => {
+            snapshot(app, &plan, download, name, &access(&a)).await
+        }
     }
 }
 
-fn reach_line(s: &ClusterStatus) -> String {
-    let at = if s.server.is_empty() { String::new() } else { format!(" at {}", s.server) };
-    match &s.reach {
-        Reach::Reachable { version } => format!("cluster {}{at}: reachable, Kubernetes {version}", s.plan),
-        Reach::Unreachable { reason } => format!("cluster {}{at}: API unreachable: {reason}", s.plan),
-        Reach::CertificateRefused { reason } => {
-            format!("cluster {}{at}: the API refused Flatlab's certificate: {reason}", s.plan)
+async fn snapshots(app: &Flatlab, plan: &str, a: &Access, json: bool) -> anyhow::Result<ExitCode> {
+    let list = app.cluster_snapshots(plan, a, &mut rand::rng()).await?;
+    if json {
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(if list.reach.is_reachable() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    if !list.reach.is_reachable() {
+        println!("{}", reach_text(&list.plan, &list.server, &list.reach));
+    }
+    let mut rows = vec![["SNAPSHOT", "NODE", "TAKEN", "SIZE", "STATE", "HERE"].map(str::to_owned)];
+    for s in &list.snapshots {
+        let state = match (&s.error, s.ready, s.token_matches) {
+            (Some(e), _, _) => format!("failed: {e}"),
+            (None, false, _) => "in progress".into(),
+            (None, true, Some(false)) => "ready (another token: no restore)".into(),
+            (None, true, _) => "ready".into(),
+        };
+        let here = s.downloaded.as_ref().map(|d| format!("sha256 {}", &d.sha256[..16])).unwrap_or_else(|| "-".into());
+        rows.push([
+            s.name.clone(),
+            s.node.clone(),
+            s.created_at.map(flatlab_api::format_time).unwrap_or_else(|| "-".into()),
+            s.size_bytes.map(crate::output::human_size).unwrap_or_else(|| "-".into()),
+            state,
+            here,
+        ]);
+    }
+    for d in &list.local_only {
+        rows.push([
+            d.name.clone(),
+            d.node.clone(),
+            d.created_at.map(flatlab_api::format_time).unwrap_or_else(|| "-".into()),
+            crate::output::human_size(d.size_bytes),
+            "here only".into(),
+            format!("sha256 {}", &d.sha256[..16]),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        let line: Vec<String> = (0..6).map(|i| format!("{:w$}", r[i], w = widths[i])).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    if rows.len() == 1 {
+        println!(
+            "no snapshots yet: K3s takes them on the plan's schedule (kubernetes.snapshots), or `flatlab cluster snapshot {plan}` now"
+        );
+    }
+    println!("copies on this workstation: {}", app.snapshot_dir(plan).display());
+    Ok(if list.reach.is_reachable() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn snapshot(
+    app: &Flatlab,
+    plan: &str,
+    download: bool,
+    name: Option<String>,
+    a: &Access,
+) -> anyhow::Result<ExitCode> {
+    let file = match name {
+        Some(n) => n,
+        None => {
+            let taken = app.take_snapshot(plan, "on demand", a, &mut rand::rng()).await?;
+            for f in &taken.files {
+                eprintln!("{}: took snapshot {f}", taken.server);
+            }
+            taken.files.into_iter().next().unwrap_or_default()
         }
-        Reach::BadServerCertificate { reason } => format!("cluster {}{at}: {reason}", s.plan),
+    };
+    if download {
+        let mut last = std::time::Instant::now();
+        let copy = app
+            .download_snapshot(plan, &file, a, &mut rand::rng(), |sent, total| {
+                if last.elapsed() >= std::time::Duration::from_secs(2) {
+                    last = std::time::Instant::now();
+                    let total = total.map(|t| format!(" of {}", crate::output::human_size(t))).unwrap_or_default();
+                    eprintln!("{file}: {}{total}", crate::output::human_size(sent));
+                }
+            })
+            .await?;
+        eprintln!(
+            "copied {} ({}, sha256 {}) from {} to {}",
+            copy.name,
+            crate::output::human_size(copy.size_bytes),
+            copy.sha256,
+            copy.node,
+            copy.path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reach_line(s: &ClusterStatus) -> String {
+    reach_text(&s.plan, &s.server, &s.reach)
+}
+
+/// `cluster PLAN at SERVER: ...`: whether the API answered, in words.
+fn reach_text(plan: &str, server: &str, reach: &Reach) -> String {
+    let at = if server.is_empty() { String::new() } else { format!(" at {server}") };
+    match reach {
+        Reach::Reachable { version } => format!("cluster {}{at}: reachable, Kubernetes {version}", plan),
+        Reach::Unreachable { reason } => format!("cluster {}{at}: API unreachable: {reason}", plan),
+        Reach::CertificateRefused { reason } => {
+            format!("cluster {}{at}: the API refused Flatlab's certificate: {reason}", plan)
+        }
+        Reach::BadServerCertificate { reason } => format!("cluster {}{at}: {reason}", plan),
         Reach::WrongCluster { reason } => {
-            format!("cluster {}{at}: another cluster answers there ({reason})", s.plan)
+            format!("cluster {}{at}: another cluster answers there ({reason})", plan)
         }
         Reach::ForeignCa => {
-            format!("cluster {}: installed before Flatlab made its CAs; Flatlab has no keys to reach it", s.plan)
+            format!("cluster {}: installed before Flatlab made its CAs; Flatlab has no keys to reach it", plan)
         }
     }
 }
@@ -158,6 +258,9 @@ pub fn status_text(s: &ClusterStatus) -> String {
                 u.remaining.join(", ")
             )),
         }
+    }
+    if let Some(why) = &s.upgrade_error {
+        out.push_str(&format!("upgrade: unknown ({why})\n"));
     }
     if let Some(note) = &s.api_note {
         out.push_str(&format!("note: {note}\n"));
@@ -236,6 +339,7 @@ async fn upgrade(
 
 async fn remove_node(app: &Flatlab, plan: &str, node: &str, a: &Access) -> anyhow::Result<ExitCode> {
     app.remove_cluster_node(plan, node, a, &mut rand::rng(), |step| match step {
+        RemoveStep::Snapshot { file } => eprintln!("{node}: took etcd snapshot {file} first"),
         RemoveStep::Cordoned => eprintln!("{node}: cordoned"),
         RemoveStep::Evicted { pod } => eprintln!("{node}: evicted {pod}"),
         RemoveStep::LeftEtcd => eprintln!("{node}: left etcd"),

@@ -151,3 +151,50 @@ async fn kubeconfig_merge_keeps_other_contexts() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&kube).expect("meta").permissions().mode() & 0o777, 0o600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_snapshot_takes_one_copies_it_here_and_cluster_snapshots_lists_it() {
+    let env = Env::new();
+    let s = standin(&env).await;
+    let server = format!("https://{}", s.addr);
+    let mut cmd = env.flatlab();
+    cmd.args(["cluster", "snapshot", "demo-lab", "--download", "--server", &server]);
+    let (ok, _, err) = run(cmd);
+    eprintln!("$ flatlab cluster snapshot demo-lab --download\n{err}");
+    assert!(ok, "{err}");
+    assert!(err.contains(&format!("{server}: took snapshot flatlab-on-demand-cp1-")), "{err}");
+    let copied = err.lines().find(|l| l.starts_with("copied ")).expect("copied line");
+    assert!(
+        copied.contains("from cp1 to ") && copied.contains("/snapshots/demo-lab/flatlab-on-demand-cp1-"),
+        "{copied}"
+    );
+
+    let mut cmd = env.flatlab();
+    cmd.args(["cluster", "snapshots", "demo-lab", "--server", &server]);
+    let (ok, out, err) = run(cmd);
+    eprintln!("$ flatlab cluster snapshots demo-lab\n{out}{err}");
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("SNAPSHOT") && lines[0].contains("HERE"), "{out}");
+    assert!(
+        lines[1].starts_with("flatlab-on-demand-cp1-") && lines[1].contains("ready") && lines[1].contains("sha256 "),
+        "{out}"
+    );
+
+    let mut cmd = env.flatlab();
+    cmd.args(["cluster", "snapshots", "demo-lab", "--json", "--server", &server]);
+    let (ok, out, _) = run(cmd);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["snapshots"][0]["node"], "cp1");
+    assert_eq!(v["snapshots"][0]["token_matches"], true);
+    assert_eq!(v["snapshots"][0]["downloaded"]["sha256"].as_str().map(str::len), Some(64));
+
+    // Without the cluster: exit 1, and the copy is still listed.
+    drop(s);
+    let mut cmd = env.flatlab();
+    cmd.args(["cluster", "snapshots", "demo-lab", "--server", &server]);
+    let (ok, out, _) = run(cmd);
+    assert!(!ok);
+    assert!(out.contains("API unreachable") && out.contains("here only"), "{out}");
+}

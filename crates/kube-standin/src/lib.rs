@@ -21,6 +21,7 @@
 //! K3s's etcd member controller is played too: a server whose Node gets
 //! `etcd.k3s.cattle.io/remove=true` gets `etcd.k3s.cattle.io/removed-node-name`.
 
+pub mod etcd;
 pub mod release;
 
 use std::collections::BTreeMap;
@@ -71,13 +72,63 @@ fn yes() -> bool {
 }
 
 /// The cluster a test starts with.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fixture {
     pub nodes: Vec<FixtureNode>,
     /// The node holding kured's reboot lock, if any.
     #[serde(default)]
     pub kured_lock: Option<String>,
+    /// Whether system-upgrade-controller runs (its `upgrade.cattle.io` API is there). Without
+    /// it, that API group answers 404, as in a cluster installed by an older Flatlab.
+    #[serde(default = "yes")]
+    pub system_upgrade_controller: bool,
+    /// The `upgrade.cattle.io` API is there but answers 503 (a controller's API that is not
+    /// serving): the view cannot tell whether an upgrade runs.
+    #[serde(default)]
+    pub upgrade_api_unavailable: bool,
+    /// PodDisruptionBudgets: an eviction that would leave fewer of a budget's pods running than
+    /// its `min_available` is refused with 429, as the eviction API does.
+    #[serde(default)]
+    pub disruption_budgets: Vec<Budget>,
+    /// How K3s's etcd member controller takes a server out of etcd once asked: after this many
+    /// milliseconds (0: at once)...
+    #[serde(default)]
+    pub etcd_removal_after_ms: u64,
+    /// ... or never (a member that cannot be removed: quorum lost, etcd unhealthy).
+    #[serde(default)]
+    pub etcd_removal_never: bool,
+    /// Snapshots the servers hold already (as K3s's schedule takes them), made with the
+    /// cluster's token unless `other_token` says otherwise.
+    #[serde(default)]
+    pub snapshots: Vec<FixtureSnapshot>,
+}
+
+/// A snapshot a fixture's server holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureSnapshot {
+    /// Its name before `-<node>-<unix>`, such as `etcd-snapshot`.
+    #[serde(default = "scheduled")]
+    pub name: String,
+    pub node: String,
+    pub taken_unix: i64,
+    /// Made with another server token (a cluster installed with other secrets).
+    #[serde(default)]
+    pub other_token: bool,
+}
+
+fn scheduled() -> String {
+    "etcd-snapshot".into()
+}
+
+/// A PodDisruptionBudget over some of the fixture's pods (namespace `default`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub name: String,
+    pub pods: Vec<String>,
+    pub min_available: usize,
 }
 
 impl Fixture {
@@ -191,6 +242,27 @@ pub struct Inner {
     pub deleted_secrets: Vec<String>,
     pub identity: String,
     kured_lock: Option<String>,
+    fixture: Option<Fixture>,
+    /// When each server was asked to leave etcd.
+    removal_asked: BTreeMap<String, std::time::Instant>,
+    /// Every server's snapshots.
+    pub snapshots: Vec<etcd::Snapshot>,
+    /// Pods created through the API (Flatlab's download pods) that still exist.
+    pub created_pods: Vec<Value>,
+    /// Every pod ever asked for, as it was asked for.
+    pub asked_pods: Vec<Value>,
+    /// Snapshot files served through the pod proxy.
+    pub served_snapshots: Vec<String>,
+    /// The server this stand-in answers as (its `/etc/hostname`).
+    pub answers_as: String,
+    /// The server token's secret (from `config.yaml`).
+    token_secret: String,
+}
+
+impl Inner {
+    fn fixture(&self) -> &Fixture {
+        self.fixture.as_ref().expect("the stand-in starts with its fixture")
+    }
 }
 
 /// The stand-in's state, shared with the test.
@@ -320,7 +392,35 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     }
     let created = "2026-11-20T10:00:00Z";
     let identity = options.identity.clone().unwrap_or_else(new_identity);
-    let mut inner = Inner { kured_lock: options.fixture.kured_lock.clone(), identity, ..Inner::default() };
+    let answers_as = file_of(options.node_config.as_deref().unwrap_or(&options.config), "/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "cp1".into());
+    let k3s: BTreeMap<String, serde_yaml_ng::Value> =
+        serde_yaml_ng::from_str(&cas.k3s_config).context("config.yaml is not YAML")?;
+    let token_secret = etcd::token_secret(k3s.get("token").and_then(|t| t.as_str()).unwrap_or_default()).to_owned();
+    let mut inner = Inner {
+        kured_lock: options.fixture.kured_lock.clone(),
+        fixture: Some(options.fixture.clone()),
+        answers_as,
+        ..Inner::default()
+    };
+    let names: Vec<String> = options.fixture.nodes.iter().map(|n| n.name.clone()).collect();
+    for f in &options.fixture.snapshots {
+        let secret = if f.other_token { "AnotherClustersToken0123456789" } else { token_secret.as_str() };
+        inner.snapshots.push(etcd::Snapshot::new(
+            &f.name,
+            etcd::Header {
+                format: etcd::FORMAT.into(),
+                identity: identity.clone(),
+                token_hash: etcd::token_hash(secret),
+                node: f.node.clone(),
+                taken_unix: f.taken_unix,
+                nodes: names.clone(),
+            },
+        ));
+    }
+    inner.identity = identity;
+    inner.token_secret = token_secret;
     for n in &options.fixture.nodes {
         inner.nodes.push(node_json(n, created));
         inner.pods.extend(n.pods.iter().map(|p| pod_json(p, &n.name)));
@@ -345,6 +445,15 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
                         let (parts, body) = req.into_parts();
                         let body =
                             http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_default();
+                        if parts.uri.path() == "/db/snapshot" {
+                            return Ok(supervisor_snapshot(
+                                &state,
+                                authenticated,
+                                &parts.method,
+                                &parts.headers,
+                                &body,
+                            ));
+                        }
                         if !authenticated {
                             state.lock().unauthorized.push(format!("{} {}", parts.method, parts.uri.path()));
                             return Ok::<_, std::convert::Infallible>(status(
@@ -522,8 +631,18 @@ fn resource(name: &str, kind: &str, namespaced: bool, verbs: &[&str]) -> Value {
     json!({ "name": name, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind, "verbs": verbs })
 }
 
-fn discovery(path: &str) -> Option<Value> {
+/// The discovery documents; `suc`: whether system-upgrade-controller's API group is there.
+fn discovery(path: &str, suc: bool) -> Option<Value> {
     let all = ["create", "delete", "get", "list", "patch", "update", "watch"];
+    let mut groups = vec![json!({ "name": "apps", "versions": [{ "groupVersion": "apps/v1", "version": "v1" }],
+                  "preferredVersion": { "groupVersion": "apps/v1", "version": "v1" } })];
+    groups
+        .push(json!({ "name": "k3s.cattle.io", "versions": [{ "groupVersion": "k3s.cattle.io/v1", "version": "v1" }],
+              "preferredVersion": { "groupVersion": "k3s.cattle.io/v1", "version": "v1" } }));
+    if suc {
+        groups.push(json!({ "name": "upgrade.cattle.io", "versions": [{ "groupVersion": "upgrade.cattle.io/v1", "version": "v1" }],
+                  "preferredVersion": { "groupVersion": "upgrade.cattle.io/v1", "version": "v1" } }));
+    }
     Some(match path {
         "/api" => json!({
             "kind": "APIVersions", "versions": ["v1"],
@@ -539,20 +658,16 @@ fn discovery(path: &str) -> Option<Value> {
                 resource("secrets", "Secret", true, &all),
             ],
         }),
-        "/apis" => json!({
-            "kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [
-                { "name": "apps", "versions": [{ "groupVersion": "apps/v1", "version": "v1" }],
-                  "preferredVersion": { "groupVersion": "apps/v1", "version": "v1" } },
-                { "name": "upgrade.cattle.io", "versions": [{ "groupVersion": "upgrade.cattle.io/v1", "version": "v1" }],
-                  "preferredVersion": { "groupVersion": "upgrade.cattle.io/v1", "version": "v1" } },
-            ],
-        }),
+        "/apis" => json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups }),
         "/apis/apps/v1" => json!({
             "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
             "resources": [resource("daemonsets", "DaemonSet", true, &all)],
         }),
-        "/apis/upgrade.cattle.io/v1" => json!({
+        "/apis/k3s.cattle.io/v1" => json!({
+            "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "k3s.cattle.io/v1",
+            "resources": [resource("etcdsnapshotfiles", "ETCDSnapshotFile", false, &all)],
+        }),
+        "/apis/upgrade.cattle.io/v1" if suc => json!({
             "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "upgrade.cattle.io/v1",
             "resources": [resource("plans", "Plan", true, &all)],
         }),
@@ -632,20 +747,63 @@ fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// K3s's etcd member controller: a server asked to leave etcd has left it.
-fn play_member_controller(node: &mut Value) {
-    let annotations = &mut node["metadata"]["annotations"];
-    if annotations.get("etcd.k3s.cattle.io/remove").and_then(Value::as_str) == Some("true") {
+/// K3s's etcd member controller: a server asked to leave etcd has left it once the fixture's
+/// delay has passed (or never, as the fixture says).
+fn play_member_controller(inner: &mut Inner) {
+    let (after, never) = (inner.fixture().etcd_removal_after_ms, inner.fixture().etcd_removal_never);
+    let now = std::time::Instant::now();
+    let asked = &mut inner.removal_asked;
+    for node in &mut inner.nodes {
+        let name = node["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let annotations = &mut node["metadata"]["annotations"];
+        if annotations.get("etcd.k3s.cattle.io/remove").and_then(Value::as_str) != Some("true") {
+            continue;
+        }
+        let since = *asked.entry(name).or_insert(now);
+        if never || now.duration_since(since) < Duration::from_millis(after) {
+            continue;
+        }
         let member = annotations.get("etcd.k3s.cattle.io/node-name").cloned().unwrap_or(json!(""));
         annotations["etcd.k3s.cattle.io/removed-node-name"] = member;
     }
 }
 
+/// The eviction API's refusal when a disruption budget does not allow it, if one does not.
+fn budget_refusal(inner: &Inner, ns: &str, pod: &str) -> Option<Response> {
+    if ns != "default" {
+        return None;
+    }
+    let budget = inner.fixture().disruption_budgets.iter().find(|b| b.pods.iter().any(|p| p == pod))?;
+    let running = inner
+        .pods
+        .iter()
+        .filter(|p| p["metadata"]["namespace"] == "default")
+        .filter(|p| budget.pods.iter().any(|b| p["metadata"]["name"] == b.as_str()))
+        .count();
+    if running > budget.min_available {
+        return None;
+    }
+    Some(json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "reason": "TooManyRequests",
+            "details": { "causes": [{
+                "reason": "DisruptionBudget",
+                "message": format!("The disruption budget {} needs {} healthy pods and has {running} currently", budget.name, budget.min_available),
+            }] },
+            "code": 429,
+        }),
+    ))
+}
+
 fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().trim_end_matches('/').to_owned();
     state.record_request(format!("{method} {}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")));
+    let suc = state.lock().fixture().system_upgrade_controller;
     if method == Method::GET
-        && let Some(doc) = discovery(&path)
+        && let Some(doc) = discovery(&path, suc)
     {
         return json_response(StatusCode::OK, &doc);
     }
@@ -653,6 +811,16 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let mut inner = state.lock();
+    if !inner.fixture().system_upgrade_controller && path.starts_with("/apis/upgrade.cattle.io") {
+        return status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource");
+    }
+    if inner.fixture().upgrade_api_unavailable && path.starts_with("/apis/upgrade.cattle.io/v1/") {
+        return status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        );
+    }
     match (method.clone(), segments.as_slice()) {
         (Method::GET, ["api", "v1", "namespaces", "kube-system"]) => json_response(
             StatusCode::OK,
@@ -667,6 +835,31 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
                 "status": { "phase": "Active" },
             }),
         ),
+        (Method::GET, ["apis", "k3s.cattle.io", "v1", "etcdsnapshotfiles"]) => {
+            let mut l = list("ETCDSnapshotFileList", inner.snapshots.iter().map(etcd::Snapshot::resource).collect());
+            l["apiVersion"] = json!("k3s.cattle.io/v1");
+            json_response(StatusCode::OK, &l)
+        }
+        (Method::POST, ["api", "v1", "namespaces", "kube-system", "pods"]) => create_pod(&mut inner, &body),
+        (Method::GET, ["api", "v1", "namespaces", "kube-system", "pods", name]) => {
+            match inner.created_pods.iter().find(|p| p["metadata"]["name"] == *name) {
+                Some(p) => json_response(StatusCode::OK, p),
+                None => not_found(&format!("pods \"{name}\"")),
+            }
+        }
+        (Method::DELETE, ["api", "v1", "namespaces", "kube-system", "pods", name]) => {
+            match inner.created_pods.iter().position(|p| p["metadata"]["name"] == *name) {
+                Some(i) => {
+                    let mut pod = inner.created_pods.remove(i);
+                    pod["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z");
+                    json_response(StatusCode::OK, &pod)
+                }
+                None => not_found(&format!("pods \"{name}\"")),
+            }
+        }
+        (Method::GET, ["api", "v1", "namespaces", "kube-system", "pods", target, "proxy", file]) => {
+            proxy_to_pod(&mut inner, target, file)
+        }
         (Method::GET, ["api", "v1", "nodes"]) => {
             if accept.contains("as=Table") {
                 json_response(StatusCode::OK, &nodes_table(&inner.nodes))
@@ -675,6 +868,7 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
             }
         }
         (Method::GET, ["api", "v1", "nodes", name]) => {
+            play_member_controller(&mut inner);
             match inner.nodes.iter().find(|n| n["metadata"]["name"] == *name) {
                 Some(n) => json_response(StatusCode::OK, n),
                 None => not_found(&format!("nodes \"{name}\"")),
@@ -693,8 +887,11 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
                 return not_found(&format!("nodes \"{name}\""));
             };
             merge_patch(node, &patch);
-            play_member_controller(node);
-            json_response(StatusCode::OK, node)
+            play_member_controller(&mut inner);
+            match inner.nodes.iter().find(|n| n["metadata"]["name"] == *name) {
+                Some(n) => json_response(StatusCode::OK, n),
+                None => not_found(&format!("nodes \"{name}\"")),
+            }
         }
         (Method::DELETE, ["api", "v1", "nodes", name]) => {
             let Some(i) = inner.nodes.iter().position(|n| n["metadata"]["name"] == *name) else {
@@ -720,6 +917,9 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
             else {
                 return not_found(&format!("pods \"{name}\""));
             };
+            if let Some(refused) = budget_refusal(&inner, ns, name) {
+                return refused;
+            }
             inner.pods.remove(i);
             inner.evicted.push(format!("{ns}/{name}"));
             json_response(StatusCode::CREATED, &json!({ "kind": "Status", "apiVersion": "v1", "status": "Success" }))
@@ -792,4 +992,125 @@ fn record_plan(state: &State, name: &str, plan: &Value) -> anyhow::Result<()> {
     }
     std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(plan)?)?;
     Ok(())
+}
+
+/// K3s's supervisor `/db/snapshot` (on the API's port, as K3s serves it): only K3s's `server`
+/// user with the server token's secret (basic auth) may ask; the admin certificate gets 403.
+fn supervisor_snapshot(state: &State, admin: bool, method: &Method, headers: &HeaderMap, body: &Bytes) -> Response {
+    let mut inner = state.lock();
+    inner.requests.push(format!("{method} /db/snapshot"));
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()
+        })
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    match basic.as_deref().and_then(|b| b.split_once(':')) {
+        Some(("server", secret)) if !inner.token_secret.is_empty() && secret == inner.token_secret => {}
+        Some(_) => return status(StatusCode::UNAUTHORIZED, "Unauthorized", "not authorized"),
+        None if admin => return status(StatusCode::FORBIDDEN, "Forbidden", "forbidden"),
+        None => return status(StatusCode::UNAUTHORIZED, "Unauthorized", "not authorized"),
+    }
+    if *method != Method::POST {
+        return status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "POST only");
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcd-snapshot error ID 1");
+    };
+    if request["operation"] != "save" {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "the stand-in takes snapshots only (save)");
+    }
+    let name = request["name"][0].as_str().unwrap_or("etcd-snapshot").to_owned();
+    let taken = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut taken = i64::try_from(taken).unwrap_or(0);
+    // One per second per name and node, as K3s's names are.
+    while inner.snapshots.iter().any(|s| s.file == format!("{name}-{}-{taken}", inner.answers_as)) {
+        taken += 1;
+    }
+    let header = etcd::Header {
+        format: etcd::FORMAT.into(),
+        identity: inner.identity.clone(),
+        token_hash: etcd::token_hash(&inner.token_secret),
+        node: inner.answers_as.clone(),
+        taken_unix: taken,
+        nodes: inner.nodes.iter().filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned)).collect(),
+    };
+    let snapshot = etcd::Snapshot::new(&name, header);
+    let file = snapshot.file.clone();
+    inner.snapshots.push(snapshot);
+    json_response(StatusCode::OK, &json!({ "created": [file] }))
+}
+
+/// A pod Flatlab asks for: it runs at once when it is pinned to a node the cluster has and
+/// mounts a file that node holds; it waits for a file that is not there, as the kubelet does
+/// with a `hostPath` of type `File`.
+fn create_pod(inner: &mut Inner, body: &Bytes) -> Response {
+    let Ok(mut pod) = serde_json::from_slice::<Value>(body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "the pod is not JSON");
+    };
+    inner.asked_pods.push(pod.clone());
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    if inner.created_pods.iter().any(|p| p["metadata"]["name"] == name.as_str()) {
+        return status(StatusCode::CONFLICT, "AlreadyExists", &format!("pods \"{name}\" already exists"));
+    }
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_owned();
+    let files: Vec<String> = pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["hostPath"]["path"].as_str().map(str::to_owned))
+        .collect();
+    let there = |f: &String| inner.snapshots.iter().any(|s| s.header.node == node && s.path() == *f);
+    let ready = inner.nodes.iter().any(|n| n["metadata"]["name"] == node.as_str()) && files.iter().all(there);
+    let state = if ready {
+        json!({ "running": { "startedAt": "2026-12-07T00:00:00Z" } })
+    } else {
+        json!({ "waiting": { "reason": "ContainerCreating" } })
+    };
+    pod["metadata"]["namespace"] = json!("kube-system");
+    pod["metadata"]["uid"] = json!(format!("pod-{name}"));
+    pod["status"] = json!({
+        "phase": if ready { "Running" } else { "Pending" },
+        "podIP": "10.42.0.99",
+        "containerStatuses": [{ "name": "serve", "ready": ready, "restartCount": 0, "image": pod["spec"]["containers"][0]["image"], "imageID": "", "state": state }],
+    });
+    inner.created_pods.push(pod.clone());
+    json_response(StatusCode::CREATED, &pod)
+}
+
+/// The API server's proxy to a pod's port: a download pod's `/sha256` and `/snapshot`.
+fn proxy_to_pod(inner: &mut Inner, target: &str, file: &str) -> Response {
+    let Some((name, "8080")) = target.split_once(':') else {
+        return status(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "no endpoints available");
+    };
+    let Some(pod) = inner.created_pods.iter().find(|p| p["metadata"]["name"] == name) else {
+        return not_found(&format!("pods \"{name}\""));
+    };
+    if pod["status"]["phase"] != "Running" {
+        return status(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the pod is not running");
+    }
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_owned();
+    let path = pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|v| v["hostPath"]["path"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let Some(snapshot) = inner.snapshots.iter().find(|s| s.header.node == node && s.path() == path).cloned() else {
+        return status(StatusCode::BAD_GATEWAY, "BadGateway", "the pod has no file");
+    };
+    match file {
+        "sha256" => {
+            (StatusCode::OK, format!("{}\n", etcd::hex(&<sha2::Sha256 as sha2::Digest>::digest(&snapshot.bytes))))
+                .into_response()
+        }
+        "snapshot" => {
+            inner.served_snapshots.push(snapshot.file.clone());
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], snapshot.bytes).into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, "404 Not Found\n").into_response(),
+    }
 }

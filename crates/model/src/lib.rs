@@ -20,7 +20,8 @@ pub use inventory::{
 pub use mac::{MacAddr, ParseMacError};
 pub use parse::{ParseError, ParsedPlan, parse_plan, to_yaml};
 pub use plan::{
-    Arch, Channel, FORMAT_VERSION, Kubernetes, Network, Node, Os, Plan, Position, RebootWindow, Role, Switch,
+    Arch, Channel, DEFAULT_SNAPSHOT_RETENTION, DEFAULT_SNAPSHOT_SCHEDULE, FORMAT_VERSION, Kubernetes, Network, Node,
+    Os, Plan, Position, RebootWindow, Role, SnapshotSettings, Snapshots, Switch,
 };
 pub use validate::{
     DISABLABLE_COMPONENTS, IGNITION_VERSIONS, Report, ValidatedNode, ValidatedPlan, ValidatedRebootWindow, validate,

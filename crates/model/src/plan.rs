@@ -160,6 +160,56 @@ pub struct Kubernetes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub k3s_sha256: Option<String>,
+    /// The etcd snapshots every server takes on a schedule. On when not given: every 6 hours,
+    /// the newest 10 kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub snapshots: Option<Snapshots>,
+}
+
+impl Kubernetes {
+    /// The snapshot settings in effect, with the defaults filled in.
+    pub fn snapshot_settings(&self) -> SnapshotSettings {
+        let s = self.snapshots.clone().unwrap_or_default();
+        SnapshotSettings {
+            enabled: s.enabled.unwrap_or(true),
+            schedule: s.schedule.map(|c| c.trim().to_owned()).unwrap_or_else(|| DEFAULT_SNAPSHOT_SCHEDULE.to_owned()),
+            retention: s.retention.unwrap_or(DEFAULT_SNAPSHOT_RETENTION),
+        }
+    }
+}
+
+/// Every 6 hours, on the hour.
+pub const DEFAULT_SNAPSHOT_SCHEDULE: &str = "0 */6 * * *";
+/// Scheduled snapshots each server keeps.
+pub const DEFAULT_SNAPSHOT_RETENTION: u32 = 10;
+
+/// `kubernetes.snapshots`: K3s's scheduled etcd snapshots on every server.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Snapshots {
+    /// When: a cron expression of five fields (minute hour day month weekday), K3s's
+    /// `etcd-snapshot-schedule-cron`. Default: every 6 hours, on the hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub schedule: Option<String>,
+    /// How many scheduled snapshots each server keeps, K3s's `etcd-snapshot-retention`.
+    /// Default 10. On-demand snapshots (Flatlab's, before an upgrade) are not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub retention: Option<u32>,
+    /// `false` turns scheduled snapshots off (K3s's `etcd-disable-snapshots`). Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub enabled: Option<bool>,
+}
+
+/// The snapshot settings in effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    pub enabled: bool,
+    pub schedule: String,
+    pub retention: u32,
 }
 
 /// The LAN the nodes live on.

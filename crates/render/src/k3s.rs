@@ -30,6 +30,13 @@ struct K3sConfig<'a> {
     disable: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     node_label: Vec<String>,
+    /// Servers: K3s's scheduled etcd snapshots (`kubernetes.snapshots`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etcd_snapshot_schedule_cron: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etcd_snapshot_retention: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    etcd_disable_snapshots: bool,
 }
 
 /// Whether a server is the plan's first (the one that holds the CA files).
@@ -78,6 +85,7 @@ pub(crate) fn config_yaml(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &
     let endpoint = plan.api_endpoint();
     let server = node.role == Role::Server;
     let first = starts_cluster(plan, node, cluster);
+    let snapshots = plan.plan().kubernetes.snapshot_settings();
     let config = K3sConfig {
         cluster_init: first,
         // A node that joins is told where by its join step (a drop-in), from whichever server
@@ -90,6 +98,9 @@ pub(crate) fn config_yaml(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &
         tls_san: if server { vec![endpoint] } else { Vec::new() },
         disable: if server { plan.plan().kubernetes.disable.clone() } else { Vec::new() },
         node_label: vec![format!("flatlab.dev/plan={}", plan.plan().name)],
+        etcd_snapshot_schedule_cron: (server && snapshots.enabled).then(|| snapshots.schedule.clone()),
+        etcd_snapshot_retention: (server && snapshots.enabled).then_some(snapshots.retention),
+        etcd_disable_snapshots: server && !snapshots.enabled,
     };
     let yaml = serde_yaml_ng::to_string(&config).expect("the K3s config always serializes");
     format!("# Written by Flatlab for node {} ({}). K3s reads this at start.\n{yaml}", node.name, node.role.as_str())

@@ -143,7 +143,7 @@ cp "$src"/modules.builtin* "$src"/modules.order "$dst/"
 cp -a "$src"/kernel/{net,lib,crypto,arch} "$dst/kernel/"
 cp -a "$src"/kernel/fs/{overlayfs,fat,nls,fuse,squashfs,isofs} "$dst/kernel/fs/"
 cp -a "$src"/kernel/drivers/{virtio,block,scsi,char,md} "$dst/kernel/drivers/"
-cp -a "$src"/kernel/drivers/net/{virtio_net.ko,net_failover.ko,vxlan,veth.ko,dummy.ko,tun.ko} "$dst/kernel/drivers/net/" 2>/dev/null || true
+cp -a "$src"/kernel/drivers/net/{virtio_net.ko,net_failover.ko,vxlan,veth.ko,dummy.ko,tun.ko} "$dst/kernel/drivers/net/"
 depmod -b "$root" "$kver"
 cp "$out/live.vmlinuz" "$root/boot/vmlinuz"
 cat >"$root/etc/fstab" <<'FSTAB'

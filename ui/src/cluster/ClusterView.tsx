@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { backend, dialogs as fileDialogs, IpcError, type ClusterStatus, type NodeView, type Plan, type Reach } from "../lib/ipc";
 import type { Dialogs } from "../app/useModal";
+import { SnapshotsPanel } from "./SnapshotsPanel";
 import { useCluster } from "./useCluster";
 
 interface Props {
@@ -290,6 +291,8 @@ export function ClusterView({ plan, planName, dialogs, onReport, onNotify, onRev
         </table>
       </section>
 
+      <SnapshotsPanel planName={planName} server={server} reachable={reachable} onReport={onReport} onNotify={onNotify} />
+
       <section className="panel">
         <h2>Upgrade K3s</h2>
         <p className="small">
@@ -314,6 +317,11 @@ export function ClusterView({ plan, planName, dialogs, onReport, onNotify, onRev
         {upgradeError && (
           <p className="failure" data-testid="upgrade-error" role="alert">
             {upgradeError}
+          </p>
+        )}
+        {status?.upgrade_error && (
+          <p className="failure small" data-testid="upgrade-unknown">
+            Whether an upgrade runs is unknown: {status.upgrade_error}
           </p>
         )}
         {status?.upgrade && progress && (

@@ -121,4 +121,21 @@ describe("cluster texts", () => {
     expect(reachText({ kind: "foreign_ca" }, "")).toContain("installed before Flatlab made its own certificate authorities");
     expect(upgradeProgress(clusterStatus())).toBeNull();
   });
+
+  it("lists the snapshots, takes one now and copies one here", async () => {
+    const fake = new FakeBackend();
+    await openApp(fake.install());
+    click("plan-demo-lab");
+    click("tab-cluster");
+    const row = await screen.findByTestId("snapshot-etcd-snapshot-cp1-1700000000");
+    expect(row.getAttribute("data-state")).toBe("ready");
+    expect(screen.getByTestId("snapshot-here-flatlab-before-upgrade-cp1-1699990000").textContent).toContain("SHA-256 aaaaaaaaaaaa");
+    click("snapshot-take");
+    await waitFor(() => expect(fake.callsOf("take_snapshot")).toEqual([{ name: "demo-lab", server: null }]));
+    click("snapshot-download-etcd-snapshot-cp1-1700000000");
+    await waitFor(() =>
+      expect(fake.callsOf("download_snapshot")).toEqual([{ name: "demo-lab", snapshot: "etcd-snapshot-cp1-1700000000", server: null }]),
+    );
+    expect((await screen.findByText(/Copied etcd-snapshot-cp1-1700000000/)).textContent).toContain("SHA-256 aaaaaaaaaaaaaaaa");
+  });
 });

@@ -17,6 +17,7 @@ import type {
   RevisionInfo,
   SidecarLine,
   SidecarMessage,
+  SnapshotList,
 } from "../lib/ipc";
 
 export const demoPlan = (): Plan => ({
@@ -75,6 +76,51 @@ const node = (name: string, more: Partial<NodeView>): NodeView => ({
   ...more,
 });
 
+/** The demo cluster's snapshots: two of cp1's, one of them copied here. */
+export const snapshotList = (): SnapshotList => ({
+  plan: "demo-lab",
+  server: "https://10.0.0.11:6443",
+  reach: { kind: "reachable", version: "" },
+  snapshots: [
+    {
+      name: "etcd-snapshot-cp1-1700000000",
+      node: "cp1",
+      location: "file:///var/lib/rancher/k3s/server/db/snapshots/etcd-snapshot-cp1-1700000000",
+      size_bytes: 4_194_304,
+      created_at: 1_700_000_000_000,
+      ready: true,
+      error: null,
+      token_matches: true,
+      token_hash: "0123456789ab",
+      downloaded: null,
+    },
+    {
+      name: "flatlab-before-upgrade-cp1-1699990000",
+      node: "cp1",
+      location: "file:///var/lib/rancher/k3s/server/db/snapshots/flatlab-before-upgrade-cp1-1699990000",
+      size_bytes: 4_000_000,
+      created_at: 1_699_990_000_000,
+      ready: true,
+      error: null,
+      token_matches: true,
+      token_hash: "0123456789ab",
+      downloaded: {
+        name: "flatlab-before-upgrade-cp1-1699990000",
+        node: "cp1",
+        path: "/home/ada/.local/share/flatlab/snapshots/demo-lab/flatlab-before-upgrade-cp1-1699990000",
+        sha256: "a".repeat(64),
+        size_bytes: 4_000_000,
+        created_at: 1_699_990_000_000,
+        downloaded_at: 1_700_000_100_000,
+        identity: "5f0c2a4e-7d1b-4c8e-9a36-2b7e1d0f4c91",
+        k3s_version: "v1.32.2+k3s1",
+        token_hash: "0123456789ab",
+      },
+    },
+  ],
+  local_only: [],
+});
+
 /** The demo plan's cluster: cp1 Ready, worker1 rebooting, one node the plan no longer has. */
 export const clusterStatus = (): ClusterStatus => ({
   plan: "demo-lab",
@@ -87,6 +133,7 @@ export const clusterStatus = (): ClusterStatus => ({
   ],
   api_note: "API access goes through 10.0.0.11",
   upgrade: null,
+  upgrade_error: null,
   installed_nodes: 2,
   secrets_backup_at: null,
   checked_at: 1_700_000_000_000,
@@ -347,7 +394,15 @@ export class FakeBackend {
       case "save_kubeconfig":
         return { path: (args.path as string | null) ?? "/home/ada/.kube/config", context: args.name, server: "https://10.0.0.11:6443", merged: args.path === null, expires_at: 1_731_000_000_000 };
       case "start_k3s_upgrade":
-        return { from: "v1.32.2+k3s1", to: args.version, nodes: 2 };
+        return { from: "v1.32.2+k3s1", to: args.version, nodes: 2, snapshot: ["flatlab-before-upgrade-to-v1-33-4-k3s1-cp1-1700000500"] };
+      case "cluster_snapshots":
+        return snapshotList();
+      case "take_snapshot":
+        return { server: "https://10.0.0.11:6443", files: ["flatlab-on-demand-cp1-1700000600"] };
+      case "download_snapshot": {
+        const s = snapshotList().snapshots.find((x) => x.name === args.snapshot);
+        return { ...snapshotList().snapshots[1].downloaded, name: s?.name, path: `/home/ada/.local/share/flatlab/snapshots/demo-lab/${s?.name}` };
+      }
       case "remove_cluster_node":
       case "export_secrets":
         return args.path ?? null;

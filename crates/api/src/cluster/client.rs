@@ -79,6 +79,9 @@ impl Flatlab {
         config.connect_timeout = Some(Duration::from_secs(4));
         config.read_timeout = Some(Duration::from_secs(15));
         config.write_timeout = Some(Duration::from_secs(15));
+        // kube retries 429 and 503 answers with backoff for minutes: an eviction a disruption
+        // budget refuses (429) would hang a node removal. Flatlab says what was refused instead.
+        config.default_retry = false;
         let client = kube::Client::try_from(config).context("making a Kubernetes client")?;
         Ok(ClusterClient { client, server })
     }

@@ -5,13 +5,16 @@
 mod client;
 mod identity;
 mod remove;
+mod snapshots;
 mod status;
 mod upgrade;
 
 pub use client::{Access, Reach};
 pub use identity::ClusterDecision;
 pub(crate) use identity::{Identity, kube_system_uid};
+pub(crate) use remove::ETCD_LEAVE_TIMEOUT;
 pub use remove::RemoveStep;
+pub use snapshots::{DownloadedSnapshot, SnapshotList, SnapshotView, TakenSnapshot};
 pub use status::{ClusterStatus, NodeState, NodeView, Reboot};
 pub use upgrade::{UpgradeStarted, UpgradeView};
 

@@ -19,13 +19,19 @@ const ETCD_REMOVE: &str = "etcd.k3s.cattle.io/remove";
 const ETCD_REMOVED: &str = "etcd.k3s.cattle.io/removed-node-name";
 
 /// How long K3s gets to take a server out of etcd.
-const ETCD_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const ETCD_LEAVE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A step of a removal, for progress output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoveStep {
+    /// An etcd snapshot taken before anything changed (its file name).
+    Snapshot {
+        file: String,
+    },
     Cordoned,
-    Evicted { pod: String },
+    Evicted {
+        pod: String,
+    },
     LeftEtcd,
     Deleted,
 }
@@ -81,6 +87,14 @@ impl Flatlab {
                 .into());
             }
         }
+        // A way back first: an etcd snapshot named after what is about to happen.
+        let taken = self
+            .take_snapshot(name, &format!("before removing {node}"), access, rng)
+            .await
+            .context("taking an etcd snapshot before the removal (nothing was changed)")?;
+        for file in taken.files {
+            progress(RemoveStep::Snapshot { file });
+        }
         let cc = self.cluster_client(name, access, rng).await?;
         let nodes: Api<Node> = Api::all(cc.client.clone());
         let merge = |value: serde_json::Value| Patch::Merge(value);
@@ -98,10 +112,20 @@ impl Flatlab {
             let (Some(pod_name), Some(ns)) = (pod.metadata.name.as_deref(), pod.metadata.namespace.as_deref()) else {
                 continue;
             };
-            Api::<Pod>::namespaced(cc.client.clone(), ns)
-                .evict(pod_name, &EvictParams::default())
-                .await
-                .with_context(|| format!("evicting {ns}/{pod_name} (a disruption budget may hold it; try again)"))?;
+            match Api::<Pod>::namespaced(cc.client.clone(), ns).evict(pod_name, &EvictParams::default()).await {
+                Ok(_) => {}
+                // The eviction API's answer when a PodDisruptionBudget does not allow it now.
+                Err(kube::Error::Api(status)) if status.code == 429 => {
+                    return Err(ApiError::BadRequest(format!(
+                        "{ns}/{pod_name} cannot be evicted now: its disruption budget does not allow it ({}); {node} stays cordoned: try again once more of its pods run elsewhere",
+                        status.message
+                    ))
+                    .into());
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!("evicting {ns}/{pod_name} from {node}")));
+                }
+            }
             progress(RemoveStep::Evicted { pod: format!("{ns}/{pod_name}") });
         }
         if server {
@@ -113,7 +137,8 @@ impl Flatlab {
                 )
                 .await
                 .with_context(|| format!("asking K3s to take {node} out of etcd"))?;
-            let deadline = tokio::time::Instant::now() + ETCD_TIMEOUT;
+            let timeout = self.etcd_leave_timeout;
+            let deadline = tokio::time::Instant::now() + timeout;
             loop {
                 let current = nodes.get(node).await.with_context(|| format!("reading {node}"))?;
                 if current.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(ETCD_REMOVED)) {
@@ -122,7 +147,7 @@ impl Flatlab {
                 if tokio::time::Instant::now() >= deadline {
                     anyhow::bail!(
                         "K3s did not take {node} out of etcd within {} s; its Node stays, cordoned, so that nothing is lost: try again once every server is Ready",
-                        ETCD_TIMEOUT.as_secs()
+                        timeout.as_secs()
                     );
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -36,6 +36,8 @@ pub struct ClusterStatus {
     pub api_note: Option<String>,
     /// A K3s upgrade the cluster is running or finished.
     pub upgrade: Option<UpgradeView>,
+    /// Why the API could not say whether an upgrade runs (none: it said).
+    pub upgrade_error: Option<String>,
     /// How many planned machines the install timeline has installed: once there are any, the
     /// cluster's CA keys are worth a backup.
     pub installed_nodes: u32,
@@ -240,6 +242,7 @@ impl Flatlab {
             nodes: Vec::new(),
             api_note,
             upgrade: None,
+            upgrade_error: None,
             installed_nodes: u32::try_from(states.iter().filter(|s| s.stage.is_installed()).count()).unwrap_or(0),
             secrets_backup_at: self.secrets_backup_at(name).await?,
             checked_at: self.now(),
@@ -305,7 +308,10 @@ impl Flatlab {
             view.state = NodeState::NotInPlan;
             views.push(view);
         }
-        status.upgrade = upgrade_view(self, name, &plan, &cc, &views).await?;
+        match upgrade_view(self, name, &plan, &cc, &views).await? {
+            Ok(view) => status.upgrade = view,
+            Err(why) => status.upgrade_error = Some(why),
+        }
         // Judged against the plan as it is now, with an upgrade that just finished saved in it.
         let plan = match status.upgrade.as_ref().and_then(|u| u.saved_revision) {
             Some(_) => self.validated_plan(name, "fix the plan's errors first").await?,

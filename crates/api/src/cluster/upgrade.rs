@@ -54,6 +54,8 @@ pub struct UpgradeStarted {
     pub from: String,
     pub to: String,
     pub nodes: u32,
+    /// The etcd snapshot taken before the upgrade (its file names).
+    pub snapshot: Vec<String>,
 }
 
 fn plan_resource() -> ApiResource {
@@ -144,6 +146,12 @@ impl Flatlab {
         if !status.reach.is_reachable() {
             return Err(ApiError::ClusterUnreachable { server: status.server, reach: status.reach }.into());
         }
+        if let Some(why) = &status.upgrade_error {
+            return Err(ApiError::UpgradeRefused(format!(
+                "cannot tell whether an upgrade is running ({why}); try again once the API answers it"
+            ))
+            .into());
+        }
         let running: Vec<&NodeView> = status.nodes.iter().filter(|n| n.k3s_version.is_some()).collect();
         if running.is_empty() {
             return Err(ApiError::UpgradeRefused("the cluster has no nodes to upgrade".into()).into());
@@ -180,6 +188,11 @@ impl Flatlab {
         if let Some(why) = refusal(&from, &target) {
             return Err(ApiError::UpgradeRefused(why).into());
         }
+        // A way back first: an etcd snapshot named after the upgrade.
+        let taken = self
+            .take_snapshot(name, &format!("before upgrade to {target}"), access, rng)
+            .await
+            .context("taking an etcd snapshot before the upgrade (nothing was changed)")?;
         let cc = self.cluster_client(name, access, rng).await?;
         let api: Api<DynamicObject> = Api::namespaced_with(cc.client.clone(), NAMESPACE, &plan_resource());
         for plan in upgrade_plans(&target.to_string()) {
@@ -201,23 +214,30 @@ impl Flatlab {
             from: from.to_string(),
             to: target.to_string(),
             nodes: u32::try_from(running.len()).unwrap_or(u32::MAX),
+            snapshot: taken.files,
         })
     }
 }
 
 /// The upgrade the cluster's Plans describe, against each node's kubelet version; saves the
-/// plan's new version once every node runs it (if Flatlab started that upgrade).
+/// plan's new version once every node runs it (if Flatlab started that upgrade). The inner
+/// error says why the API could not tell (which is not the same as no upgrade).
 pub(crate) async fn upgrade_view(
     flatlab: &Flatlab,
     name: &str,
     plan: &ValidatedPlan,
     cc: &ClusterClient,
     nodes: &[NodeView],
-) -> anyhow::Result<Option<UpgradeView>> {
+) -> anyhow::Result<Result<Option<UpgradeView>, String>> {
     let api: Api<DynamicObject> = Api::namespaced_with(cc.client.clone(), NAMESPACE, &plan_resource());
-    // A cluster without the controller (or its CRD) has no upgrade to show.
-    let Ok(Some(server_plan)) = api.get_opt(SERVER_PLAN).await else { return Ok(None) };
-    let Some(to) = server_plan.data["spec"]["version"].as_str().map(str::to_owned) else { return Ok(None) };
+    let server_plan = match api.get_opt(SERVER_PLAN).await {
+        Ok(Some(p)) => p,
+        // A cluster without the controller (its API answers 404), or without the Plan: no upgrade.
+        Ok(None) => return Ok(Ok(None)),
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Ok(None)),
+        Err(e) => return Ok(Err(format!("cannot read the upgrade Plan {SERVER_PLAN}: {e}"))),
+    };
+    let Some(to) = server_plan.data["spec"]["version"].as_str().map(str::to_owned) else { return Ok(Ok(None)) };
     let (mut done, mut remaining) = (Vec::new(), Vec::new());
     for n in nodes.iter().filter(|n| n.k3s_version.is_some() && n.state != NodeState::Missing) {
         if n.k3s_version.as_deref() == Some(to.as_str()) {
@@ -240,7 +260,7 @@ pub(crate) async fn upgrade_view(
             view.saved_revision = Some(outcome.saved.revision);
         }
     }
-    Ok(Some(view))
+    Ok(Ok(Some(view)))
 }
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 //!   0600, and its token pins the exact `server-ca.crt` bytes;
 //! - a joining server or agent reaches `server:`'s `/cacerts` and its token pins those bytes,
 //!   as K3s checks them; a joiner holds no CA private key of its own;
+//! - the token's secret is the cluster's: as K3s's bootstrap does, a joiner asks the server it
+//!   joins (`/v1-k3s/server-bootstrap` with `server:<secret>`, an agent
+//!   `/v1-k3s/client-kubelet.crt` with `node:<secret>`), which answers 401 unless the secret is
+//!   its own server (or agent) token's;
 //! - `node-ip` is an address of this machine.
 //!
 //! Then it does what the units and report scripts wait for: `:6443/cacerts` over TLS (so the
@@ -54,6 +58,38 @@ fn say(line: &str) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The secret of a `K10<hash>::<kind>:<secret>` token (or a plain token).
+fn token_secret(token: &str) -> &str {
+    match token.split_once("::") {
+        Some((_, tail)) => tail.split_once(':').map(|(_, s)| s).unwrap_or(tail),
+        None => token,
+    }
+}
+
+/// Asks `server` for what K3s's bootstrap asks with the token: `server:<secret>` for a server,
+/// `node:<secret>` for an agent. The server answers 401 to a secret that is not the cluster's.
+async fn check_secret(server: &str, mode: &str, secret: &str) -> anyhow::Result<()> {
+    let (user, path) =
+        if mode == "server" { ("server", "/v1-k3s/server-bootstrap") } else { ("node", "/v1-k3s/client-kubelet.crt") };
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let mut child = tokio::process::Command::new("curl")
+        .args(["-ks", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "--config", "-", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running curl")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // The secret goes on stdin, not the command line.
+        stdin.write_all(format!("user = \"{user}:{secret}\"\n").as_bytes()).await?;
+    }
+    let out = child.wait_with_output().await?;
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "200" => Ok(()),
+        "401" => bail!("{url} refused the token's secret (401): it is not this cluster's token"),
+        other => bail!("{url} answered {other}"),
+    }
 }
 
 /// `K10<hash>::<kind>:<secret>` into its hash.
@@ -131,7 +167,7 @@ fn read_config(config_path: &Path) -> anyhow::Result<BTreeMap<String, serde_yaml
 }
 
 /// Checks the node's K3s configuration; returns the CA bundle this node serves at `/cacerts`.
-async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<Vec<u8>> {
+async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<(Vec<u8>, Secrets)> {
     let config = read_config(config_path)?;
     let token = string(&config, "token").context("config.yaml has no token")?;
     let kind = if mode == "server" { "server" } else { "node" };
@@ -190,17 +226,53 @@ async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<Vec
         if hex(&Sha256::digest(&ca)) != hash.to_ascii_lowercase() {
             bail!("{server}/cacerts does not match the token's hash: another cluster, or a wrong token");
         }
-        say(&format!("{mode} joins {server}: its CA matches the token"));
+        check_secret(&server, mode, token_secret(&token)).await?;
+        say(&format!("{mode} joins {server}: its CA matches the token, and it took the token's secret"));
         ca
     };
     if mode == "server" {
         // What K3s leaves once the node has its etcd member: the unit's wait is skipped next time.
         std::fs::create_dir_all("/var/lib/rancher/k3s/server/db/etcd").ok();
     }
-    Ok(bundle)
+    Ok((bundle, Secrets::of(&config)))
 }
 
-async fn serve_cacerts(bundle: Arc<Vec<u8>>) -> anyhow::Result<()> {
+/// The secrets a server accepts: its own server token's, and its agent token's.
+#[derive(Debug, Clone)]
+struct Secrets {
+    server: String,
+    agent: Option<String>,
+}
+
+impl Secrets {
+    fn of(config: &BTreeMap<String, serde_yaml_ng::Value>) -> Self {
+        let secret = |key: &str| string(config, key).map(|t| token_secret(&t).to_owned());
+        Secrets { server: secret("token").unwrap_or_default(), agent: secret("agent-token") }
+    }
+
+    /// Whether a request's `Authorization: Basic` header carries `user:<secret>` with the right
+    /// secret for `user` (a server token for `server`, the agent token for `node`).
+    fn accepts(&self, request: &str, user: &str) -> bool {
+        use base64::Engine;
+        let Some(value) = request.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("authorization").then(|| value.trim().to_owned())
+        }) else {
+            return false;
+        };
+        let Some(encoded) = value.strip_prefix("Basic ") else { return false };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
+        let decoded = String::from_utf8_lossy(&decoded);
+        let Some((who, secret)) = decoded.split_once(':') else { return false };
+        let want = match user {
+            "server" => Some(&self.server),
+            _ => self.agent.as_ref().or(Some(&self.server)),
+        };
+        who == user && want.is_some_and(|w| !w.is_empty() && w == secret)
+    }
+}
+
+async fn serve_cacerts(bundle: Arc<Vec<u8>>, secrets: Secrets) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cert = rcgen::generate_simple_self_signed(vec!["k3s".to_owned()])?;
     let key =
@@ -211,14 +283,25 @@ async fn serve_cacerts(bundle: Arc<Vec<u8>>) -> anyhow::Result<()> {
     let listener = TcpListener::bind("0.0.0.0:6443").await.context("listening on :6443")?;
     loop {
         let (tcp, _) = listener.accept().await?;
-        let (acceptor, bundle) = (acceptor.clone(), bundle.clone());
+        let (acceptor, bundle, secrets) = (acceptor.clone(), bundle.clone(), secrets.clone());
         tokio::spawn(async move {
             let Ok(mut tls) = acceptor.accept(tcp).await else { return };
             let mut buf = vec![0u8; 4096];
             let n = tls.read(&mut buf).await.unwrap_or(0);
             let request = String::from_utf8_lossy(&buf[..n]);
+            let bootstrap = |user: &str| -> (&'static str, &'static [u8]) {
+                if secrets.accepts(&request, user) {
+                    ("200 OK", b"{}\n")
+                } else {
+                    ("401 Unauthorized", b"Unauthorized\n")
+                }
+            };
             let (status, body): (&str, &[u8]) = if request.starts_with("GET /cacerts ") {
                 ("200 OK", &bundle)
+            } else if request.starts_with("GET /v1-k3s/server-bootstrap ") {
+                bootstrap("server")
+            } else if request.starts_with("GET /v1-k3s/client-kubelet.crt ") {
+                bootstrap("node")
             } else {
                 ("404 Not Found", b"not here\n")
             };
@@ -269,7 +352,7 @@ async fn main() {
         PathBuf::from(std::env::var("FLATLAB_K3S_CONFIG").unwrap_or_else(|_| "/etc/rancher/k3s/config.yaml".into()));
     let tls =
         PathBuf::from(std::env::var("FLATLAB_K3S_TLS").unwrap_or_else(|_| "/var/lib/rancher/k3s/server/tls".into()));
-    let bundle = match check(&mode, &config, &tls).await {
+    let (bundle, secrets) = match check(&mode, &config, &tls).await {
         Ok(b) => b,
         Err(e) => {
             say(&format!("{mode}: FAILED: {e:#}"));
@@ -286,7 +369,7 @@ async fn main() {
     }
     // Servers answer the next servers' and the agents' `/cacerts`; agents serve no API.
     let cacerts = if mode == "server" {
-        tokio::spawn(serve_cacerts(Arc::new(bundle)))
+        tokio::spawn(serve_cacerts(Arc::new(bundle), secrets))
     } else {
         tokio::spawn(std::future::pending())
     };
@@ -300,4 +383,32 @@ async fn main() {
     };
     say(&format!("stopped: {result:?}"));
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(user: &str, secret: &str) -> String {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+        format!("GET /v1-k3s/server-bootstrap HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\r\n")
+    }
+
+    #[test]
+    fn only_the_clusters_own_secrets_are_taken() {
+        let config: BTreeMap<String, serde_yaml_ng::Value> = serde_yaml_ng::from_str(
+            "token: K10abc::server:ServerSecret0123456789\nagent-token: K10abc::node:AgentSecret0123456789\n",
+        )
+        .expect("yaml");
+        let s = Secrets::of(&config);
+        assert!(s.accepts(&request("server", "ServerSecret0123456789"), "server"));
+        assert!(!s.accepts(&request("server", "OtherSecret0123456789"), "server"), "another cluster's secret");
+        assert!(!s.accepts(&request("node", "AgentSecret0123456789"), "server"), "an agent's token is no server's");
+        assert!(s.accepts(&request("node", "AgentSecret0123456789"), "node"));
+        assert!(!s.accepts(&request("node", "ServerSecret0123456789"), "node"));
+        assert!(!s.accepts("GET /v1-k3s/server-bootstrap HTTP/1.1\r\n\r\n", "server"), "no credentials");
+        assert_eq!(token_secret("K10abc::server:xyz"), "xyz");
+        assert_eq!(token_secret("plain"), "plain");
+    }
 }

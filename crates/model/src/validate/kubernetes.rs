@@ -63,6 +63,31 @@ impl Validator<'_> {
             );
         }
 
+        if let Some(snapshots) = &k.snapshots {
+            if let Some(schedule) = &snapshots.schedule
+                && let Err(why) = check_cron(schedule.trim())
+            {
+                self.error(
+                    "kubernetes.snapshots.schedule",
+                    format!("`{}` {why}; write five fields (minute hour day month weekday), such as `0 */6 * * *` for every 6 hours", schedule.trim()),
+                );
+            }
+            if let Some(retention) = snapshots.retention
+                && !(1..=1000).contains(&retention)
+            {
+                self.error(
+                    "kubernetes.snapshots.retention",
+                    format!("{retention} snapshots: keep from 1 to 1000 (K3s deletes the oldest beyond it); to take none, set `enabled: false`"),
+                );
+            }
+            if snapshots.enabled == Some(false) {
+                self.warning(
+                    "kubernetes.snapshots.enabled",
+                    "no scheduled snapshots: if every server is lost, only a snapshot taken by hand (`flatlab cluster snapshot`) can bring the cluster back",
+                );
+            }
+        }
+
         let mut seen = HashSet::new();
         for (i, component) in k.disable.iter().enumerate() {
             let path = format!("kubernetes.disable[{i}]");
@@ -108,4 +133,89 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A cron schedule as K3s reads it (robfig/cron's standard parser): five fields, or a
+/// descriptor such as `@daily` or `@every 6h`.
+fn check_cron(schedule: &str) -> Result<(), String> {
+    if let Some(descriptor) = schedule.strip_prefix('@') {
+        return match descriptor {
+            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => Ok(()),
+            d if d.strip_prefix("every ").is_some_and(|dur| is_go_duration(dur.trim())) => Ok(()),
+            _ => Err("is not a schedule K3s knows (@hourly, @daily, @weekly, @monthly, @every 6h)".into()),
+        };
+    }
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!("has {} fields, not 5", fields.len()));
+    }
+    let names = ["minute", "hour", "day of month", "month", "day of week"];
+    let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 6)];
+    for ((field, name), (lo, hi)) in fields.iter().zip(names).zip(ranges) {
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (part, None),
+            };
+            if let Some(step) = step
+                && !step.parse::<u32>().is_ok_and(|s| s > 0)
+            {
+                return Err(format!("has a step `{step}` in its {name} field that is not a positive number"));
+            }
+            let in_range = |v: &str| {
+                let named = matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "jan"
+                        | "feb"
+                        | "mar"
+                        | "apr"
+                        | "may"
+                        | "jun"
+                        | "jul"
+                        | "aug"
+                        | "sep"
+                        | "oct"
+                        | "nov"
+                        | "dec"
+                        | "sun"
+                        | "mon"
+                        | "tue"
+                        | "wed"
+                        | "thu"
+                        | "fri"
+                        | "sat"
+                );
+                named || v.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n))
+            };
+            let ok = match range {
+                "*" | "?" => true,
+                r => match r.split_once('-') {
+                    Some((a, b)) => in_range(a) && in_range(b),
+                    None => in_range(r),
+                },
+            };
+            if !ok {
+                return Err(format!("has `{part}` in its {name} field, outside {lo}-{hi}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Go duration such as `6h`, `90m` or `1h30m`.
+fn is_go_duration(d: &str) -> bool {
+    let mut rest = d;
+    let mut any = false;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ns", "us", "ms", "s", "m", "h"].iter().find(|u| rest.starts_with(**u));
+        let Some(unit) = unit else { return false };
+        rest = &rest[unit.len()..];
+        any = true;
+    }
+    any
 }

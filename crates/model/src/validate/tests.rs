@@ -451,6 +451,43 @@ fn k3s_sha256_is_64_hex_digits() {
 }
 
 #[test]
+fn snapshots_are_on_by_default_and_their_schedule_and_retention_are_checked() {
+    let mut plan = base();
+    let s = plan.kubernetes.snapshot_settings();
+    assert_eq!((s.enabled, s.schedule.as_str(), s.retention), (true, "0 */6 * * *", 10));
+    for ok in ["0 */6 * * *", "30 2 * * sun", "0 0,12 1-15 * *", "@daily", "@every 6h", "*/15 * * * mon-fri"] {
+        plan.kubernetes.snapshots = Some(crate::Snapshots { schedule: Some(ok.into()), ..Default::default() });
+        assert_clean(&plan);
+    }
+    for (bad, why) in [
+        ("0 */6 * *", "has 4 fields, not 5"),
+        ("61 * * * *", "outside 0-59"),
+        ("0 */0 * * *", "not a positive number"),
+        ("@fortnightly", "not a schedule K3s knows"),
+        ("every 6 hours", "has 3 fields"),
+    ] {
+        plan.kubernetes.snapshots = Some(crate::Snapshots { schedule: Some(bad.into()), ..Default::default() });
+        assert_finding(&plan, Severity::Error, "kubernetes.snapshots.schedule", why);
+    }
+    plan.kubernetes.snapshots = Some(crate::Snapshots { retention: Some(0), ..Default::default() });
+    assert_finding(&plan, Severity::Error, "kubernetes.snapshots.retention", "keep from 1 to 1000");
+    plan.kubernetes.snapshots = Some(crate::Snapshots { enabled: Some(false), ..Default::default() });
+    assert_finding(&plan, Severity::Warning, "kubernetes.snapshots.enabled", "only a snapshot taken by hand");
+    // From the plan file, and unknown keys inside it are findings with a suggestion.
+    let text = include_str!("../../../../assets/demo-plan.yaml")
+        .replace("kubernetes:\n", "kubernetes:\n  snapshots: {schedule: \"0 3 * * *\", retention: 20}\n");
+    let parsed = parse_plan(&text).expect("parses");
+    assert!(parsed.unknown_fields.is_empty(), "{:?}", parsed.unknown_fields);
+    let s = parsed.plan.kubernetes.snapshot_settings();
+    assert_eq!((s.schedule.as_str(), s.retention), ("0 3 * * *", 20));
+    let text = include_str!("../../../../assets/demo-plan.yaml")
+        .replace("kubernetes:\n", "kubernetes:\n  snapshots: {retain: 20}\n");
+    let parsed = parse_plan(&text).expect("parses");
+    assert_eq!(parsed.unknown_fields.len(), 1, "{:?}", parsed.unknown_fields);
+    assert_eq!(parsed.unknown_fields[0].path, "kubernetes.snapshots.retain");
+}
+
+#[test]
 fn api_endpoint_defaults_to_the_first_servers_address_or_mdns_name() {
     let mut plan = base();
     plan.kubernetes.api_endpoint = None;

@@ -33,6 +33,10 @@ import type { SshPublicKey } from "./bindings/SshPublicKey";
 import type { ClusterStatus } from "./bindings/ClusterStatus";
 import type { KubeconfigSaved } from "./bindings/KubeconfigSaved";
 import type { UpgradeStarted } from "./bindings/UpgradeStarted";
+import type { SnapshotList } from "./bindings/SnapshotList";
+import type { SnapshotView } from "./bindings/SnapshotView";
+import type { DownloadedSnapshot } from "./bindings/DownloadedSnapshot";
+import type { TakenSnapshot } from "./bindings/TakenSnapshot";
 import type { MachineInventory } from "./bindings/MachineInventory";
 import type { MirrorSettings } from "./bindings/MirrorSettings";
 import type { MirrorOverview } from "./bindings/MirrorOverview";
@@ -74,6 +78,10 @@ export type {
   ClusterStatus,
   KubeconfigSaved,
   UpgradeStarted,
+  SnapshotList,
+  SnapshotView,
+  DownloadedSnapshot,
+  TakenSnapshot,
   MachineInventory,
   MirrorSettings,
   MirrorOverview,
@@ -228,6 +236,13 @@ export const backend = {
   clusterStatus: (name: string, server: string | null) => call<ClusterStatus>("cluster_status", { name, server }),
   startK3sUpgrade: (name: string, version: string, sha256: string | null, server: string | null) =>
     call<UpgradeStarted>("start_k3s_upgrade", { name, version, sha256, server }),
+  /** The cluster's etcd snapshots and the copies on this workstation. */
+  clusterSnapshots: (name: string, server: string | null) => call<SnapshotList>("cluster_snapshots", { name, server }),
+  /** Takes an etcd snapshot now. */
+  takeSnapshot: (name: string, server: string | null) => call<TakenSnapshot>("take_snapshot", { name, server }),
+  /** Copies a snapshot to this workstation through the Kubernetes API. */
+  downloadSnapshot: (name: string, snapshot: string, server: string | null) =>
+    call<DownloadedSnapshot>("download_snapshot", { name, snapshot, server }),
   /** Drains a node the plan no longer has and deletes it from the cluster. */
   removeClusterNode: (name: string, node: string, server: string | null) => call<void>("remove_cluster_node", { name, node, server }),
   /** Writes a kubeconfig to `path`, or (null) adds the plan's context to ~/.kube/config. */

@@ -24,6 +24,10 @@ api_note: string | null,
  */
 upgrade: UpgradeView | null, 
 /**
+ * Why the API could not say whether an upgrade runs (none: it said).
+ */
+upgrade_error: string | null, 
+/**
  * How many planned machines the install timeline has installed: once there are any, the
  * cluster's CA keys are worth a backup.
  */

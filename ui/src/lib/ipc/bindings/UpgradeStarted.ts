@@ -3,4 +3,8 @@
 /**
  * An upgrade just handed to the cluster.
  */
-export type UpgradeStarted = { from: string, to: string, nodes: number, };
+export type UpgradeStarted = { from: string, to: string, nodes: number, 
+/**
+ * The etcd snapshot taken before the upgrade (its file names).
+ */
+snapshot: Array<string>, };
