@@ -6,7 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-debian.sh
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step says how long the one before it took, and the total so far: where CI's minutes go.
+step_started=$SECONDS
+step() {
+  if ((SECONDS > 0)); then printf '=== (%ds; %dm%02ds in all)\n' $((SECONDS - step_started)) $((SECONDS / 60)) $((SECONDS % 60)); fi
+  step_started=$SECONDS
+  printf '\n=== %s\n' "$*"
+}
 
 # As root or in CI every test must run: one that cannot (a program missing) fails instead of
 # skipping (tests/lib/required.sh, crates/export/tests/support/required.rs).

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use flatlab_api::kubeconfig::KubeconfigSaved;
-use flatlab_api::{Access, ClusterStatus, DownloadedSnapshot, Flatlab, SnapshotList, TakenSnapshot, UpgradeStarted};
+use flatlab_api::{
+    Access, ClusterStatus, DownloadedSnapshot, Flatlab, RestoreProgress, RestoreStarted, SnapshotList, TakenSnapshot,
+    UpgradeStarted,
+};
 use tauri::State;
 
 use crate::commands::{CmdResult, os_rng};
@@ -67,6 +70,22 @@ pub async fn download_snapshot(
     Ok(app.download_snapshot(&name, &snapshot, &access(server), &mut os_rng(), |_, _| {}).await?)
 }
 
+/// Arms the plan's servers to bring the cluster back from a snapshot copied here.
+#[tauri::command]
+pub async fn restore_cluster(app: State<'_, Flatlab>, name: String, snapshot: String) -> CmdResult<RestoreStarted> {
+    Ok(app.restore_cluster(&name, &snapshot, &mut os_rng()).await?)
+}
+
+/// How the restore goes (and, once the API answers, the stale Nodes deleted).
+#[tauri::command]
+pub async fn restore_progress(
+    app: State<'_, Flatlab>,
+    name: String,
+    server: Option<String>,
+) -> CmdResult<RestoreProgress> {
+    Ok(app.restore_progress(&name, &access(server), &mut os_rng()).await?)
+}
+
 /// Writes a kubeconfig to `path`, or (no path) adds the plan's context to `~/.kube/config`.
 #[tauri::command]
 pub async fn save_kubeconfig(
@@ -87,7 +106,7 @@ pub async fn export_secrets(
 ) -> CmdResult<PathBuf> {
     let recipients: Vec<String> =
         recipients.into_iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
-    app.export_secrets_to(&name, &recipients, &path, &mut os_rng()).await?;
+    app.export_secrets_to(&name, &recipients, false, &path, &mut os_rng()).await?;
     Ok(path)
 }
 

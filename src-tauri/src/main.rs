@@ -95,6 +95,8 @@ fn main() {
             cluster::cluster_snapshots,
             cluster::take_snapshot,
             cluster::download_snapshot,
+            cluster::restore_cluster,
+            cluster::restore_progress,
             cluster::save_kubeconfig,
             cluster::export_secrets,
             cluster::import_secrets,

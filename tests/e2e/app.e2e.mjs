@@ -392,7 +392,7 @@ Object.assign(scenarios, {
 });
 
 Object.assign(scenarios, {
-  async "cluster: the view, a kubeconfig and a K3s upgrade against a stand-in of the API"() {
+  async "cluster: the view, a kubeconfig, a K3s upgrade, snapshots and a restore against a stand-in of the API"() {
     // The stand-in holds what the first server's rendered config holds: the CA files. Rendered
     // by the CLI from the app's own database, so both have the same cluster PKI.
     const root = new URL("../../", import.meta.url).pathname;
@@ -435,6 +435,23 @@ Object.assign(scenarios, {
         await s.waitFor(testid("upgrade-saved"), { timeout: 30000 });
         await s.waitFor(testid("revision"), { predicate: async (e) => (await e.text()) === `rev ${revision + 1}` });
         await shot(s, "cluster-upgraded");
+
+        // Snapshots: the one the upgrade took first is listed; one more taken now; it is copied
+        // here through the API (a pod on cp1 serves it), and the Restore wizard can use it.
+        await click(s, "snapshots-refresh");
+        await s.waitFor("[data-testid^='snapshot-flatlab-before-upgrade-to-v1-33-4-k3s1-cp1-']", { timeout: 15000 });
+        await click(s, "snapshot-take");
+        const taken = await s.waitFor("[data-testid^='snapshot-download-flatlab-on-demand-cp1-']", { timeout: 15000 });
+        await taken.click();
+        await s.waitFor("[data-testid^='snapshot-here-flatlab-on-demand-cp1-']", { timeout: 30000 });
+        await shot(s, "cluster-snapshots");
+        await click(s, "restore-start");
+        await s.waitFor(testid("modal-ok"));
+        await shot(s, "cluster-restore-confirm");
+        await click(s, "modal-ok");
+        await s.waitFor(testid("restore-wizard"), { predicate: async (e) => (await e.attribute("data-active")) === "yes", timeout: 15000 });
+        await s.waitFor(testid("restore-server-cp2"), { predicate: async (e) => (await e.attribute("data-stage")) === "armed" });
+        await shot(s, "cluster-restore");
       });
     } finally {
       standin.kill();

@@ -16,7 +16,9 @@
 #                                  is killed with SIGKILL once all three are installed, and
 #                                  started again: none loses its state, none installs twice;
 #                                  then cp1 is powered off and cp2 armed and reset: it reinstalls
-#                                  and joins through cp3, the one server that answers
+#                                  and joins through cp3, the one server that answers; then all
+#                                  three are lost and the cluster is restored from a snapshot
+#                                  onto new disks (cp1 restores, cp2 and cp3 rejoin it wiped)
 #   tests/netboot/nodes.sh         both; prints `nodes: N passed, N failed` and the timings
 # Needs root (network namespaces, mmdebstrap). Logs of a failed run: artifacts/netboot-nodes/.
 set -euo pipefail
@@ -187,13 +189,12 @@ if [[ $run == one ]]; then
 fi
 
 # --- the machines ------------------------------------------------------------------------------------
-t_start=$(date +%s)
-for n in "${nodes[@]}"; do
-  truncate -s 2G "$work/disk-$n.img"
+start_machine() {  # start_machine NODE SERIAL_LOG: power the machine on (its disk as it is)
+  local n=$1 serial=$2 fw
   case ${firmware[$n]} in
     seabios) fw=(-machine pc -device "virtio-net-pci,netdev=n0,mac=${mac[$n]},bootindex=1") ;;
     ovmf)
-      cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars-$n.fd"
+      [[ -f $work/vars-$n.fd ]] || cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars-$n.fd"
       # No iPXE ROM: OVMF's own PXE client fetches ipxe.efi from Flatlab's TFTP. IPv6 PXE off,
       # as docs/boot-server.md advises for UEFI machines: an installed machine's `exit` would
       # otherwise wait out a DHCPv6 PXE attempt before the firmware reaches the disk.
@@ -203,11 +204,16 @@ for n in "${nodes[@]}"; do
           -device "virtio-net-pci,netdev=n0,mac=${mac[$n]},romfile=,bootindex=1") ;;
   esac
   ip netns exec "$ns_sw" qemu-system-x86_64 -m 1024 -smp 1 -display none -monitor "unix:$work/monitor-$n.sock,server,nowait" \
-    -serial "file:$work/serial-$n.log" -netdev "tap,id=n0,ifname=tap-$n,script=no,downscript=no" \
+    -serial "file:$serial" -netdev "tap,id=n0,ifname=tap-$n,script=no,downscript=no" \
     "${fw[@]}" -drive "file=$work/disk-$n.img,if=none,id=d0,format=raw" -device "virtio-blk-pci,drive=d0,serial=flatlab-$n,bootindex=2" \
-    >"$work/qemu-$n.log" 2>&1 &
+    >>"$work/qemu-$n.log" 2>&1 &
   pids+=($!)
   step "$n: QEMU (${firmware[$n]}, TCG) started"
+}
+t_start=$(date +%s)
+for n in "${nodes[@]}"; do
+  truncate -s 2G "$work/disk-$n.img"
+  start_machine "$n" "$work/serial-$n.log"
 done
 
 machines() { ip netns exec "$ns_b" curl -fs http://127.0.0.1:7070/api/v1/machines 2>/dev/null; }
@@ -298,14 +304,57 @@ if [[ $run == three ]] && all_reached "$json" k3s-ready; then
   echo "$json" >"$work/machines.json"
 fi
 
+# --- three: every server lost, the cluster restored from a snapshot onto new disks -----------------
+# The snapshot is the one a server of this cluster would have taken: the identity cp1's K3s
+# started the cluster with, made with the token of what Flatlab rendered. `flatlab cluster
+# restore` arms cp1 to restore it and cp2, cp3 to rejoin; all three are powered off, their disks
+# wiped, and powered on again.
+restore_elapsed="" identity=""
+if [[ $run == three && $(printf '%s' "$json" | stage_of cp2) == k3s-ready ]]; then
+  identity=$(grep -ao 'k3s-standin: started a new cluster [0-9a-f-]*' "$work/serial-cp1.log" | head -n 1 | awk '{print $NF}')
+  step "every server lost: restoring cluster $identity from a snapshot onto new disks"
+  "$flatlab" --db "$work/flatlab.db" render "nodes-$run" -o "$work/bundle" >>"$work/flatlab.log" 2>&1
+  snapshot=$("$k3s_standin" snapshot --config-ign "$work/bundle/nodes/cp1/config.ign" --identity "$identity" --node cp1 \
+    --taken "$(date +%s)" --k3s "$k3s_version" --out "$work/snapshot")
+  for n in cp2 cp3; do monitor "$n" quit || true; done
+  sleep 1
+  "$flatlab" --db "$work/flatlab.db" cluster restore "nodes-$run" "$snapshot" --no-wait >>"$work/flatlab.log" 2>&1
+  for _ in $(seq 1 20); do
+    all_reached "$(machines)" armed && break
+    sleep 0.5
+  done
+  t_restore=$(date +%s)
+  for n in "${nodes[@]}"; do
+    rm -f "$work/disk-$n.img" "$work/vars-$n.fd"
+    truncate -s 2G "$work/disk-$n.img"
+    start_machine "$n" "$work/serial-$n-restore.log"
+    seen_stage[$n]=armed
+  done
+  while (( $(date +%s) - t_restore < 1200 )); do
+    json=$(machines || true)
+    for n in "${nodes[@]}"; do
+      s=$(printf '%s' "$json" | stage_of "$n" 2>/dev/null || true)
+      if [[ -n $s && ${seen_stage[$n]} != "$s" ]]; then
+        seen_stage[$n]=$s
+        step "$n (restore): $s at $(( $(date +%s) - t_restore ))s"
+      fi
+    done
+    all_reached "$json" k3s-ready && break
+    printf '%s' "$json" | grep -q '"stage":"failed"' && break
+    sleep 2
+  done
+  restore_elapsed=$(( $(date +%s) - t_restore ))
+  echo "$json" >"$work/machines.json"
+fi
+
 # --- checks --------------------------------------------------------------------------------------------
 failures=()
 all_reached "$json" k3s-ready || failures+=("not every machine reached k3s-ready in ${elapsed}s: $(tr '\n' ' ' <"$work/stages.log" 2>/dev/null)")
 for n in "${nodes[@]}"; do
-  # cp2 of `three` was reinstalled: the history keeps what came before; its reinstall's own is
-  # what follows the last `armed`.
+  # In `three` the servers are installed again (cp2 twice, all three by the restore): the history
+  # keeps what came before; the last install's own is what follows the last `armed`.
   since_armed=0
-  [[ $run == three && $n == cp2 ]] && since_armed=1
+  [[ $run == three ]] && since_armed=1
   hist=$(printf '%s' "$json" | python3 -c 'import json,sys; m=[x for x in json.load(sys.stdin) if x["node"]==sys.argv[1]][0]; s=[h["stage"] for h in m["history"] if h.get("kind","stage")=="stage"]; a=[i for i,x in enumerate(s) if x=="armed"]; print(" ".join(s[a[-1]+1:] if a and sys.argv[2]=="1" else s))' "$n" "$since_armed" 2>/dev/null || true)
   for s in dhcp ipxe kernel initrd ignition installing installed booted k3s-ready; do
     want=1
@@ -374,6 +423,27 @@ if [[ $run == three ]]; then
   ((killed == 1)) || failures+=("the boot server was never killed (not every machine got installed)")
   # The reinstall: cp2 found cp1 gone and joined through cp3 (its join step wrote cp3 into the
   # drop-in; the stand-in read it there), to k3s-ready.
+  if [[ -z $restore_elapsed ]]; then
+    failures+=("the cluster was never restored (cp2's reinstall did not reach k3s-ready)")
+  else
+    all_reached "$json" k3s-ready || failures+=("not every server reached k3s-ready after the restore, in ${restore_elapsed}s")
+    [[ -n $identity ]] || failures+=("cp1's K3s never said which cluster it started")
+    name=$(basename "$snapshot")
+    sha=$(sha256sum "$snapshot" | cut -d' ' -f1)
+    r1=$work/serial-cp1-restore.log
+    grep -aq "k3s-standin: restored snapshot $name (sha256 $sha, [0-9]* bytes, taken by cp1) of cluster $identity: reset done, the token opens it" "$r1" \
+      || failures+=("cp1 did not restore $name (sha256 $sha) of cluster $identity: $(grep -a 'k3s-standin' "$r1" | tr -d '\r' | tail -n 3 | tr '\n' ' ')")
+    grep -aq "k3s-standin: cluster $identity from its datastore" "$r1" || failures+=("cp1 did not start the restored cluster $identity")
+    grep -aq 'k3s-standin: the reset flag is cleared' "$r1" || failures+=("cp1 never started normally after the reset")
+    for n in cp2 cp3; do
+      grep -aq "k3s-standin: joined cluster $identity with an empty datastore" "$work/serial-$n-restore.log" \
+        || failures+=("$n did not rejoin the restored cluster $identity with a wiped datastore")
+    done
+    grep -q "serving a machine's private file" "$work/flatlab.log" || failures+=("the boot server never served the snapshot to cp1")
+    if grep -aq 'k3s-standin: .*FAILED' "$work"/serial-*-restore.log; then
+      failures+=("after the restore: $(grep -ah 'k3s-standin: .*FAILED' "$work"/serial-*-restore.log | head -n 2 | tr -d '\r' | tr '\n' ' ')")
+    fi
+  fi
   if [[ -z $rejoin_elapsed ]]; then
     failures+=("cp2 was never reinstalled (the first installs did not all reach k3s-ready)")
   else
@@ -402,4 +472,10 @@ mkdir -p "$root/target"
 times=$root/target/netboot-nodes-times.txt
 [[ $run == one ]] && : >"$times"
 echo "nodes ($run): ${#nodes[@]} machine(s) from power-on to k3s-ready in ${elapsed}s" | tee -a "$times"
-[[ -n $rejoin_elapsed ]] && echo "nodes ($run): cp2 reinstalled with cp1 off, joined through cp3, k3s-ready in ${rejoin_elapsed}s" | tee -a "$times"
+# (if, not `[[ ]] &&`: the script's last command is its exit status.)
+if [[ -n $rejoin_elapsed ]]; then
+  echo "nodes ($run): cp2 reinstalled with cp1 off, joined through cp3, k3s-ready in ${rejoin_elapsed}s" | tee -a "$times"
+fi
+if [[ -n $restore_elapsed ]]; then
+  echo "nodes ($run): every server lost, restored from a snapshot onto new disks: all k3s-ready in ${restore_elapsed}s" | tee -a "$times"
+fi

@@ -141,8 +141,8 @@ if command -v desktop-file-validate >/dev/null; then
   check "desktop-file-validate accepts the desktop entry without a hint" test -z "$(desktop-file-validate "$desktop" 2>&1)"
 fi
 
-# lintian, when installed (it is not in setup-debian.sh: 125 packages for one check). A debug
-# package keeps its symbols on purpose; any other error lintian reports fails the test.
+# lintian (scripts/setup-debian.sh installs it). A debug package keeps its symbols on purpose;
+# any other error lintian reports fails the test.
 if command -v lintian >/dev/null; then
   suppress=()
   [[ $deb == */debug/* ]] && suppress=(--suppress-tags unstripped-binary-or-object)

@@ -114,6 +114,7 @@ export function App() {
               ensureSaved={editor.settleDraft}
               confirm={modal.confirm}
               choose={modal.choose}
+              onRestore={() => setTab("cluster")}
               images={images}
               onImages={() => setTab("images")}
               onLanFindings={(found) => setLan(fromCheck(found, current.plan))}

@@ -45,6 +45,10 @@ pub enum ApiError {
     /// second cluster; the user chooses (wait, restore from a snapshot, or start a new one).
     #[error("{0}")]
     ClusterLost(String),
+    /// A restore from a snapshot that cannot work (another cluster's or token's snapshot, a
+    /// newer K3s, no secrets, no such snapshot).
+    #[error("{0}")]
+    RestoreRefused(String),
 }
 
 fn reach_text(reach: &crate::cluster::Reach) -> String {
@@ -113,6 +117,9 @@ pub enum ErrorCode {
     /// The plan's cluster ran, and no server of it answers: arming its first server is refused
     /// until the user chooses to wait, restore from a snapshot, or start a new cluster.
     ClusterLost,
+    /// A restore from a snapshot that cannot work: another cluster's or token's snapshot, a newer
+    /// K3s than the plan's, a plan without its secrets, no such snapshot here.
+    RestoreRefused,
     /// The user cancelled it (a fetch keeps what it downloaded, and the next one resumes).
     Cancelled,
     Io,
@@ -138,6 +145,7 @@ pub fn error_code(err: &anyhow::Error) -> ErrorCode {
                 ApiError::SecretsClash(_) => ErrorCode::SecretsClash,
                 ApiError::AnotherCluster(_) => ErrorCode::AnotherCluster,
                 ApiError::ClusterLost(_) => ErrorCode::ClusterLost,
+                ApiError::RestoreRefused(_) => ErrorCode::RestoreRefused,
             };
         }
         if let Some(e) = cause.downcast_ref::<S>() {

@@ -37,7 +37,8 @@ pub use boot::{
 };
 pub use cluster::{
     Access, ClusterDecision, ClusterStatus, DownloadedSnapshot, NodeState, NodeView, Reach, Reboot, RemoveStep,
-    SnapshotList, SnapshotView, TakenSnapshot, UpgradeStarted, UpgradeView,
+    RestoreProgress, RestoreServer, RestoreStarted, SnapshotList, SnapshotView, TakenSnapshot, UpgradeStarted,
+    UpgradeView,
 };
 pub use desktop::{
     AppInfo, DbProblem, GIT_REVISION, LocalNetwork, NetInterface, SshPublicKey, VERSION, VERSION_LINE, find_on_path,

@@ -82,6 +82,7 @@ pub fn preview_plan(plan: &Plan) -> anyhow::Result<Vec<PreviewFile>> {
         agent_token: PREVIEW_AGENT_TOKEN.to_owned(),
         ca_files: CA_FILES.iter().map(|f| ((*f).to_owned(), stand_in_ca_file(f))).collect(),
         first_server_joins: false,
+        restore: None,
     };
     let inputs = Inputs { base_url: PLACEHOLDER_BASE_URL, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s };
     let bundle = render(&validated, &inputs)?;

@@ -39,6 +39,17 @@ struct Backup {
     version: u32,
     plan: String,
     secrets: std::collections::BTreeMap<String, String>,
+    /// A recovery kit's snapshot: the newest copied to the workstation, whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot: Option<KitSnapshot>,
+}
+
+/// A snapshot carried in a secrets backup (`--with-snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct KitSnapshot {
+    about: crate::DownloadedSnapshot,
+    /// The file, base64.
+    data: String,
 }
 
 const BACKUP_FORMAT: &str = "flatlab-secrets";
@@ -52,6 +63,8 @@ pub struct Restored {
     pub secrets: usize,
     /// False when the plan held exactly these secrets already.
     pub changed: bool,
+    /// The snapshot a recovery kit carried, now beside the database.
+    pub snapshot: Option<String>,
 }
 
 impl Flatlab {
@@ -63,8 +76,33 @@ impl Flatlab {
         recipients: &[String],
         rng: &mut impl Rng,
     ) -> anyhow::Result<Vec<u8>> {
+        self.export_secrets_with(name, recipients, false, rng).await
+    }
+
+    /// [`Flatlab::export_secrets`], with the newest snapshot copied to this workstation inside
+    /// when `with_snapshot` (a recovery kit: one file brings the cluster back).
+    pub async fn export_secrets_with(
+        &self,
+        name: &str,
+        recipients: &[String],
+        with_snapshot: bool,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<Vec<u8>> {
         let to = flatlab_export::seal::recipients(recipients)?;
-        let json = self.secrets_backup(name, rng).await?;
+        let mut json = self.secrets_backup(name, rng).await?;
+        if with_snapshot {
+            let newest = self.downloaded_snapshots(name)?.into_iter().next().ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "no snapshot of plan {name} is copied to this workstation: `flatlab cluster snapshot {name} --download` first"
+                ))
+            })?;
+            let bytes = std::fs::read(&newest.path).with_context(|| format!("reading {}", newest.path.display()))?;
+            let mut backup: Backup = serde_json::from_slice(&json)?;
+            use base64::Engine;
+            backup.snapshot =
+                Some(KitSnapshot { about: newest, data: base64::engine::general_purpose::STANDARD.encode(bytes) });
+            json = serde_json::to_vec_pretty(&backup)?;
+        }
         Ok(flatlab_export::seal::seal(&to, &json, "the secrets backup")?)
     }
 
@@ -76,7 +114,8 @@ impl Flatlab {
         let states = self.machine_states(name, &plan, rng).await?;
         self.cluster_secrets(name, &states, rng).await?;
         let secrets = self.store().secrets(name).await?.into_iter().collect();
-        let backup = Backup { format: BACKUP_FORMAT.into(), version: 1, plan: name.to_owned(), secrets };
+        let backup =
+            Backup { format: BACKUP_FORMAT.into(), version: 1, plan: name.to_owned(), secrets, snapshot: None };
         Ok(serde_json::to_vec_pretty(&backup)?)
     }
 
@@ -86,10 +125,11 @@ impl Flatlab {
         &self,
         name: &str,
         recipients: &[String],
+        with_snapshot: bool,
         to: &Path,
         rng: &mut impl Rng,
     ) -> anyhow::Result<()> {
-        let sealed = self.export_secrets(name, recipients, rng).await?;
+        let sealed = self.export_secrets_with(name, recipients, with_snapshot, rng).await?;
         crate::write_private(to, &sealed).with_context(|| format!("writing {}", to.display()))?;
         self.record_secrets_backup(name).await
     }
@@ -123,10 +163,14 @@ impl Flatlab {
                 "the backup is of plan {name}: import that plan's file first (`flatlab plan import`), then its secrets"
             )
         })?;
+        let snapshot = match &backup.snapshot {
+            Some(kit) => Some(self.keep_kit_snapshot(&name, kit)?),
+            None => None,
+        };
         let wanted: Vec<(String, String)> = backup.secrets.into_iter().collect();
         let current = self.store().secrets(&name).await?;
         if current == wanted {
-            return Ok(Restored { plan: name, secrets: wanted.len(), changed: false });
+            return Ok(Restored { plan: name, secrets: wanted.len(), changed: false, snapshot });
         }
         let clash = current.iter().any(|(k, v)| wanted.iter().any(|(wk, wv)| wk == k && wv != v));
         if clash && !replace {
@@ -142,7 +186,29 @@ impl Flatlab {
             restored.sort();
         }
         self.store().replace_secrets(&name, &restored, self.now()).await?;
-        Ok(Restored { plan: name, secrets: wanted.len(), changed: true })
+        Ok(Restored { plan: name, secrets: wanted.len(), changed: true, snapshot })
+    }
+
+    /// Puts a recovery kit's snapshot beside the database, as a download would have; checked
+    /// against the SHA-256 it was exported with.
+    fn keep_kit_snapshot(&self, name: &str, kit: &KitSnapshot) -> anyhow::Result<String> {
+        use base64::Engine;
+        use sha2::Digest;
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(&kit.data).context("the kit's snapshot is not base64")?;
+        let sha: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let file = std::path::Path::new(&kit.about.name).file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        if sha != kit.about.sha256 || file.is_empty() || file.starts_with('.') {
+            anyhow::bail!(ApiError::NoSecrets("the backup's snapshot is damaged (its SHA-256 does not match)".into()));
+        }
+        let dir = self.snapshot_dir(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("making {}", dir.display()))?;
+        let path = dir.join(file);
+        crate::write_private(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        let mut about = kit.about.clone();
+        about.path = path;
+        crate::write_atomically(&dir.join(format!("{file}.flatlab.json")), &serde_json::to_vec_pretty(&about)?)?;
+        Ok(file.to_owned())
     }
 }
 

@@ -38,6 +38,7 @@ pub(crate) fn node_router(api: NodeApi) -> Router {
         .route("/v1/ignition/{token}", get(install_ignition))
         .route("/v1/ignition/{token}/final", get(final_ignition))
         .route("/v1/report/{token}", post(report))
+        .route("/v1/file/{token}/{name}", get(private_file))
         .route(
             "/v1/inventory/{token}",
             post(inventory).layer(axum::extract::DefaultBodyLimit::max(crate::MAX_INVENTORY_BYTES)),
@@ -190,6 +191,25 @@ impl Stream for OnceThenFinish {
             guard.finish();
         }
         std::task::Poll::Ready(bytes.map(Ok))
+    }
+}
+
+/// A machine's private file (a snapshot its first boot restores), from disk, with ranges.
+async fn private_file(
+    State(api): State<NodeApi>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath((token, name)): UrlPath<(String, String)>,
+    request: Request,
+) -> Response {
+    match api.registry.private_file(&token, client_ip(peer), &name).await {
+        Ok(path) => {
+            tracing::info!(peer = %peer, file = %name, "serving a machine's private file");
+            serve_file(path, request).await
+        }
+        Err(why) => {
+            tracing::warn!(peer = %peer, why = why.as_str(), "refused a private file");
+            (StatusCode::FORBIDDEN, "forbidden\n").into_response()
+        }
     }
 }
 

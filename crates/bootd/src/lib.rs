@@ -66,7 +66,7 @@ pub use policy::{BootClient, BootFile, Booter, SaveFuture, Script, ScriptRequest
 pub use registry::Registry;
 pub use stage::{
     Alert, Attempt, Clock, Diagnosis, Event, EventKind, HistoryEntry, InspectSpec, MachineRecord, MachineSpec,
-    MachineStatus, Millis, Served, Stage, StrangerRecord,
+    MachineStatus, Millis, PrivateFile, Served, Stage, StrangerRecord,
 };
 pub use tftp::AllowList;
 pub use zerocopy::{

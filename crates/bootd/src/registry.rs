@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use subtle::ConstantTimeEq;
@@ -962,6 +963,41 @@ impl Registry {
     /// The guard marks it served once the response went out in full. Fetching the install
     /// config moves the machine to `ignition`. A second address, or a second fetch, is refused
     /// with an alert on the machine's timeline.
+    /// A private file of the machine whose current boot attempt `token` is (see
+    /// [`MachineSpec::files`](crate::MachineSpec)): only from the machine's own address (the
+    /// one its install is bound to, or where the neighbour table puts its MAC), from its
+    /// install until it reports K3s ready. Unlike the configs it may be fetched again (Ignition
+    /// retries a cut download), as it is the same file.
+    pub(crate) async fn private_file(&self, token: &str, ip: Ipv4Addr, name: &str) -> Result<PathBuf, Refusal> {
+        if self.blocked(ip) {
+            return Err(Refusal::Blocked);
+        }
+        let found = {
+            let mut inner = self.lock();
+            find_current(&mut inner, token).map(|(mac, m)| {
+                let file = m.spec.files.iter().find(|f| f.name == name).map(|f| f.path.clone());
+                (mac, m.stage, m.ip, m.spec.node.clone(), file)
+            })
+        };
+        let Some((mac, stage, bound, node, file)) = found else {
+            self.wrong_token(ip);
+            return Err(Refusal::UnknownToken);
+        };
+        if matches!(stage, Stage::Armed | Stage::K3sReady) {
+            return Err(Refusal::InstallEnded);
+        }
+        let from_machine = bound == Some(ip)
+            || self.neighbors.link_of(ip) == crate::neighbors::Link::Local
+            || self.neighbors.mac_of(ip) == Some(mac);
+        if !from_machine {
+            self.alert(mac, Alert::SecondAddress, ip, "private file", format!(
+                "{ip} asked for {node}'s {name} with the token of its boot attempt, and the LAN does not put {ip} at {mac}: refused"
+            )).await;
+            return Err(Refusal::OtherMachine);
+        }
+        file.ok_or(Refusal::UnknownToken)
+    }
+
     pub(crate) async fn ignition(
         &self,
         token: &str,
@@ -1259,6 +1295,7 @@ mod tests {
             install_script: format!("#!/bin/bash\necho install n{mac} {token}\n"),
             token,
             attempt: None,
+            files: Vec::new(),
         }
     }
 

@@ -211,6 +211,17 @@ pub struct MachineSpec {
     pub install_script: String,
     /// The boot attempt under way (from the store, after a restart).
     pub attempt: Option<Attempt>,
+    /// Files only this machine may fetch, with its boot attempt's token, while its install
+    /// runs and until it reports K3s ready (`/v1/file/<token>/<name>`): a cluster snapshot its
+    /// first boot restores.
+    pub files: Vec<PrivateFile>,
+}
+
+/// A file one machine fetches during its install, by name, from a path on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateFile {
+    pub name: String,
+    pub path: std::path::PathBuf,
 }
 
 /// One boot of an armed machine: made when its install script goes out (the iPXE script, or

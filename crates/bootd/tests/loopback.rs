@@ -12,7 +12,7 @@ mod booter;
 
 use booter::TestBooter;
 use flatlab_bootd::dhcp::client_packet;
-use flatlab_bootd::{AllowList, BootServer, Config, DhcpMode, HistoryEntry, Mac, MachineSpec, Stage};
+use flatlab_bootd::{AllowList, BootServer, Config, DhcpMode, HistoryEntry, Mac, MachineSpec, PrivateFile, Stage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -34,6 +34,8 @@ async fn start(dhcp: DhcpMode, broadcast_to: Option<SocketAddr>) -> Fixture {
     let kernel: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
     std::fs::write(release.join("flatcar_production_pxe.vmlinuz"), &kernel).expect("kernel");
     std::fs::write(dir.path().join("secret.txt"), "secret").expect("secret");
+    let snapshot: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("snapshot.bin"), &snapshot).expect("snapshot");
 
     let mut binaries = AllowList::new();
     let ipxe_efi: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
@@ -65,6 +67,7 @@ async fn start(dhcp: DhcpMode, broadcast_to: Option<SocketAddr>) -> Fixture {
         final_ignition: "{\"ignition\":{\"version\":\"3.3.0\"},\"final\":true}".into(),
         install_script: "#!/bin/bash\necho install\n".into(),
         attempt: None,
+        files: vec![PrivateFile { name: "etcd-snapshot-cp1-1765000000".into(), path: dir.path().join("snapshot.bin") }],
     };
     let booter = Arc::new(TestBooter::default());
     let server = BootServer::start(config, vec![spec], Arc::new(|| 42), booter.clone()).await.expect("starts");
@@ -184,6 +187,24 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
 
     // The install has ended: no more configs, and the machine is told to boot from disk.
     assert_eq!(get(http_addr, &format!("/v1/ignition/{token}/final")).await.status, 403);
+    // Its first boot fetches its private file (a snapshot to restore): with this attempt's
+    // token only, by its name only, as often as it needs to, with ranges.
+    let file = format!("/v1/file/{token}/etcd-snapshot-cp1-1765000000");
+    let snapshot = get(http_addr, &file).await;
+    assert_eq!(snapshot.status, 200);
+    assert_eq!(snapshot.body, (0..3_000_000u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    assert_eq!(get(http_addr, &file).await.status, 200, "again, as Ignition retries");
+    let part =
+        http(http_addr, &format!("GET {file} HTTP/1.1\r\nHost: x\r\nRange: bytes=10-19\r\nConnection: close\r\n\r\n"))
+            .await;
+    assert_eq!((part.status, part.body.as_slice()), (206, &[10u8, 11, 12, 13, 14, 15, 16, 17, 18, 19][..]));
+    assert_eq!(
+        get(http_addr, &format!("/v1/file/{TOKEN}/etcd-snapshot-cp1-1765000000")).await.status,
+        403,
+        "the machine's token"
+    );
+    assert_eq!(get(http_addr, &format!("/v1/file/{token}/secret.txt")).await.status, 403, "only its own files");
+    assert_eq!(get(http_addr, &format!("/v1/file/{token}/..%2Fsecret.txt")).await.status, 403);
     let again = String::from_utf8_lossy(&get(http_addr, "/v1/boot/52-54-00-00-00-01.ipxe").await.body).into_owned();
     assert!(again.contains("boot from disk"), "{again}");
 
@@ -191,6 +212,7 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
     assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=booted"), "").await.status, 204);
     assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=k3s-ready"), "").await.status, 204);
     assert_eq!(stage(&f), Some(Stage::K3sReady));
+    assert_eq!(get(http_addr, &file).await.status, 403, "not once K3s runs");
     assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=rebooting"), "").await.status, 400);
     assert_eq!(post(http_addr, "/v1/report/nope?stage=booted", "").await.status, 403);
 

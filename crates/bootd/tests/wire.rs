@@ -178,6 +178,7 @@ async fn the_proxy_answers_real_firmware_as_the_golden_replies_say() {
         final_ignition: "{}".into(),
         install_script: String::new(),
         attempt: None,
+        files: Vec::new(),
     };
     let server = BootServer::start(config, vec![spec(1), spec(2)], Arc::new(|| 7), Arc::new(TestBooter::default()))
         .await

@@ -147,6 +147,18 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Bring the cluster back from an etcd snapshot onto new disks: the first server restores
+    /// it at its next network boot, the other servers are reinstalled and rejoin
+    Restore {
+        plan: String,
+        /// A snapshot copied here (its name, from `cluster snapshots`), or a snapshot file
+        snapshot: String,
+        /// Return once the servers are armed, without following the restore
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
     /// Take an etcd snapshot now (K3s keeps it until it is deleted); with --download, copy it
     /// here too, or copy an existing one with --name
     Snapshot {
@@ -181,6 +193,9 @@ pub enum SecretsCommand {
         /// The backup file (owner-only)
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// Put the newest snapshot copied to this workstation in too: a recovery kit
+        #[arg(long)]
+        with_snapshot: bool,
     },
     /// Restore a backup into the plan it was made of (import the plan file first)
     Import {

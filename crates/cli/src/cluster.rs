@@ -34,8 +34,8 @@ pub async fn kubeconfig(app: &Flatlab, plan: &str, output: Option<&Path>, merge:
 
 pub async fn secrets(app: &Flatlab, cmd: SecretsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        SecretsCommand::Export { plan, encrypt_to, output } => {
-            app.export_secrets_to(&plan, &encrypt_to, &output, &mut rand::rng()).await?;
+        SecretsCommand::Export { plan, encrypt_to, output, with_snapshot } => {
+            app.export_secrets_to(&plan, &encrypt_to, with_snapshot, &output, &mut rand::rng()).await?;
             eprintln!(
                 "wrote plan {plan}'s secrets, encrypted to {} recipient(s), to {}; keep it somewhere safe: it holds the keys to the cluster",
                 encrypt_to.len(),
@@ -45,6 +45,12 @@ pub async fn secrets(app: &Flatlab, cmd: SecretsCommand) -> anyhow::Result<ExitC
         SecretsCommand::Import { file, identity, replace } => {
             let sealed = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let restored = app.import_secrets(&sealed, &identity, replace).await?;
+            if let Some(snapshot) = &restored.snapshot {
+                eprintln!(
+                    "the backup carried snapshot {snapshot}: it is beside the database, ready for `flatlab cluster restore {} {snapshot}`",
+                    restored.plan
+                );
+            }
             if restored.changed {
                 eprintln!("restored {} secret(s) of plan {}", restored.secrets, restored.plan);
             } else {
@@ -67,6 +73,9 @@ pub async fn run(app: &Flatlab, cmd: ClusterCommand) -> anyhow::Result<ExitCode>
         }
         ClusterCommand::RemoveNode { plan, node, access: a } => remove_node(app, &plan, &node, &access(&a)).await,
         ClusterCommand::Snapshots { plan, access: a, json } => snapshots(app, &plan, &access(&a), json).await,
+        ClusterCommand::Restore { plan, snapshot, no_wait, access: a } => {
+            restore(app, &plan, &snapshot, no_wait, &access(&a)).await
+        }
         ClusterCommand::Snapshot { plan, download, name, access: a } => {
             snapshot(app, &plan, download, name, &access(&a)).await
         }
@@ -122,6 +131,71 @@ async fn snapshots(app: &Flatlab, plan: &str, a: &Access, json: bool) -> anyhow:
     }
     println!("copies on this workstation: {}", app.snapshot_dir(plan).display());
     Ok(if list.reach.is_reachable() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn restore(app: &Flatlab, plan: &str, snapshot: &str, no_wait: bool, a: &Access) -> anyhow::Result<ExitCode> {
+    let started = app.restore_cluster(plan, snapshot, &mut rand::rng()).await?;
+    let others: Vec<&str> = started.servers.iter().filter(|s| **s != started.first).map(String::as_str).collect();
+    eprintln!(
+        "armed {} to restore snapshot {} at its next network boot{}; a running `flatlab serve {plan}` takes this up within 2 s: power the servers on (or reset them) to network-boot",
+        started.first,
+        started.snapshot,
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(", and {} to be reinstalled and rejoin it", others.join(", "))
+        }
+    );
+    if no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut last = String::new();
+    loop {
+        let p = app.restore_progress(plan, a, &mut rand::rng()).await?;
+        for node in &p.deleted_stale {
+            eprintln!("{node}: its stale Node (from the snapshot) deleted, so that it registers afresh");
+        }
+        let line = p
+            .servers
+            .iter()
+            .map(|s| {
+                format!("{} {} ({})", s.name, s.install_stage.map(|st| st.as_str()).unwrap_or("-"), state_name(s.state))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        if line != last {
+            eprintln!("{}: {line}", flatlab_api::format_time_of_day(now_ms()));
+            last = line;
+        }
+        if p.back {
+            eprintln!(
+                "the cluster is back: every server runs it again from snapshot {}",
+                p.snapshot.unwrap_or_default()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("the restore goes on; `flatlab cluster restore` is not needed again: `flatlab cluster status {plan}` shows the servers");
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn state_name(s: NodeState) -> &'static str {
+    match s {
+        NodeState::Ready => "ready",
+        NodeState::NotReady => "not ready",
+        NodeState::Missing => "not in the cluster",
+        NodeState::NotInPlan => "not in the plan",
+        NodeState::Unknown => "API not answering",
+    }
 }
 
 async fn snapshot(

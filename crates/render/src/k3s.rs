@@ -47,7 +47,7 @@ fn is_first_server(plan: &ValidatedPlan, node: &ValidatedNode) -> bool {
 /// Whether a server starts the cluster: the first server, unless the cluster it would start
 /// exists already (it is being reinstalled into a cluster that runs on, or one that is restored).
 fn starts_cluster(plan: &ValidatedPlan, node: &ValidatedNode, cluster: &ClusterSecrets) -> bool {
-    is_first_server(plan, node) && !cluster.first_server_joins
+    is_first_server(plan, node) && (!cluster.first_server_joins || cluster.restore.is_some())
 }
 
 /// Where a node that joins may reach the cluster, in the order its join step tries them: the
@@ -158,7 +158,58 @@ pub(crate) fn add(
         b.directory(DROPIN_DIR, MODE_0755);
         b.file(JOIN_SCRIPT, MODE_0755, &join_script(plan, index, node));
     }
-    b.unit("k3s.service", true, &unit(node, joins, install_unit));
+    // The first server of a cluster being brought back restores the snapshot once, before K3s
+    // first starts; the file comes from the boot server, to this machine only, pinned by hash.
+    let restore = match (&inputs.cluster.restore, starts_cluster(plan, node, inputs.cluster)) {
+        (Some(snapshot), true) => {
+            let token = inputs.node_tokens.get(&node.name).map(String::as_str).unwrap_or_default();
+            let url = format!("{}/v1/file/{token}/{}", inputs.base_url.trim_end_matches('/'), snapshot.name);
+            b.directory("/var/lib/flatlab", MODE_0700);
+            b.directory(crate::RESTORE_DIR, MODE_0700);
+            b.remote_file(&format!("{}/{}", crate::RESTORE_DIR, snapshot.name), MODE_0600, &url, &snapshot.sha256);
+            b.unit(RESTORE_UNIT, true, &restore_unit(&snapshot.name, install_unit));
+            Some(RESTORE_UNIT)
+        }
+        _ => None,
+    };
+    b.unit("k3s.service", true, &unit(node, joins, install_unit, restore));
+}
+
+/// The unit that restores an etcd snapshot before K3s first starts.
+const RESTORE_UNIT: &str = "flatlab-k3s-restore.service";
+
+/// `k3s server --cluster-reset --cluster-reset-restore-path=…`, once: K3s restores the snapshot
+/// (the server token in `config.yaml` opens its bootstrap data), leaves its `reset-flag`, and
+/// exits; then `k3s.service` starts the restored cluster. The flags stay out of `config.yaml`,
+/// where K3s would restore again at every start.
+fn restore_unit(name: &str, install_unit: Option<&str>) -> String {
+    let path = format!("{}/{name}", crate::RESTORE_DIR);
+    let (after, requires) = match install_unit {
+        Some(u) => (format!(" {u}"), format!("Requires={u}\n")),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "\
+[Unit]
+Description=Flatlab: restore the cluster from etcd snapshot {name}
+Wants=network-online.target
+After=network-online.target{after}
+{requires}Before=k3s.service
+ConditionPathExists=!{mark}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+TimeoutStartSec=0
+# K3s stops after a reset: its exit status is not the verdict; the reset flag it leaves is.
+ExecStart=-/opt/bin/k3s server --cluster-reset --cluster-reset-restore-path={path}
+ExecStartPost=/bin/sh -c 'test -e /var/lib/rancher/k3s/server/db/reset-flag && mkdir -p /var/lib/flatlab && touch {mark}'
+
+[Install]
+WantedBy=multi-user.target
+",
+        mark = crate::RESTORED_MARK,
+    )
 }
 
 /// The join step of a node that joins (`ExecStartPre` of `k3s.service`): tries each candidate's
@@ -280,14 +331,14 @@ install -D -m 0755 "$tmp/{binary}" /opt/bin/k3s
     )
 }
 
-fn unit(node: &ValidatedNode, joins: bool, install_unit: Option<&str>) -> String {
+fn unit(node: &ValidatedNode, joins: bool, install_unit: Option<&str>, restore_unit: Option<&str>) -> String {
     let mode = node.role.as_str();
     let mut after = String::from("network-online.target");
     let mut requires = String::new();
-    if let Some(u) = install_unit {
+    for u in install_unit.into_iter().chain(restore_unit) {
         after.push(' ');
         after.push_str(u);
-        requires = format!("Requires={u}\n");
+        requires.push_str(&format!("Requires={u}\n"));
     }
     let wait = if joins { format!("ExecStartPre={JOIN_SCRIPT}\n") } else { String::new() };
     // As K3s's own installer: servers notify systemd when ready, agents are started as is.

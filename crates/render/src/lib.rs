@@ -143,7 +143,24 @@ pub struct ClusterSecrets {
     /// (it is being reinstalled while the cluster runs on the other servers). Like every node
     /// that joins, it finds a live server itself when it starts.
     pub first_server_joins: bool,
+    /// The first server restores the cluster from this etcd snapshot before K3s first starts
+    /// (the cluster is being brought back onto new disks); the other servers join it.
+    pub restore: Option<RestoreSnapshot>,
 }
+
+/// An etcd snapshot the first server restores: fetched from the boot server during its first
+/// boot (`<base>/v1/file/<token>/<name>`, that machine only), pinned by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreSnapshot {
+    /// Its file name, such as `etcd-snapshot-cp1-1764993600`.
+    pub name: String,
+    pub sha256: String,
+}
+
+/// Where the first server keeps the snapshot it restores.
+pub const RESTORE_DIR: &str = "/var/lib/flatlab/restore";
+/// Written once the restore is done: the restore runs once per install.
+pub const RESTORED_MARK: &str = "/var/lib/flatlab/restored";
 
 /// The files K3s reads its certificate authorities from when they are there at its first
 /// start, by their path under `/var/lib/rancher/k3s/server/tls/`. All of them, or K3s makes

@@ -30,6 +30,7 @@ fn cluster() -> ClusterSecrets {
         agent_token: format!("K10{hash}::node:{AGENT_TOKEN}"),
         ca_files,
         first_server_joins: false,
+        restore: None,
     }
 }
 const BASE: &str = "http://10.0.0.2:8080";
@@ -429,6 +430,7 @@ fn bad_inputs_are_refused() {
         agent_token: K3S_TOKEN.into(),
         ca_files: vec![],
         first_server_joins: false,
+        restore: None,
     };
     assert!(
         render(&plan, &Inputs { cluster: &plain, ..ok.clone() }).is_ok(),

@@ -291,7 +291,7 @@ export function ClusterView({ plan, planName, dialogs, onReport, onNotify, onRev
         </table>
       </section>
 
-      <SnapshotsPanel planName={planName} server={server} reachable={reachable} onReport={onReport} onNotify={onNotify} />
+      <SnapshotsPanel planName={planName} server={server} reachable={reachable} dialogs={dialogs} onReport={onReport} onNotify={onNotify} />
 
       <section className="panel">
         <h2>Upgrade K3s</h2>

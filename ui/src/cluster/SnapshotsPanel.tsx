@@ -3,12 +3,15 @@
 import { useCallback, useEffect, useState } from "react";
 import { backend, type SnapshotList, type SnapshotView } from "../lib/ipc";
 import { bytes } from "../images/useImages";
+import type { Dialogs } from "../app/useModal";
+import { RestoreWizard } from "./RestoreWizard";
 
 interface Props {
   planName: string;
   /** The API address the view reaches the cluster at ("" for the plan's). */
   server: string;
   reachable: boolean;
+  dialogs: Pick<Dialogs, "confirm">;
   onReport: (e: unknown) => void;
   onNotify: (message: string) => void;
 }
@@ -22,7 +25,7 @@ function stateOf(s: SnapshotView): { word: string; kind: string } {
 
 const when = (ms: number | null) => (ms === null ? "–" : new Date(ms).toLocaleString());
 
-export function SnapshotsPanel({ planName, server, reachable, onReport, onNotify }: Props) {
+export function SnapshotsPanel({ planName, server, reachable, dialogs, onReport, onNotify }: Props) {
   const [list, setList] = useState<SnapshotList | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
 
@@ -141,6 +144,14 @@ export function SnapshotsPanel({ planName, server, reachable, onReport, onNotify
           </tbody>
         </table>
       )}
+      <RestoreWizard
+        planName={planName}
+        server={server}
+        copies={[...rows.flatMap((s) => (s.downloaded ? [s.downloaded] : [])), ...here]}
+        dialogs={dialogs}
+        onReport={onReport}
+        onNotify={onNotify}
+      />
     </section>
   );
 }

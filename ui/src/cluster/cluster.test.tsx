@@ -138,4 +138,23 @@ describe("cluster texts", () => {
     );
     expect((await screen.findByText(/Copied etcd-snapshot-cp1-1700000000/)).textContent).toContain("SHA-256 aaaaaaaaaaaaaaaa");
   });
+
+  it("restores the cluster from a snapshot copied here, after asking, and follows every server", async () => {
+    const fake = new FakeBackend();
+    await openApp(fake.install());
+    click("plan-demo-lab");
+    click("tab-cluster");
+    const wizard = await screen.findByTestId("restore-wizard");
+    expect(wizard.getAttribute("data-active")).toBe("no");
+    expect((screen.getByTestId("restore-snapshot") as HTMLSelectElement).value).toBe("flatlab-before-upgrade-cp1-1699990000");
+    click("restore-start");
+    expect((await screen.findByText("Restore the cluster from this snapshot?")).textContent).toBeTruthy();
+    click("modal-ok");
+    await waitFor(() =>
+      expect(fake.callsOf("restore_cluster")).toEqual([{ name: "demo-lab", snapshot: "flatlab-before-upgrade-cp1-1699990000" }]),
+    );
+    await waitFor(() => expect(screen.getByTestId("restore-wizard").getAttribute("data-active")).toBe("yes"));
+    expect(screen.getByTestId("restore-server-cp2").getAttribute("data-stage")).toBe("armed");
+    expect(screen.getByTestId("restore-status").textContent).toContain("waiting for the first server");
+  });
 });

@@ -16,6 +16,8 @@ interface Props {
   ensureSaved: (what: string) => Promise<boolean>;
   confirm: (title: string, body: ReactNode, ok: string, opts?: { danger?: boolean; cancel?: string }) => Promise<boolean>;
   choose: Dialogs["choose"];
+  /** Shows the Cluster tab, where a cluster is restored from a snapshot. */
+  onRestore: () => void;
   onReport: (e: unknown) => void;
   /** Sends a machine the plan does not have to the palette. */
   onAddToPalette: (m: MachineView) => void;
@@ -92,7 +94,7 @@ export async function eraseWarnings(planName: string, plan: Plan): Promise<{ nod
 }
 
 /** Serves the saved plan to network-booting machines and shows how far each has come. */
-export function InstallView({ plan, planName, server, ensureSaved, confirm, choose, onReport, onAddToPalette, images, onImages, onLanFindings, onShowFinding }: Props) {
+export function InstallView({ plan, planName, server, ensureSaved, confirm, choose, onRestore, onReport, onAddToPalette, images, onImages, onLanFindings, onShowFinding }: Props) {
   const { state: boot, running, error } = server;
   const [interfaces, setInterfaces] = useState<NetInterface[] | null>(null);
   const [iface, setIface] = useState("");
@@ -269,10 +271,11 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, choo
         </>,
         "Wait for a server",
         [
-          { value: "restore", label: "Restore from a snapshot", disabled: "Restoring from a snapshot is not in this build yet" },
+          { value: "restore", label: "Restore from a snapshot" },
           { value: "new", label: "Start a new cluster", danger: true },
         ],
       );
+      if (choice === "restore") onRestore();
       if (choice !== "new") return false;
       const sure = await confirm(
         "Start a new cluster?",

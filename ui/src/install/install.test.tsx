@@ -73,10 +73,17 @@ describe("install view", () => {
     click("rearm-cp1");
     click((await screen.findByTestId("modal-ok")).dataset.testid!);
     expect((await screen.findByTestId("cluster-lost-message")).textContent).toBe(refusal);
-    expect(screen.getByTestId("modal-choice-restore").hasAttribute("disabled")).toBe(true);
     click("modal-cancel");
     await waitFor(() => expect(screen.queryByTestId("cluster-lost-message")).toBeNull());
     expect(fake.callsOf("boot_arm")).toEqual([{ plan: "demo-lab", node: "cp1", newCluster: false }]);
+
+    // Restore from a snapshot: the Cluster tab, with its Restore wizard.
+    click("rearm-cp1");
+    click((await screen.findByTestId("modal-ok")).dataset.testid!);
+    click((await screen.findByTestId("modal-choice-restore")).dataset.testid!);
+    expect(await screen.findByTestId("restore-wizard")).toBeTruthy();
+    expect(fake.callsOf("boot_arm")).toHaveLength(2);
+    click("tab-install");
 
     // A new cluster, confirmed.
     click("rearm-cp1");
@@ -84,8 +91,8 @@ describe("install view", () => {
     click((await screen.findByTestId("modal-choice-new")).dataset.testid!);
     expect((await screen.findByText("Start a new cluster?")).textContent).toBe("Start a new cluster?");
     click("modal-ok");
-    await waitFor(() => expect(fake.callsOf("boot_arm")).toHaveLength(3));
-    expect(fake.callsOf("boot_arm")[2]).toEqual({ plan: "demo-lab", node: "cp1", newCluster: true });
+    await waitFor(() => expect(fake.callsOf("boot_arm")).toHaveLength(4));
+    expect(fake.callsOf("boot_arm")[3]).toEqual({ plan: "demo-lab", node: "cp1", newCluster: true });
   });
 
   it("folds messages that arrive while the status is loading once", async () => {

@@ -17,6 +17,7 @@ import type {
   RevisionInfo,
   SidecarLine,
   SidecarMessage,
+  RestoreProgress,
   SnapshotList,
 } from "../lib/ipc";
 
@@ -178,6 +179,8 @@ export class FakeBackend {
     ],
     k3s_error: null,
   };
+  /** A restore under way (`restore_cluster` starts one). */
+  restore: RestoreProgress | null = null;
   /** Machines to be inspected (`inspect_machine` adds, `boot_arm` ends). */
   inspected: { mac: string; node: string | null }[] = [];
   /** What `db_problem` answers: null when the database opened. */
@@ -397,6 +400,19 @@ export class FakeBackend {
         return { from: "v1.32.2+k3s1", to: args.version, nodes: 2, snapshot: ["flatlab-before-upgrade-to-v1-33-4-k3s1-cp1-1700000500"] };
       case "cluster_snapshots":
         return snapshotList();
+      case "restore_progress":
+        return this.restore ?? { active: false, snapshot: null, reach: { kind: "unreachable", reason: "no restore under way" }, servers: [], restored: false, deleted_stale: [], back: false };
+      case "restore_cluster":
+        this.restore = {
+          active: true,
+          snapshot: args.snapshot as string,
+          reach: { kind: "unreachable", reason: "nothing listens at the API's port (connection refused)" },
+          servers: ["cp1", "cp2", "cp3"].map((name) => ({ name, install_stage: "armed", state: "unknown" })),
+          restored: false,
+          deleted_stale: [],
+          back: false,
+        };
+        return { snapshot: args.snapshot, first: "cp1", servers: ["cp1", "cp2", "cp3"] };
       case "take_snapshot":
         return { server: "https://10.0.0.11:6443", files: ["flatlab-on-demand-cp1-1700000600"] };
       case "download_snapshot": {

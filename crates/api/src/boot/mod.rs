@@ -329,7 +329,12 @@ impl Flatlab {
         let k3s = k3s_source(plan, mirror, http_base, warnings);
         let inputs = Inputs { base_url: http_base, cluster: &cluster, node_tokens: &node_tokens, k3s: &k3s };
         let bundle = render(plan, &inputs).with_context(|| format!("rendering plan {name}"))?;
-        machine_specs(plan, &bundle, states)
+        let mut specs = machine_specs(plan, &bundle, states)?;
+        let first = plan.first_server().name.clone();
+        for spec in &mut specs {
+            spec.files = self.restore_files(name, &spec.node, &first).await?;
+        }
+        Ok(specs)
     }
 
     fn clock_fn(&self) -> flatlab_bootd::Clock {
@@ -354,6 +359,7 @@ fn machine_specs(plan: &ValidatedPlan, bundle: &Bundle, states: &[MachineState])
             final_ignition: files.config.clone(),
             install_script: files.install_script.clone(),
             attempt: state.attempt.clone(),
+            files: Vec::new(),
         });
     }
     Ok(specs)

@@ -5,6 +5,7 @@
 mod client;
 mod identity;
 mod remove;
+mod restore;
 mod snapshots;
 mod status;
 mod upgrade;
@@ -14,6 +15,7 @@ pub use identity::ClusterDecision;
 pub(crate) use identity::{Identity, kube_system_uid};
 pub(crate) use remove::ETCD_LEAVE_TIMEOUT;
 pub use remove::RemoveStep;
+pub use restore::{RestoreProgress, RestoreServer, RestoreStarted};
 pub use snapshots::{DownloadedSnapshot, SnapshotList, SnapshotView, TakenSnapshot};
 pub use status::{ClusterStatus, NodeState, NodeView, Reboot};
 pub use upgrade::{UpgradeStarted, UpgradeView};
@@ -67,6 +69,10 @@ impl Flatlab {
             agent_token: pki.token("node", &agent_secret),
             ca_files: pki.ca_files(),
             first_server_joins: self.first_server_joins(name, states).await?,
+            restore: self
+                .restoring(name)
+                .await?
+                .map(|r| flatlab_render::RestoreSnapshot { name: r.snapshot, sha256: r.sha256 }),
         })
     }
 }

@@ -70,12 +70,12 @@ fn token_secret(token: &str) -> &str {
 
 /// Asks `server` for what K3s's bootstrap asks with the token: `server:<secret>` for a server,
 /// `node:<secret>` for an agent. The server answers 401 to a secret that is not the cluster's.
-async fn check_secret(server: &str, mode: &str, secret: &str) -> anyhow::Result<()> {
+async fn check_secret(server: &str, mode: &str, secret: &str) -> anyhow::Result<String> {
     let (user, path) =
         if mode == "server" { ("server", "/v1-k3s/server-bootstrap") } else { ("node", "/v1-k3s/client-kubelet.crt") };
     let url = format!("{}{path}", server.trim_end_matches('/'));
     let mut child = tokio::process::Command::new("curl")
-        .args(["-ks", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "--config", "-", &url])
+        .args(["-ks", "--max-time", "10", "-w", "\n%{http_code}", "--config", "-", &url])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -85,8 +85,10 @@ async fn check_secret(server: &str, mode: &str, secret: &str) -> anyhow::Result<
         stdin.write_all(format!("user = \"{user}:{secret}\"\n").as_bytes()).await?;
     }
     let out = child.wait_with_output().await?;
-    match String::from_utf8_lossy(&out.stdout).trim() {
-        "200" => Ok(()),
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    match code.trim() {
+        "200" => Ok(body.to_owned()),
         "401" => bail!("{url} refused the token's secret (401): it is not this cluster's token"),
         other => bail!("{url} answered {other}"),
     }
@@ -201,6 +203,20 @@ async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<(Ve
         let agent = string(&config, "agent-token").context("a first server without agent-token")?;
         token_hash(&agent, "node")?;
         say("first server: 11 CA files, token pins server-ca.crt");
+        match std::fs::read_to_string(IDENTITY_FILE) {
+            Ok(id) => say(&format!("cluster {} from its datastore", id.trim())),
+            Err(_) => {
+                let id = new_identity();
+                std::fs::create_dir_all(ETCD_DIR).context("making the datastore")?;
+                std::fs::write(IDENTITY_FILE, &id).context("writing the datastore")?;
+                std::fs::write(ETCD_CLUSTER_FILE, new_identity()).context("writing the datastore")?;
+                say(&format!("started a new cluster {id}"));
+            }
+        }
+        if Path::new(RESET_FLAG).exists() {
+            std::fs::remove_file(RESET_FLAG).ok();
+            say("the reset flag is cleared (the restored cluster starts normally)");
+        }
         ca
     } else {
         let server = server.context("a node that joins has no server:")?;
@@ -226,15 +242,94 @@ async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<(Ve
         if hex(&Sha256::digest(&ca)) != hash.to_ascii_lowercase() {
             bail!("{server}/cacerts does not match the token's hash: another cluster, or a wrong token");
         }
-        check_secret(&server, mode, token_secret(&token)).await?;
+        let bootstrap = check_secret(&server, mode, token_secret(&token)).await?;
         say(&format!("{mode} joins {server}: its CA matches the token, and it took the token's secret"));
+        if mode == "server" {
+            // The cluster's datastore, as the bootstrap hands it over: a server whose own
+            // datastore is another cluster's must have it wiped first (K3s docs: remove
+            // server/db on the other servers before they rejoin a restored cluster).
+            let data = serde_json::from_str::<serde_json::Value>(&bootstrap).unwrap_or_default();
+            let theirs = data["identity"].as_str().context("the server's bootstrap data has no cluster identity")?;
+            let etcd = data["etcd"].as_str().unwrap_or_default();
+            // etcd's own cluster ID is new after a reset: a member of the cluster before it
+            // cannot rejoin with its old data.
+            match std::fs::read_to_string(ETCD_CLUSTER_FILE) {
+                Ok(ours) if ours.trim() != etcd => bail!(
+                    "this server's datastore is of an etcd cluster ({}) other than the one it joins ({etcd}, of cluster {theirs}): remove /var/lib/rancher/k3s/server/db first",
+                    ours.trim()
+                ),
+                Ok(_) => say(&format!("cluster {theirs}: this server's datastore is its own")),
+                Err(_) => {
+                    std::fs::create_dir_all(ETCD_DIR).context("making the datastore")?;
+                    std::fs::write(IDENTITY_FILE, theirs).context("writing the datastore")?;
+                    std::fs::write(ETCD_CLUSTER_FILE, etcd).context("writing the datastore")?;
+                    say(&format!("joined cluster {theirs} with an empty datastore"));
+                }
+            }
+        }
         ca
     };
     if mode == "server" {
         // What K3s leaves once the node has its etcd member: the unit's wait is skipped next time.
         std::fs::create_dir_all("/var/lib/rancher/k3s/server/db/etcd").ok();
     }
-    Ok((bundle, Secrets::of(&config)))
+    let read = |f: &str| std::fs::read_to_string(f).map(|s| s.trim().to_owned()).unwrap_or_default();
+    Ok((bundle, Secrets { identity: read(IDENTITY_FILE), etcd: read(ETCD_CLUSTER_FILE), ..Secrets::of(&config) }))
+}
+
+/// The stand-in's datastore: the cluster's identity, in K3s's etcd folder.
+const ETCD_DIR: &str = "/var/lib/rancher/k3s/server/db/etcd";
+const IDENTITY_FILE: &str = "/var/lib/rancher/k3s/server/db/etcd/flatlab-standin-identity";
+/// etcd's cluster ID: new when a cluster starts, and again when it is reset.
+const ETCD_CLUSTER_FILE: &str = "/var/lib/rancher/k3s/server/db/etcd/flatlab-standin-etcd-cluster";
+/// What K3s leaves after a cluster reset.
+const RESET_FLAG: &str = "/var/lib/rancher/k3s/server/db/reset-flag";
+
+/// A new cluster's identity (as K3s's new kube-system namespace gets a new UID).
+fn new_identity() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    let h = hex(&b);
+    format!("{}-{}-4{}-{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
+}
+
+/// `k3s server --cluster-reset --cluster-reset-restore-path=FILE`, as K3s checks and does it:
+/// no `server:` set, the file an etcd snapshot whose bootstrap data the node's token opens;
+/// then the datastore is the snapshot's (the cluster's identity kept), the reset flag left,
+/// and the process ends.
+fn restore(config_path: &Path, restore_path: Option<&str>) -> anyhow::Result<()> {
+    let config = read_config(config_path)?;
+    if string(&config, "server").is_some() {
+        bail!(
+            "cannot perform cluster-reset while server URL is set - remove server from configuration before resetting"
+        );
+    }
+    let Some(path) = restore_path else {
+        bail!("the stand-in restores snapshots only: --cluster-reset without --cluster-reset-restore-path");
+    };
+    let token = string(&config, "token").context("config.yaml has no token: a restore needs the original token")?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading the snapshot {path}"))?;
+    let header =
+        flatlab_kube_standin::etcd::read_header(&bytes).with_context(|| format!("{path} is not an etcd snapshot"))?;
+    if header.token_hash != flatlab_kube_standin::etcd::token_hash(token_secret(&token)) {
+        bail!("bootstrap data already found and encrypted with different token");
+    }
+    std::fs::create_dir_all(ETCD_DIR).context("making the datastore")?;
+    std::fs::write(IDENTITY_FILE, &header.identity).context("writing the datastore")?;
+    std::fs::write(ETCD_CLUSTER_FILE, new_identity()).context("writing the datastore")?;
+    std::fs::write(RESET_FLAG, b"").context("writing the reset flag")?;
+    say(&format!(
+        "restored snapshot {} (sha256 {}, {} bytes, taken by {}) of cluster {}: reset done, the token opens it",
+        Path::new(path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        hex(&Sha256::digest(&bytes)),
+        bytes.len(),
+        header.node,
+        header.identity
+    ));
+    Ok(())
 }
 
 /// The secrets a server accepts: its own server token's, and its agent token's.
@@ -242,12 +337,20 @@ async fn check(mode: &str, config_path: &Path, tls: &Path) -> anyhow::Result<(Ve
 struct Secrets {
     server: String,
     agent: Option<String>,
+    /// The cluster's identity and etcd cluster ID, handed to servers that join with the token.
+    identity: String,
+    etcd: String,
 }
 
 impl Secrets {
     fn of(config: &BTreeMap<String, serde_yaml_ng::Value>) -> Self {
         let secret = |key: &str| string(config, key).map(|t| token_secret(&t).to_owned());
-        Secrets { server: secret("token").unwrap_or_default(), agent: secret("agent-token") }
+        Secrets {
+            server: secret("token").unwrap_or_default(),
+            agent: secret("agent-token"),
+            identity: String::new(),
+            etcd: String::new(),
+        }
     }
 
     /// Whether a request's `Authorization: Basic` header carries `user:<secret>` with the right
@@ -289,25 +392,26 @@ async fn serve_cacerts(bundle: Arc<Vec<u8>>, secrets: Secrets) -> anyhow::Result
             let mut buf = vec![0u8; 4096];
             let n = tls.read(&mut buf).await.unwrap_or(0);
             let request = String::from_utf8_lossy(&buf[..n]);
-            let bootstrap = |user: &str| -> (&'static str, &'static [u8]) {
+            let answer = format!("{{\"identity\":\"{}\",\"etcd\":\"{}\"}}\n", secrets.identity, secrets.etcd);
+            let bootstrap = |user: &str| -> (&'static str, Vec<u8>) {
                 if secrets.accepts(&request, user) {
-                    ("200 OK", b"{}\n")
+                    ("200 OK", answer.clone().into_bytes())
                 } else {
-                    ("401 Unauthorized", b"Unauthorized\n")
+                    ("401 Unauthorized", b"Unauthorized\n".to_vec())
                 }
             };
-            let (status, body): (&str, &[u8]) = if request.starts_with("GET /cacerts ") {
-                ("200 OK", &bundle)
+            let (status, body): (&str, Vec<u8>) = if request.starts_with("GET /cacerts ") {
+                ("200 OK", bundle.to_vec())
             } else if request.starts_with("GET /v1-k3s/server-bootstrap ") {
                 bootstrap("server")
             } else if request.starts_with("GET /v1-k3s/client-kubelet.crt ") {
                 bootstrap("node")
             } else {
-                ("404 Not Found", b"not here\n")
+                ("404 Not Found", b"not here\n".to_vec())
             };
             let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
             let _ = tls.write_all(head.as_bytes()).await;
-            let _ = tls.write_all(body).await;
+            let _ = tls.write_all(&body).await;
             let _ = tls.shutdown().await;
         });
     }
@@ -343,13 +447,33 @@ fn notify_ready() {
 
 #[tokio::main]
 async fn main() {
-    let mode = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_default();
+    if mode == "snapshot" {
+        std::process::exit(match make_snapshot(&args[1..]) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("k3s-standin snapshot: {e:#}");
+                1
+            }
+        });
+    }
     if mode != "server" && mode != "agent" {
-        eprintln!("usage: k3s server|agent");
+        eprintln!("usage: k3s server|agent [--cluster-reset --cluster-reset-restore-path=FILE] | snapshot ...");
         std::process::exit(2);
     }
     let config =
         PathBuf::from(std::env::var("FLATLAB_K3S_CONFIG").unwrap_or_else(|_| "/etc/rancher/k3s/config.yaml".into()));
+    if args.iter().any(|a| a == "--cluster-reset") {
+        let path = args.iter().find_map(|a| a.strip_prefix("--cluster-reset-restore-path="));
+        match restore(&config, path) {
+            Ok(()) => std::process::exit(0),
+            Err(e) => {
+                say(&format!("server --cluster-reset: FAILED: {e:#}"));
+                std::process::exit(1);
+            }
+        }
+    }
     let tls =
         PathBuf::from(std::env::var("FLATLAB_K3S_TLS").unwrap_or_else(|_| "/var/lib/rancher/k3s/server/tls".into()));
     let (bundle, secrets) = match check(&mode, &config, &tls).await {
@@ -383,6 +507,49 @@ async fn main() {
     };
     say(&format!("stopped: {result:?}"));
     std::process::exit(1);
+}
+
+/// `snapshot --config-ign CONFIG.ign --identity UID --node NAME --taken UNIX --out DIR [--k3s V]`:
+/// writes the stand-in etcd snapshot a server of that cluster would have taken (made with the
+/// token of the rendered first server's `config.ign`), and the `.flatlab.json` a download
+/// writes beside it.
+fn make_snapshot(args: &[String]) -> anyhow::Result<()> {
+    let arg = |name: &str| -> anyhow::Result<String> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+            .with_context(|| format!("{name} is missing"))
+    };
+    let config = std::fs::read_to_string(arg("--config-ign")?).context("reading the config")?;
+    let k3s = flatlab_kube_standin::file_of(&config, flatlab_kube_standin::K3S_CONFIG)?;
+    let k3s: BTreeMap<String, serde_yaml_ng::Value> = serde_yaml_ng::from_str(&k3s)?;
+    let token = string(&k3s, "token").context("config.yaml has no token")?;
+    let node = arg("--node")?;
+    let taken: i64 = arg("--taken")?.parse().context("--taken is not a Unix time")?;
+    let identity = arg("--identity")?;
+    let snapshot = flatlab_kube_standin::etcd::Snapshot::new(
+        "etcd-snapshot",
+        flatlab_kube_standin::etcd::Header {
+            format: flatlab_kube_standin::etcd::FORMAT.into(),
+            identity: identity.clone(),
+            token_hash: flatlab_kube_standin::etcd::token_hash(token_secret(&token)),
+            node: node.clone(),
+            taken_unix: taken,
+            nodes: vec![node.clone()],
+        },
+    );
+    let dir = PathBuf::from(arg("--out")?);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(&snapshot.file);
+    std::fs::write(&path, &snapshot.bytes)?;
+    let meta = serde_json::json!({
+        "name": snapshot.file, "node": node, "path": path, "sha256": hex(&Sha256::digest(&snapshot.bytes)),
+        "size_bytes": snapshot.bytes.len(), "created_at": taken * 1000, "downloaded_at": taken * 1000,
+        "identity": identity, "k3s_version": arg("--k3s").ok(), "token_hash": snapshot.header.token_hash,
+    });
+    std::fs::write(dir.join(format!("{}.flatlab.json", snapshot.file)), serde_json::to_vec_pretty(&meta)?)?;
+    println!("{}", path.display());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -37,6 +37,9 @@ import type { SnapshotList } from "./bindings/SnapshotList";
 import type { SnapshotView } from "./bindings/SnapshotView";
 import type { DownloadedSnapshot } from "./bindings/DownloadedSnapshot";
 import type { TakenSnapshot } from "./bindings/TakenSnapshot";
+import type { RestoreStarted } from "./bindings/RestoreStarted";
+import type { RestoreProgress } from "./bindings/RestoreProgress";
+import type { RestoreServer } from "./bindings/RestoreServer";
 import type { MachineInventory } from "./bindings/MachineInventory";
 import type { MirrorSettings } from "./bindings/MirrorSettings";
 import type { MirrorOverview } from "./bindings/MirrorOverview";
@@ -82,6 +85,9 @@ export type {
   SnapshotView,
   DownloadedSnapshot,
   TakenSnapshot,
+  RestoreStarted,
+  RestoreProgress,
+  RestoreServer,
   MachineInventory,
   MirrorSettings,
   MirrorOverview,
@@ -243,6 +249,10 @@ export const backend = {
   /** Copies a snapshot to this workstation through the Kubernetes API. */
   downloadSnapshot: (name: string, snapshot: string, server: string | null) =>
     call<DownloadedSnapshot>("download_snapshot", { name, snapshot, server }),
+  /** Arms the plan's servers to bring the cluster back from a snapshot copied here. */
+  restoreCluster: (name: string, snapshot: string) => call<RestoreStarted>("restore_cluster", { name, snapshot }),
+  /** How a restore goes. */
+  restoreProgress: (name: string, server: string | null) => call<RestoreProgress>("restore_progress", { name, server }),
   /** Drains a node the plan no longer has and deletes it from the cluster. */
   removeClusterNode: (name: string, node: string, server: string | null) => call<void>("remove_cluster_node", { name, node, server }),
   /** Writes a kubeconfig to `path`, or (null) adds the plan's context to ~/.kube/config. */

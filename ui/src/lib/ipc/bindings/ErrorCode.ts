@@ -3,4 +3,4 @@
 /**
  * A stable code for each kind of failure: the desktop UI branches on it, never on message text.
  */
-export type ErrorCode = "plan_not_found" | "revision_not_found" | "name_taken" | "invalid_plan" | "parse_error" | "not_flatlab_database" | "newer_database" | "corrupt_database" | "needs_privilege" | "address_in_use" | "already_running" | "bad_request" | "drive_full" | "drive_read_only" | "git_missing" | "bad_signature" | "network" | "foreign_ca" | "cluster_unreachable" | "upgrade_refused" | "secrets_clash" | "another_cluster" | "cluster_lost" | "cancelled" | "io" | "internal";
+export type ErrorCode = "plan_not_found" | "revision_not_found" | "name_taken" | "invalid_plan" | "parse_error" | "not_flatlab_database" | "newer_database" | "corrupt_database" | "needs_privilege" | "address_in_use" | "already_running" | "bad_request" | "drive_full" | "drive_read_only" | "git_missing" | "bad_signature" | "network" | "foreign_ca" | "cluster_unreachable" | "upgrade_refused" | "secrets_clash" | "another_cluster" | "cluster_lost" | "restore_refused" | "cancelled" | "io" | "internal";
