@@ -41,27 +41,44 @@ if ! git diff --exit-code --stat -- ui/src/lib/ipc/bindings || [[ -n "$(git stat
   exit 1
 fi
 
+# The CLI and the K3s stand-in as the network tests run them (a plain build: cargo test's feature
+# set differs), before any of them starts.
+cargo build -q -p flatlab-cli -p flatlab-kube-standin
+
 step "Debian package: built with no network, inspected, installed into a throwaway root"
 tests/package/run.sh
 
 step "network boot: QEMU through flatlab serve, --dhcp proxy beside a dnsmasq router, --dhcp full, a UEFI machine over TFTP, and the same under a flood of DHCP, TFTP and TCP"
 tests/netboot/run.sh
 
+# The Secure Boot test mostly waits (a minute for the diagnosis) with one QEMU machine: it runs
+# beside the fuzzing, which compiles and then keeps one core busy; its output follows it.
+mkdir -p target
+tests/netboot/secureboot.sh >target/ci-secureboot.log 2>&1 &
+secureboot=$!
+
 step "fuzzing the boot server's parsers: DHCP, TFTP and HTTP request heads, 30 s each (the long run: scripts/fuzz-bootd.sh 1800 10000000)"
 ./scripts/fuzz-bootd.sh 30
 
+step "Secure Boot: OVMF with Microsoft's keys refuses Debian's iPXE, and the boot server says why (ran beside the fuzzing)"
+secureboot_status=0
+wait "$secureboot" || secureboot_status=$?
+cat target/ci-secureboot.log
+((secureboot_status == 0)) || { echo "secureboot: exit $secureboot_status" >&2; exit 1; }
+
 step "Debian-built nodes: real Ignition and systemd from PXE to k3s-ready, one machine (inspected first) and three at once"
-cargo build -q -p flatlab-cli -p flatlab-kube-standin
 tests/netboot/nodes.sh
 
-step "Secure Boot: OVMF with Microsoft's keys refuses Debian's iPXE, and the boot server says why"
-tests/netboot/secureboot.sh
+step "Wake-on-LAN: flatlab power-on's magic packets captured on a LAN in network namespaces"
+tests/netboot/power-on.sh
 
 step "discovery: mDNS both ways with a real avahi-daemon in network namespaces"
 tests/discovery/run.sh
 
 step "desktop app end to end: the real app under Xvfb through tauri-driver (screenshots in target/e2e-artifacts)"
-tests/e2e/run.sh
+# The app the package step built (the debug build; its config differs only in what bundling
+# adds), and the CLI built above: not built a third time.
+E2E_SKIP_BUILD=1 tests/e2e/run.sh
 
 step "UI: tsc, eslint, vitest"
 npm run -s typecheck

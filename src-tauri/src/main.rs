@@ -86,6 +86,7 @@ fn main() {
             sidecar::boot_stop,
             sidecar::boot_status,
             sidecar::boot_arm,
+            sidecar::power_on,
             sidecar::inspect_machine,
             sidecar::inspections,
             sidecar::grant_boot_privilege,

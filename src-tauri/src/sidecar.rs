@@ -72,6 +72,18 @@ pub async fn boot_arm(
     Ok(())
 }
 
+/// Powers machines on by Wake-on-LAN: magic packets for one node, or every node of the plan, on
+/// `interface` (none: the one with an address on the plan's subnet). No privilege needed.
+#[tauri::command]
+pub async fn power_on(
+    app: State<'_, Flatlab>,
+    plan: String,
+    node: Option<String>,
+    interface: Option<String>,
+) -> CmdResult<Vec<flatlab_api::PoweredOn>> {
+    Ok(app.power_on(&plan, node.as_deref(), interface.as_deref()).await?)
+}
+
 /// Inspects a machine (a node of the plan, or a MAC) at its next network boot. A running boot
 /// server takes it up from the store within two seconds.
 #[tauri::command]

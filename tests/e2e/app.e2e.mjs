@@ -304,6 +304,13 @@ Object.assign(scenarios, {
       await click(s, "boot-start");
       await s.waitFor(testid("machine-cp1"), { predicate: async (e) => (await e.attribute("data-stage")) === "armed", timeout: 30000 });
       await shot(s, "install-armed");
+      // Power on: Wake-on-LAN magic packets for cp1 on the boot interface (tests/netboot/power-on.sh
+      // captures them on a LAN).
+      await click(s, "power-on-cp1");
+      await s.waitFor(testid("power-on-result"), { timeout: 10000 });
+      const powered = await (await s.find(testid("power-on-result"))).text();
+      check(powered.includes("Sent 3 magic packets each to cp1 (52:54:00:00:00:01)"), `power on: ${powered}`);
+      await shot(s, "install-power-on");
       // cp1's firmware asks for its iPXE script, as a machine would after DHCP.
       const response = await fetch(`http://${process.env.E2E_BOOT_ADDRESS}:8080/v1/boot/52-54-00-00-00-01.ipxe?arch=x86_64&platform=efi`);
       check(response.ok, `script: ${response.status}`);
@@ -311,12 +318,17 @@ Object.assign(scenarios, {
       check(script.startsWith("#!ipxe"), "an iPXE script");
       await s.waitFor(testid("machine-cp1"), { predicate: async (e) => (await e.attribute("data-stage")) === "ipxe" });
       await shot(s, "install-live");
-      // Something fetches cp1's install config a second time in this boot attempt: refused,
-      // and an alert on cp1's card that names the address.
+      // cp1 fetches its install config, and again (a retry of a cut transfer: same address, no
+      // stage reported since); once it reported `installing`, a fetch of it is refused, with an
+      // alert on cp1's card that names the address.
       const configUrl = /ignition\.config\.url=(\S+)/.exec(script)?.[1];
       check(configUrl, `no install config URL in the script:\n${script}`);
-      check((await fetch(configUrl)).status === 200, "the install config, once");
-      check((await fetch(configUrl)).status === 403, "the install config is served once per boot attempt");
+      check((await fetch(configUrl)).status === 200, "the install config");
+      check((await fetch(configUrl)).status === 200, "the install config again: a retry");
+      const attemptToken = /\/v1\/ignition\/([A-Za-z0-9]+)/.exec(script)?.[1];
+      const movedOn = await fetch(`http://${process.env.E2E_BOOT_ADDRESS}:8080/v1/report/${attemptToken}?stage=installing`, { method: "POST" });
+      check(movedOn.status === 204, `report: ${movedOn.status}`);
+      check((await fetch(configUrl)).status === 403, "the install config, once cp1 moved on");
       await s.waitFor(testid("alert-cp1"), { timeout: 10000 });
       const alertText = await (await s.find(testid("alert-cp1"))).text();
       check(alertText.includes("a second time in this boot attempt"), `alert: ${alertText}`);

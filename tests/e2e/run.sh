@@ -13,10 +13,11 @@ profile=${E2E_PROFILE:-debug}
 if [[ -z "${E2E_SKIP_BUILD:-}" ]]; then
   echo "e2e: building the app ($profile, no bundle) and the flatlab CLI it runs as its boot server"
   if [[ $profile == release ]]; then
-    npx tauri build --no-bundle >/dev/null
+    # tauri reads CI as its --ci flag, which takes only true or false.
+    env ${CI:+CI=true} npx tauri build --no-bundle >/dev/null
     cargo build -q --release -p flatlab-cli -p flatlab-kube-standin
   else
-    npx tauri build --debug --no-bundle >/dev/null
+    env ${CI:+CI=true} npx tauri build --debug --no-bundle >/dev/null
     cargo build -q -p flatlab-cli -p flatlab-kube-standin
   fi
 fi

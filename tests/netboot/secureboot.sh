@@ -192,6 +192,9 @@ grep -q "dup1's address 10.78.0.9 is taken on the LAN" "$work/flatlab.log" || fa
 grep -q "sb1's address" "$work/flatlab.log" && failures+=("sb1's free address was reported taken")
 grep -q 'TFTP transfer.*snponly.efi' "$work/flatlab.log" || failures+=("the firmware never fetched snponly.efi over TFTP")
 grep -q '"diagnosis":"secure-boot"' "$work/machines.json" || failures+=("no secure-boot diagnosis on sb1's timeline in 300 s")
+# Both ways on, and what Flatlab cannot do yet.
+grep -q "turn Secure Boot off in the firmware setup.*enrol Flatcar's Secure Boot CA in the firmware's db.*no Microsoft-signed iPXE shim\|no Microsoft-signed iPXE shim.*turn Secure Boot off in the firmware setup.*enrol Flatcar's Secure Boot CA in the firmware's db" "$work/machines.json" \
+  || failures+=("the secure-boot diagnosis does not name both ways on (Secure Boot off; Flatcar's CA enrolled) and the missing signed shim")
 python3 - "$work/machines.json" <<'PY' || failures+=("no other-dhcp-server diagnosis naming the rival on dup1's timeline")
 import json, sys
 dup1 = [m for m in json.load(open(sys.argv[1])) if m["node"] == "dup1"][0]

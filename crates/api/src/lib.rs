@@ -16,6 +16,7 @@ mod inventory;
 pub mod kubeconfig;
 pub mod mirror;
 pub mod pki;
+mod power;
 mod preview;
 mod render;
 mod secrets;
@@ -50,6 +51,7 @@ pub use flatlab_bootd::{DhcpMode, Event as BootEvent, EventKind as BootEventKind
 pub use flatlab_render::PLACEHOLDER_BASE_URL;
 pub use flatlab_store::Millis;
 pub use inventory::MachineInventory;
+pub use power::{PACKETS_PER_MACHINE, PoweredOn, interface_on, wake_route};
 pub use preview::{
     EmbeddedFile, PREVIEW_AGENT_TOKEN, PREVIEW_BOOT_TOKEN, PREVIEW_K3S_TOKEN, PreviewFile, Verdict, preview_plan,
 };

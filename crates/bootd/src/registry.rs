@@ -292,8 +292,9 @@ impl ServeGuard {
             match inner.machines.get_mut(&self.mac) {
                 Some(m) if m.attempt.as_ref().is_some_and(|a| a.token == self.token) => {
                     m.in_flight[self.config.index()] = false;
+                    let stage = Some(m.stage);
                     if let Some(a) = m.attempt.as_mut() {
-                        let served = Some(Served { to: self.to, at });
+                        let served = Some(Served { to: self.to, at, stage });
                         match self.config {
                             Config::Install => a.install_served = served,
                             Config::Final => a.final_served = served,
@@ -870,7 +871,7 @@ impl Registry {
                     && !since(Diagnosis::SecureBoot, *sent)
                 {
                     found.push((*mac, Diagnosis::SecureBoot, format!(
-                        "loaded iPXE ({file}) over TFTP {} s ago but never came back as iPXE: Secure Boot is probably on, and Debian's iPXE is not signed for it. Turn Secure Boot off in the firmware setup (often under Security or Boot; F2, Del or F10 at power-on), then network-boot the machine again",
+                        "loaded iPXE ({file}) over TFTP {} s ago but never came back as iPXE: Secure Boot is probably on, and Debian's iPXE is not signed for it (Flatlab has no Microsoft-signed iPXE shim to offer yet). Two ways on: turn Secure Boot off in the firmware setup (often under Security or Boot; F2, Del or F10 at power-on) and network-boot the machine again; or, to keep Secure Boot for the installed system, install with it off, then enrol Flatcar's Secure Boot CA in the firmware's db as Flatcar's Secure Boot documentation describes (Flatcar's images are signed with its own CA, not Microsoft's) and turn Secure Boot on again: the disk boots, only the network boot stays refused",
                         (now - sent) / 1000
                     )));
                 }
@@ -958,11 +959,6 @@ impl Registry {
         self.emit(mac, node, EventKind::Progress { file: file.to_owned(), sent, total }, self.now());
     }
 
-    /// The install or final Ignition config for `token`, if it is the token of the machine's
-    /// boot attempt, `ip` is the machine, and that config has not gone out in this attempt yet.
-    /// The guard marks it served once the response went out in full. Fetching the install
-    /// config moves the machine to `ignition`. A second address, or a second fetch, is refused
-    /// with an alert on the machine's timeline.
     /// A private file of the machine whose current boot attempt `token` is (see
     /// [`MachineSpec::files`](crate::MachineSpec)): only from the machine's own address (the
     /// one its install is bound to, or where the neighbour table puts its MAC), from its
@@ -998,6 +994,12 @@ impl Registry {
         file.ok_or(Refusal::UnknownToken)
     }
 
+    /// The install or final Ignition config for `token`, if it is the token of the machine's
+    /// boot attempt, `ip` is the machine, and that config has not gone out in this attempt yet,
+    /// or went out to this address and the machine has not reported a stage since (a retry of
+    /// a cut transfer). The guard marks it served once hyper takes the body. Fetching the
+    /// install config moves the machine to `ignition`. A second address, or a second fetch
+    /// after the machine moved on, is refused with an alert on the machine's timeline.
     pub(crate) async fn ignition(
         &self,
         token: &str,
@@ -1051,27 +1053,33 @@ impl Registry {
                 Config::Install => attempt.install_served,
                 Config::Final => attempt.final_served,
             };
-            if let Some(served) = served {
-                Err((
+            // A retry: the same machine at the address it went to, before it reported a stage
+            // after the one it fetched at (its transfer was cut; curl and Ignition try again).
+            let retry = served.is_some_and(|s| s.to == ip && s.stage == Some(m.stage));
+            match served {
+                Some(served) if !retry => Err((
                     config.name(),
                     format!("it went out in full to {} {} earlier", served.to, spoken_duration(self.now() - served.at)),
-                ))
-            } else if m.in_flight[config.index()] {
-                Err(("in flight", "it is being sent right now".to_owned()))
-            } else {
-                m.in_flight[config.index()] = true;
-                let text = match config {
-                    Config::Install => m.for_attempt(&m.spec.install_ignition),
-                    Config::Final => m.for_attempt(&m.spec.final_ignition),
-                };
-                Ok((text, attempt.token.clone()))
+                )),
+                _ if m.in_flight[config.index()] => Err(("in flight", "it is being sent right now".to_owned())),
+                _ => {
+                    m.in_flight[config.index()] = true;
+                    let text = match config {
+                        Config::Install => m.for_attempt(&m.spec.install_ignition),
+                        Config::Final => m.for_attempt(&m.spec.final_ignition),
+                    };
+                    if retry {
+                        tracing::info!(%mac, to = %ip, config = config.name(), stage = m.stage.as_str(), "the machine fetches its config again (a transfer cut before its end is retried)");
+                    }
+                    Ok((text, attempt.token.clone()))
+                }
             }
         };
         let (text, attempt_token) = match taken {
             Ok(taken) => taken,
             Err((what, earlier)) => {
                 self.alert(mac, Alert::RepeatedFetch, ip, what, format!(
-                    "{ip} asked for {node}'s {} a second time in this boot attempt ({earlier}): refused. A machine fetches it once; if this was the machine itself, reboot it to start a new attempt",
+                    "{ip} asked for {node}'s {} a second time in this boot attempt ({earlier}): refused. Only the machine itself, at the address it went to, may fetch it again, and only until it reports its next stage; if this was the machine, reboot it to start a new attempt",
                     config.name()
                 )).await;
                 return Err(Refusal::AlreadyServed);
@@ -1443,30 +1451,74 @@ mod tests {
         assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::AlreadyServed), "while in flight");
         drop(guard);
         assert!(fetch(&r, &token, IP, Config::Install).await.is_ok());
-        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::AlreadyServed));
+        // A transfer cut after hyper took the body: the machine, at the address it went to,
+        // fetches it again until it reports its next stage; then it is refused.
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok(), "a retry");
+        r.report(&token, IP, Stage::Installing, None).await.expect("report");
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::AlreadyServed), "it moved on");
         assert!(fetch(&r, &token, IP, Config::Final).await.is_ok(), "the final config is its own");
-        assert_eq!(fetch(&r, &token, IP, Config::Final).await, Err(Refusal::AlreadyServed));
+        assert!(fetch(&r, &token, IP, Config::Final).await.is_ok(), "retried while installing");
         let found = alerts(&r);
-        assert_eq!(found.iter().map(|(a, _)| *a).collect::<Vec<_>>(), [Alert::RepeatedFetch; 3]);
+        assert_eq!(found.iter().map(|(a, _)| *a).collect::<Vec<_>>(), [Alert::RepeatedFetch; 2]);
         assert!(found[1].1.contains("it went out in full to 10.0.0.50"), "{found:?}");
+        assert!(found[1].1.contains("only until it reports its next stage"), "{found:?}");
         // The same alert again within a minute is refused but not recorded again.
-        assert_eq!(fetch(&r, &token, IP, Config::Final).await, Err(Refusal::AlreadyServed));
-        assert_eq!(alerts(&r).len(), 3);
+        assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::AlreadyServed));
+        assert_eq!(alerts(&r).len(), 2);
         // The install failed; the machine reboots: a new attempt, served again.
         r.report(&token, IP, Stage::Failed, Some("disk".into())).await.expect("report");
         let retry = boot(&r, MAC1, IP).await;
         assert_ne!(retry, token);
         assert_eq!(fetch(&r, &token, IP, Config::Install).await, Err(Refusal::UnknownToken), "the old attempt ended");
         assert!(fetch(&r, &retry, IP, Config::Install).await.is_ok());
-        // Served-once is saved, so a restart keeps it.
+        // Served-once (and at which stage) is saved, so a restart keeps it.
         tokio::task::yield_now().await;
         let saved = booter.saved.lock().expect("lock").last().cloned().expect("saved");
         let mut again = spec(1, saved.stage);
         again.attempt = saved.attempt.clone();
         again.ip = saved.ip;
         let (restarted, _) = registry(vec![again]);
+        assert!(fetch(&restarted, &retry, IP, Config::Install).await.is_ok(), "still a retry");
+        restarted.report(&retry, IP, Stage::Installing, None).await.expect("report");
         assert_eq!(fetch(&restarted, &retry, IP, Config::Install).await, Err(Refusal::AlreadyServed));
         assert!(fetch(&restarted, &retry, IP, Config::Final).await.is_ok());
+        // A config saved as served by an earlier version (no stage): no retry.
+        let mut old = spec(1, Stage::Ignition);
+        old.ip = Some(IP);
+        old.attempt = Some(Attempt {
+            token: "attemptbbbbbbbbbbbbbbbbbbbbbbbbb".into(),
+            at: 5,
+            ip: Some(IP),
+            install_served: Some(Served { to: IP, at: 6, stage: None }),
+            final_served: None,
+        });
+        let (r, _) = registry(vec![old]);
+        assert_eq!(
+            fetch(&r, "attemptbbbbbbbbbbbbbbbbbbbbbbbbb", IP, Config::Install).await,
+            Err(Refusal::AlreadyServed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_config_is_retried_only_from_the_address_it_went_to() {
+        let (r, _, lan) = registry_on_lan(vec![spec(1, Stage::Armed)]);
+        lan.put(IP, MAC1);
+        let token = boot(&r, MAC1, IP).await;
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok());
+        // The LAN puts a second address at the same MAC (a second lease): the machine, but not
+        // where the config went: refused, with an alert.
+        let second = Ipv4Addr::new(10, 0, 0, 51);
+        lan.put(second, MAC1);
+        assert_eq!(fetch(&r, &token, second, Config::Install).await, Err(Refusal::AlreadyServed));
+        // Another MAC at another address: not the machine at all.
+        let other = Ipv4Addr::new(10, 0, 0, 66);
+        lan.put(other, Mac([0xde, 0xad, 0, 0, 0, 1]));
+        assert_eq!(fetch(&r, &token, other, Config::Install).await, Err(Refusal::OtherMachine));
+        assert_eq!(
+            alerts(&r).iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+            [Alert::RepeatedFetch, Alert::SecondAddress]
+        );
+        assert!(fetch(&r, &token, IP, Config::Install).await.is_ok(), "its own retry still works");
     }
 
     #[tokio::test]
@@ -1593,6 +1645,7 @@ mod tests {
         old.ip = Some(IP);
         let (r, _) = registry(vec![old]);
         assert_eq!(fetch(&r, TOKEN1, IP, Config::Install).await, Ok(format!("{{install {TOKEN1}}}")));
+        r.report(TOKEN1, IP, Stage::Installing, None).await.expect("report");
         assert_eq!(fetch(&r, TOKEN1, IP, Config::Install).await, Err(Refusal::AlreadyServed));
     }
 
@@ -1759,6 +1812,12 @@ mod tests {
             panic!()
         };
         assert!(message.contains("Secure Boot") && message.contains("snponly.efi"), "{message}");
+        // Both ways on, and what Flatlab cannot do yet.
+        assert!(
+            message.contains("turn Secure Boot off") && message.contains("enrol Flatcar's Secure Boot CA"),
+            "{message}"
+        );
+        assert!(message.contains("no Microsoft-signed iPXE shim"), "{message}");
 
         // One that comes back as iPXE is not.
         let (clock, now) = moving_clock();

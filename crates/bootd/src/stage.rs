@@ -106,7 +106,8 @@ impl std::fmt::Display for Stage {
 #[serde(rename_all = "kebab-case")]
 #[ts(export)]
 pub enum Alert {
-    /// A config that is served once was asked for again.
+    /// A config that is served once was asked for again (from another address, or after the
+    /// machine reported its next stage).
     RepeatedFetch,
     /// Another address asked for the machine's configs during its install.
     SecondAddress,
@@ -243,11 +244,16 @@ pub struct Attempt {
     pub final_served: Option<Served>,
 }
 
-/// A config that went out: to whom, when.
+/// A config that went out: to whom, when, and at which stage of the machine. Until the machine
+/// reports a stage after that one, the same machine at the same address may fetch it again (a
+/// transfer cut halfway is retried); anyone else is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Served {
     pub to: Ipv4Addr,
     pub at: Millis,
+    /// None: saved by an earlier version (no retry then).
+    #[serde(default)]
+    pub stage: Option<Stage>,
 }
 
 /// A machine to inspect before its install: at its next network boot it gets the live system

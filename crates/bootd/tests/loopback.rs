@@ -109,6 +109,36 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A client whose transfer is cut: it reads the head and half the body, then closes.
+async fn get_half(addr: SocketAddr, path: &str) -> (u16, usize, usize) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 1];
+    // One byte at a time: nothing past the half is taken from the socket.
+    loop {
+        if s.read(&mut buf).await.expect("read") == 0 {
+            break;
+        }
+        raw.push(buf[0]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let headers = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+            let length: usize = headers
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if raw.len() - (split + 4) >= length / 2 {
+                let status = headers.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+                return (status, raw.len() - (split + 4), length);
+            }
+        }
+    }
+    panic!("the connection ended before half the body: {}", String::from_utf8_lossy(&raw));
+}
+
 async fn get(addr: SocketAddr, path: &str) -> Reply {
     http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await
 }
@@ -164,13 +194,21 @@ async fn a_machine_installs_through_http_and_is_then_sent_to_its_disk() {
     assert_eq!(install.status, 200);
     let install_text = String::from_utf8_lossy(&install.body);
     assert!(install_text.contains("\"install\":true") && install_text.contains(&token), "{install_text}");
-    // Once per boot attempt: a second fetch is refused, with an alert on the machine's timeline.
-    assert_eq!(get(http_addr, &format!("/v1/ignition/{token}")).await.status, 403);
+    // A transfer cut halfway: the machine (same address, same attempt, no stage reported since)
+    // fetches it again, whole.
+    let (status, got, length) = get_half(http_addr, &format!("/v1/ignition/{token}")).await;
+    assert_eq!((status, length), (200, install.body.len()));
+    assert!(got < length, "cut: {got} of {length} bytes");
+    let retried = get(http_addr, &format!("/v1/ignition/{token}")).await;
+    assert_eq!((retried.status, &retried.body), (200, &install.body), "the retry gets it whole");
     assert_eq!(get(http_addr, &format!("/v1/ignition/{TOKEN}")).await.status, 403, "the machine's own token");
     assert_eq!(get(http_addr, "/v1/ignition/WrongTokenWrongTokenWrongToken00").await.status, 403);
     assert_eq!(stage(&f), Some(Stage::Ignition));
 
     assert_eq!(post(http_addr, &format!("/v1/report/{token}?stage=installing"), "").await.status, 204);
+    // Once it reported its next stage, a fetch of that config is refused, with an alert on the
+    // machine's timeline.
+    assert_eq!(get(http_addr, &format!("/v1/ignition/{token}")).await.status, 403);
     // The live system posts its hardware: kept through the booter, refused when not understood,
     // too large, or sent with a token that is not a machine's.
     let inventory = r#"{"firmware":"bios","cpus":1,"memory_bytes":1073741824}"#;

@@ -86,6 +86,20 @@ pub enum Command {
         #[arg(long)]
         new_cluster: bool,
     },
+    /// Power machines on by Wake-on-LAN: magic packets for one node, or every node of the plan,
+    /// on the LAN of the interface machines boot on (installed nodes arm Wake-on-LAN; a machine
+    /// never installed needs it on in its firmware setup)
+    PowerOn {
+        plan: String,
+        /// The node's name in the plan [default: every node; one that is on ignores them]
+        node: Option<String>,
+        /// The network interface the machines are on [default: the one with an address on the
+        /// plan's subnet]
+        #[arg(long, value_name = "IF")]
+        interface: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect a machine before its install: at its next network boot it reports its hardware
     /// (`flatlab inventory`) and waits; `flatlab arm` then installs it from there
     #[command(group(clap::ArgGroup::new("machine").required(true).args(["node", "mac"])))]

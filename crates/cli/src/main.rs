@@ -81,6 +81,9 @@ async fn with_app(app: &Flatlab, command: Command) -> anyhow::Result<ExitCode> {
         Command::Render { plan, output, base_url } => plan::render(app, &plan, &output, base_url.as_deref()).await,
         Command::Serve(args) => serve::run(app, args).await,
         Command::Arm { plan, node, new_cluster } => serve::arm(app, &plan, &node, new_cluster).await,
+        Command::PowerOn { plan, node, interface, json } => {
+            serve::power_on(app, &plan, node.as_deref(), interface.as_deref(), json).await
+        }
         Command::Inspect { plan, node, mac } => serve::inspect(app, &plan, node, mac).await,
         Command::Inventory { plan, json } => inventory::run(app, &plan, json).await,
         Command::Export(cmd) => export::run(app, cmd).await,

@@ -110,6 +110,27 @@ pub async fn arm(app: &Flatlab, plan: &str, node: &str, new_cluster: bool) -> an
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn power_on(
+    app: &Flatlab,
+    plan: &str,
+    node: Option<&str>,
+    interface: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let sent = app.power_on(plan, node, interface).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sent)?);
+    } else {
+        for s in &sent {
+            println!("{} ({}): {} magic packets to {}", s.node, s.mac, s.packets, s.to);
+        }
+        eprintln!(
+            "a machine that is off and still has power starts within seconds (one whose NIC does not keep Wake-on-LAN armed when off needs it on in its firmware setup); `flatlab serve {plan}` shows its network boot"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn inspect(app: &Flatlab, plan: &str, node: Option<String>, mac: Option<String>) -> anyhow::Result<ExitCode> {
     let target = match (node, mac) {
         (Some(node), _) => flatlab_api::InspectTarget::Node(node),

@@ -625,7 +625,9 @@ fn a_rendered_bundles_ignition_url_is_answered_by_serve() {
     assert_eq!(status, 200, "the attempt's token is the one the boot server answers");
     let bundle_install = std::fs::read_to_string(out.join("nodes/cp1/install.ign")).expect("install.ign");
     assert_eq!(config, bundle_install.replace(&machine_token, &attempt));
-    assert_eq!(http_get(&url).0, 403, "once per attempt");
+    assert_eq!(http_get(&url).0, 200, "again from its address before it reports a next stage: a retry");
+    assert_eq!(http_post(&format!("{base}/v1/report/{attempt}?stage=installing"), "").0, 204);
+    assert_eq!(http_get(&url).0, 403, "once it moved on");
     // A reboot is a new attempt.
     let (_, again) = http_get(&format!("{base}/v1/boot/52-54-00-00-00-01.ipxe"));
     let retry = ignition_url(&again);

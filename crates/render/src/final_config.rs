@@ -18,6 +18,7 @@ pub(crate) fn render(
     b.ssh_keys(&plan.ssh_keys());
     b.file("/etc/hostname", MODE_0644, &format!("{}\n", node.name));
     b.file("/etc/systemd/network/00-flatlab.network", MODE_0644, &network_file(plan, node));
+    b.file(WAKE_ON_LAN_LINK, MODE_0644, &wake_on_lan_link(node));
     b.directory("/etc/systemd/resolved.conf.d", 0o755);
     b.file("/etc/systemd/resolved.conf.d/00-flatlab-mdns.conf", MODE_0644, "[Resolve]\nMulticastDNS=yes\n");
     b.directory("/etc/systemd/dnssd", 0o755);
@@ -78,6 +79,23 @@ fn network_file(plan: &ValidatedPlan, node: &ValidatedNode) -> String {
         None => out.push_str("DHCP=yes\n"),
     }
     out
+}
+
+/// Arms Wake-on-LAN on the planned NIC (Flatcar boots with it disarmed), so that `flatlab
+/// power-on` can start the machine when it is off. udev applies `.link` files when it names the
+/// device; the first file that matches is the only one used, so this one repeats the naming
+/// policies of systemd's `99-default.link` (Flatcar's too) and the NIC keeps its name.
+pub(crate) const WAKE_ON_LAN_LINK: &str = "/etc/systemd/network/50-flatlab-wol.link";
+
+fn wake_on_lan_link(node: &ValidatedNode) -> String {
+    format!(
+        "# Written by Flatlab for node {}: Wake-on-LAN on (magic packet), for `flatlab power-on`.\n\
+         # The first .link that matches a NIC is the only one udev uses: the naming policies are\n\
+         # those of systemd's 99-default.link, so the NIC keeps its name.\n\
+         [Match]\nMACAddress={}\n\n[Link]\nNamePolicy=keep kernel database onboard slot path\n\
+         AlternativeNamesPolicy=database onboard slot path\nMACAddressPolicy=persistent\nWakeOnLan=magic\n",
+        node.name, node.mac
+    )
 }
 
 fn dnssd_file(plan_name: &str, node: &ValidatedNode) -> String {

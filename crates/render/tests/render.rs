@@ -279,6 +279,13 @@ fn final_configs_write_the_intended_files() {
     let network = &files["/etc/systemd/network/00-flatlab.network"].1;
     assert!(network.contains("MACAddress=52:54:00:00:00:02\n"));
     assert!(network.contains("Address=10.0.0.12/24\nGateway=10.0.0.1\nDNS=10.0.0.1\n"));
+    // Wake-on-LAN armed on the same NIC, with the default naming policies kept.
+    let (mode, link) = &files["/etc/systemd/network/50-flatlab-wol.link"];
+    assert_eq!(*mode, 0o644);
+    assert!(link.contains("[Match]\nMACAddress=52:54:00:00:00:02\n"), "{link}");
+    assert!(link.contains("\nWakeOnLan=magic\n"), "{link}");
+    assert!(link.contains("\nNamePolicy=keep kernel database onboard slot path\n"), "{link}");
+    assert!(link.contains("\nMACAddressPolicy=persistent\n"), "{link}");
     assert!(files["/etc/flatcar/update.conf"].1.contains("GROUP=stable\nREBOOT_STRATEGY=off\n"));
     assert!(
         files["/etc/systemd/timesyncd.conf.d/00-flatlab.conf"].1.contains("[Time]\nNTP=ntp.lab.example 10.0.0.1\n")

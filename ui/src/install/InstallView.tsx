@@ -1,5 +1,5 @@
 import { memo, useEffect, useState, type ReactNode } from "react";
-import { backend, IpcError, type DhcpMode, type ErrorBody, type Finding, type NetInterface, type Plan, type Stage } from "../lib/ipc";
+import { backend, IpcError, type DhcpMode, type ErrorBody, type Finding, type NetInterface, type Plan, type PoweredOn, type Stage } from "../lib/ipc";
 import { failure, lastGoodStage, machineForNode, STAGES, stageTimes, strangers, type MachineView } from "./boot";
 import type { BootServer } from "./useBootServer";
 import type { Dialogs } from "../app/useModal";
@@ -32,6 +32,9 @@ interface Props {
 }
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString();
+
+/** Not seen on the network since the boot server started (or since it was armed): maybe off. */
+const notSeen = (m: MachineView | null) => !m || !m.stage || m.stage === "armed";
 
 const GiB = 1024 * 1024 * 1024;
 export const formatBytes = (n: number) =>
@@ -98,6 +101,7 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, choo
   const { state: boot, running, error } = server;
   const [interfaces, setInterfaces] = useState<NetInterface[] | null>(null);
   const [iface, setIface] = useState("");
+  const [powered, setPowered] = useState<string | null>(null);
   const [dhcp, setDhcp] = useState<DhcpMode>("proxy");
   const [busy, setBusy] = useState<string | null>(null);
   const readiness = useReadiness(plan, images.generation);
@@ -231,6 +235,22 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, choo
     await start(true);
   };
 
+  /** Wake-on-LAN: magic packets on the boot interface, for `nodes` (one, or those not seen yet). */
+  const powerOn = async (nodes: string[]) => {
+    setPowered(null);
+    try {
+      const sent: PoweredOn[] = [];
+      for (const node of nodes) sent.push(...(await backend.powerOn(planName, node, boot.ready?.interface ?? (iface || null))));
+      setPowered(
+        sent.length === 0
+          ? "Every machine of the plan is on the network already: no magic packets sent."
+          : `Sent ${sent[0].packets} magic packets each to ${sent.map((s) => `${s.node} (${s.mac})`).join(", ")} on ${sent[0].to}. A machine that is off and has power starts in seconds and network-boots; one that does not has Wake-on-LAN off in its firmware setup (installed nodes arm it themselves).`,
+      );
+    } catch (e) {
+      onReport(e);
+    }
+  };
+
   const rearm = async (node: string, mac: string) => {
     const waiting = mac !== "" && isInspecting(mac);
     const ok = await confirm(
@@ -353,8 +373,21 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, choo
             <button data-testid="boot-stop" onClick={stop} disabled={!running || busy !== null}>
               {busy === "stop" ? "Stopping…" : "Stop"}
             </button>
+            <button
+              data-testid="power-on-all"
+              onClick={() => void powerOn(plan.nodes.filter((n) => n.name && n.mac && notSeen(machineForNode(boot, n))).map((n) => n.name))}
+              disabled={!running || busy !== null}
+              title="Wake-on-LAN: magic packets to every machine of the plan not seen on the network yet, so that they power on and network-boot."
+            >
+              Power on machines
+            </button>
           </div>
         </div>
+        {powered && (
+          <p className="note" data-testid="power-on-result">
+            {powered}
+          </p>
+        )}
         <p className="status">
           {running ? (
             <>
@@ -464,6 +497,14 @@ export function InstallView({ plan, planName, server, ensureSaved, confirm, choo
                       Inspect
                     </button>
                   )}
+                  <button
+                    data-testid={`power-on-${n.name}`}
+                    onClick={() => void powerOn([n.name])}
+                    disabled={!n.name || !n.mac || (!running && !iface)}
+                    title="Wake-on-LAN: a magic packet on the boot interface powers the machine on when it is off."
+                  >
+                    Power on
+                  </button>
                   <button data-testid={`rearm-${n.name}`} onClick={() => void rearm(n.name, n.mac)} disabled={!n.name}>
                     {n.mac && isInspecting(n.mac) ? "Install now" : "Re-arm"}
                   </button>

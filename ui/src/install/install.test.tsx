@@ -56,6 +56,26 @@ describe("install view", () => {
     await waitFor(() => expect(screen.getByTestId("node-cp1").getAttribute("data-state")).toBe("kernel"));
   });
 
+  it("powers machines on by Wake-on-LAN: one node, and at Start those not seen yet", async () => {
+    const fake = new FakeBackend();
+    fake.bootRunning = true;
+    fake.bootMessages = [
+      { type: "ready", plan: "demo-lab", interface: "eth0", http: "http://192.168.1.20:8080", tftp: "192.168.1.20:69", admin: "x", warnings: [] },
+      { type: "armed", node: "worker1" },
+      stage(1_000, "52:54:00:00:00:01", "cp1", "dhcp"),
+    ];
+    await openApp(fake.install());
+    click("tab-install");
+    await screen.findByTestId("machine-worker1");
+    click("power-on-cp1");
+    await waitFor(() => expect(fake.callsOf("power_on")).toEqual([{ plan: "demo-lab", node: "cp1", interface: "eth0" }]));
+    expect((await screen.findByTestId("power-on-result")).textContent).toContain("Sent 3 magic packets each to cp1 (52:54:00:00:00:01) on 192.168.1.255:9");
+    // cp1 is on the network (it asked for DHCP): only worker1, armed and not seen, gets its packets.
+    click("power-on-all");
+    await waitFor(() => expect(screen.getByTestId("power-on-result").textContent).toContain("worker1 (52:54:00:00:00:04)"));
+    expect(fake.callsOf("power_on").slice(1)).toEqual([{ plan: "demo-lab", node: "worker1", interface: "eth0" }]);
+  });
+
   it("asks how to go on when the cluster ran and no server answers, and starts a new one only when told", async () => {
     const fake = new FakeBackend();
     fake.bootRunning = true;

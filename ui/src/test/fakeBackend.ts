@@ -348,6 +348,10 @@ export class FakeBackend {
         this.inspected = this.inspected.filter((i) => i.mac !== mac);
         return null;
       }
+      case "power_on": {
+        const nodes = this.newest(args.plan as string).plan.nodes.filter((n) => args.node === null || n.name === args.node);
+        return nodes.map((n) => ({ node: n.name, mac: n.mac, to: "192.168.1.255:9", packets: 3 }));
+      }
       case "grant_boot_privilege":
         return null;
       case "mirror_settings":

@@ -50,6 +50,7 @@ import type { FetchRequest } from "./bindings/FetchRequest";
 import type { FetchOutcome } from "./bindings/FetchOutcome";
 import type { FileCheck } from "./bindings/FileCheck";
 import type { InspectRequested } from "./bindings/InspectRequested";
+import type { PoweredOn } from "./bindings/PoweredOn";
 import type { DbProblem } from "./bindings/DbProblem";
 
 export type {
@@ -98,6 +99,7 @@ export type {
   FetchOutcome,
   FileCheck,
   InspectRequested,
+  PoweredOn,
   DbProblem,
 };
 export type { MirroredRelease } from "./bindings/MirroredRelease";
@@ -203,6 +205,8 @@ export const backend = {
   /** Arms a node for reinstall: at once when the boot server runs, else at its next start. */
   /** `newCluster`: the plan's first server starts a new cluster (the old one's data is given up). */
   bootArm: (plan: string, node: string, newCluster = false) => call<void>("boot_arm", { plan, node, newCluster }),
+  /** Wake-on-LAN magic packets for one node (or, with null, every node) on `iface` (null: the one on the plan's subnet). */
+  powerOn: (plan: string, node: string | null, iface: string | null) => call<PoweredOn[]>("power_on", { plan, node, interface: iface }),
   /** Inspects a machine (a node, or a MAC) at its next network boot: it reports its hardware and waits to be armed. */
   inspectMachine: (plan: string, target: { node: string } | { mac: string }) =>
     call<InspectRequested>("inspect_machine", { plan, node: "node" in target ? target.node : null, mac: "mac" in target ? target.mac : null }),
