@@ -384,6 +384,9 @@ for n in "${nodes[@]}"; do
   [[ $(grep -ac 'Success! Flatcar Container Linux (Flatlab stand-in)' "$serial") -eq $installs ]] || failures+=("$n: flatcar-install did not succeed exactly $installs time(s)")
   grep -aq 'disk-init: Ignition done' "$serial" || failures+=("$n: Ignition did not run on the first disk boot")
   grep -aq 'k3s-standin: server ready' "$serial" || failures+=("$n: the K3s stand-in never got ready")
+  # Real udev applied the rendered .link that arms Wake-on-LAN to the planned NIC.
+  grep -aqi "standin-facts: [^ ]* (${mac[$n]}) link file /etc/systemd/network/50-flatlab-wol.link" "$serial" \
+    || failures+=("$n: udev did not apply Flatlab's Wake-on-LAN .link to ${mac[$n]}: $(grep -a 'standin-facts' "$serial" | head -n 2 | tr -d '\r' | tr '\n' ' ')")
   if [[ ${firmware[$n]} == ovmf ]]; then
     # After `exit` from the disk-boot script, OVMF's next entry is UEFI HTTP boot (option 60
     # HTTPClient): Flatlab answers it with the URL of its iPXE, which OVMF loads and starts.

@@ -135,6 +135,10 @@ t0=$(date +%s)
 root=$work/disk-root
 debootstrap_root "$root" systemd,systemd-sysv,systemd-resolved,systemd-timesyncd,udev,kmod,iproute2,bash,curl,ca-certificates,fdisk,ignition,util-linux localhost
 ln -sf /lib/systemd/system/systemd-resolved.service "$root/etc/systemd/system/sysinit.target.wants/"
+# What real udev made of the rendered config, on the serial console for nodes.sh: the .link file
+# it applied to each NIC (ID_NET_LINK_FILE; Flatlab's arms Wake-on-LAN). Test image only.
+install -D -m 644 "$here/disk/flatlab-standin-facts.service" "$root/etc/systemd/system/flatlab-standin-facts.service"
+ln -sf ../flatlab-standin-facts.service "$root/etc/systemd/system/multi-user.target.wants/flatlab-standin-facts.service"
 # The kernel with virtio, filesystems and the networking K3s needs.
 dst=$root/usr/lib/modules/$kver
 rm -rf "$root/usr/lib/modules"
