@@ -32,12 +32,7 @@ pub struct PoweredOn {
 /// The interface's IPv4 address and its subnet's broadcast address.
 pub fn wake_route(interface: &str) -> anyhow::Result<(Ipv4Addr, Ipv4Addr)> {
     let all = if_addrs::get_if_addrs().context("listing network interfaces")?;
-    if !all.iter().any(|i| i.name == interface) {
-        let mut names: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        bail!("there is no network interface called `{interface}`; this machine has: {}", names.join(", "));
-    }
+    crate::boot::require_interface(&all, interface)?;
     all.iter()
         .find_map(|i| match &i.addr {
             // From the netmask, not the interface's broadcast field: an address added without

@@ -417,13 +417,8 @@ fn find_ipxe(dirs: &[PathBuf], warnings: &mut Vec<String>) -> AllowList {
 /// The address to serve on: given, or the interface's first IPv4 address.
 pub fn server_address(interface: Option<&str>, address: Option<Ipv4Addr>) -> anyhow::Result<Ipv4Addr> {
     let interfaces = if_addrs::get_if_addrs().context("listing network interfaces")?;
-    if let Some(name) = interface
-        && !interfaces.iter().any(|i| i.name == name)
-    {
-        let mut names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        bail!("there is no network interface called `{name}`; this machine has: {}", names.join(", "));
+    if let Some(name) = interface {
+        require_interface(&interfaces, name)?;
     }
     if let Some(a) = address {
         return Ok(a);
@@ -439,6 +434,17 @@ pub fn server_address(interface: Option<&str>, address: Option<Ipv4Addr>) -> any
             IpAddr::V6(_) => None,
         })
         .with_context(|| format!("interface `{name}` has no IPv4 address; give one with --address"))
+}
+
+/// An error naming this machine's interfaces when none is called `name`.
+pub(crate) fn require_interface(interfaces: &[if_addrs::Interface], name: &str) -> anyhow::Result<()> {
+    if interfaces.iter().any(|i| i.name == name) {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    bail!("there is no network interface called `{name}`; this machine has: {}", names.join(", "))
 }
 
 fn full_dhcp(

@@ -15,7 +15,6 @@ use kube::Api;
 use kube::api::DeleteParams;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use ts_rs::TS;
 
 use super::client::{Access, Reach};
@@ -80,13 +79,6 @@ pub struct RestoreProgress {
     pub back: bool,
 }
 
-fn sha256_of(path: &Path) -> anyhow::Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 impl Flatlab {
     /// The restore under way, if any.
     pub(crate) async fn restoring(&self, name: &str) -> anyhow::Result<Option<RestoreState>> {
@@ -119,7 +111,7 @@ impl Flatlab {
         if dest != path {
             std::fs::copy(path, &dest).with_context(|| format!("copying {} to {}", path.display(), dest.display()))?;
         }
-        let sha256 = sha256_of(&dest)?;
+        let sha256 = flatlab_mirror::sha256_file(&dest)?;
         let size_bytes = std::fs::metadata(&dest)?.len();
         let copy = DownloadedSnapshot {
             name: file.clone(),
@@ -158,7 +150,7 @@ impl Flatlab {
             .into());
         };
         let copy = self.restore_source(name, snapshot)?;
-        let sha = sha256_of(&copy.path)?;
+        let sha = flatlab_mirror::sha256_file(&copy.path)?;
         if sha != copy.sha256 {
             return Err(ApiError::RestoreRefused(format!(
                 "{} has changed since it was copied here (SHA-256 {sha}, not {}): copy it again",
