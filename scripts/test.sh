@@ -23,17 +23,25 @@ fi
 step "UI build (the desktop shell embeds ui/dist)"
 npm run -s build
 
+# The cheap checks first: a formatting slip or a UI type error fails in a minute, not after the
+# Rust builds.
+step "UI: tsc, eslint, vitest"
+npm run -s typecheck
+npm run -s lint
+npm test -s
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-
+# Before clippy: the dependencies it checks are the ones clippy needs anyway.
 step "committed sqlx offline data is current"
 ./scripts/sqlx-prepare.sh --check
 
+step "cargo clippy"
+cargo clippy --workspace --all-targets --features flatlab-desktop/custom-protocol --locked -- -D warnings
+
 step "cargo test"
-cargo test --workspace --locked
+cargo test --workspace --features flatlab-desktop/custom-protocol --locked
 
 step "generated TypeScript types are committed and current"
 if ! git diff --exit-code --stat -- ui/src/lib/ipc/bindings || [[ -n "$(git status --porcelain -- ui/src/lib/ipc/bindings)" ]]; then
@@ -79,10 +87,5 @@ step "desktop app end to end: the real app under Xvfb through tauri-driver (scre
 # The app the package step built (the debug build; its config differs only in what bundling
 # adds), and the CLI built above: not built a third time.
 E2E_SKIP_BUILD=1 tests/e2e/run.sh
-
-step "UI: tsc, eslint, vitest"
-npm run -s typecheck
-npm run -s lint
-npm test -s
 
 step "all checks passed"

@@ -22,6 +22,7 @@ runs=("$@")
 ((${#runs[@]})) || runs=(seabios ovmf ovmf-secboot)
 
 [[ $(id -u) -eq 0 ]] || { echo "capture-dhcp: needs root (network namespaces)" >&2; exit 1; }
+source "$root/tests/lib/qemu.sh"
 for tool in qemu-system-x86_64 dnsmasq tcpdump ip python3; do
   command -v "$tool" >/dev/null || { echo "capture-dhcp: $tool is missing (apt-get install tcpdump qemu-system-x86 dnsmasq-base)" >&2; exit 1; }
 done
@@ -145,7 +146,7 @@ capture() {
   step "$run: booting QEMU (TCG) until it sent: $*"
   local t0
   t0=$(date +%s)
-  ip netns exec "$ns_sw" qemu-system-x86_64 -m 512 -display none -no-reboot -monitor none -uuid "${uuids[$run]}" \
+  ip netns exec "$ns_sw" qemu-system-x86_64 "${qemu_accel[@]}" -m 512 -display none -no-reboot -monitor none -uuid "${uuids[$run]}" \
     -serial "file:$work/$run-serial.log" -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
     "${qemu_args[@]}" >"$work/$run-qemu.log" 2>&1 &
   local qemu_pid=$!

@@ -52,6 +52,7 @@ version=4593.2.5
 k3s_version=v1.32.2+k3s1
 
 source "$root/tests/lib/required.sh"
+source "$root/tests/lib/qemu.sh"
 [[ $(id -u) -eq 0 ]] || cannot_run nodes "needs root (network namespaces, mmdebstrap)"
 for tool in qemu-system-x86_64 dnsmasq mmdebstrap gpg cpio curl ip python3 sgdisk mcopy grub-mkimage; do
   command -v "$tool" >/dev/null || { echo "nodes: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
@@ -214,12 +215,12 @@ start_machine() {  # start_machine NODE SERIAL_LOG: power the machine on (its di
           -drive if=pflash,format=raw,unit=1,file="$work/vars-$n.fd"
           -device "virtio-net-pci,netdev=n0,mac=${mac[$n]},romfile=,bootindex=1") ;;
   esac
-  ip netns exec "$ns_sw" qemu-system-x86_64 -m 1024 -smp 1 -display none -monitor "unix:$work/monitor-$n.sock,server,nowait" \
+  ip netns exec "$ns_sw" qemu-system-x86_64 "${qemu_accel[@]}" -m 1024 -smp 1 -display none -monitor "unix:$work/monitor-$n.sock,server,nowait" \
     -serial "file:$serial" -netdev "tap,id=n0,ifname=tap-$n,script=no,downscript=no" \
     "${fw[@]}" -drive "file=$work/disk-$n.img,if=none,id=d0,format=raw" -device "virtio-blk-pci,drive=d0,serial=flatlab-$n,bootindex=2" \
     >>"$work/qemu-$n.log" 2>&1 &
   pids+=($!)
-  step "$n: QEMU (${firmware[$n]}, TCG) started"
+  step "$n: QEMU (${firmware[$n]}, $qemu_accel_kind) started"
 }
 t_start=$(date +%s)
 for n in "${nodes[@]}"; do

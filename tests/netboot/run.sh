@@ -36,6 +36,7 @@ timeout_secs=${NETBOOT_TIMEOUT:-300}
 mac=52:54:00:77:00:01
 
 source "$root/tests/lib/required.sh"
+source "$root/tests/lib/qemu.sh"
 [[ $(id -u) -eq 0 ]] || cannot_run netboot "needs root to create network namespaces"
 for tool in qemu-system-x86_64 dnsmasq busybox cpio curl ip python3 sqlite3; do
   command -v "$tool" >/dev/null || { echo "netboot: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
@@ -264,8 +265,8 @@ if [[ -n ${NETBOOT_CAPTURE_HTTP:-} ]]; then
   sleep 1
 fi
 
-step "booting the machine in QEMU (TCG${firmware[1]:+, OVMF})"
-ip netns exec "$ns_sw" qemu-system-x86_64 -m 768 -nographic -no-reboot -serial "file:$work/serial.log" -monitor none \
+step "booting the machine in QEMU ($qemu_accel_kind${firmware[1]:+, OVMF})"
+ip netns exec "$ns_sw" qemu-system-x86_64 "${qemu_accel[@]}" -m 768 -nographic -no-reboot -serial "file:$work/serial.log" -monitor none \
   -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
   "${firmware[@]}" \
   -drive file="$work/disk.img",if=virtio,format=raw,index=0 \

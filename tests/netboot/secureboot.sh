@@ -13,6 +13,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 flatlab=${FLATLAB_BIN:-$root/target/debug/flatlab}
 source "$root/tests/lib/required.sh"
+source "$root/tests/lib/qemu.sh"
 [[ $(id -u) -eq 0 ]] || cannot_run secureboot "needs root (network namespaces)"
 for tool in qemu-system-x86_64 dnsmasq curl ip python3 nft; do
   command -v "$tool" >/dev/null || { echo "secureboot: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
@@ -119,7 +120,7 @@ done
 step "flatlab serve --dhcp proxy beside dnsmasq"
 
 cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$work/vars.fd"
-ip netns exec "$ns_sw" qemu-system-x86_64 -m 512 -smp 1 -display none -monitor "unix:$work/monitor.sock,server,nowait" \
+ip netns exec "$ns_sw" qemu-system-x86_64 "${qemu_accel[@]}" -m 512 -smp 1 -display none -monitor "unix:$work/monitor.sock,server,nowait" \
   -machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on \
   -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n \
   -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \

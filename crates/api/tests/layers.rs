@@ -90,3 +90,48 @@ fn protocol_crates_know_nothing_of_plans() {
         assert!(!dependencies(c).iter().any(|d| d == "tauri"), "only src-tauri depends on tauri, not {c}");
     }
 }
+
+/// What `cargo build -p flatlab-cli` compiles, through any crate in between (the workspace-hack
+/// crate among them): no Tauri, no WebKit. A Raspberry Pi or NAS builds the CLI without them.
+#[test]
+fn the_cli_builds_without_tauri_or_webkit() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline", "--filter-platform"])
+        .arg("x86_64-unknown-linux-gnu")
+        .current_dir(workspace())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    let nodes = meta["resolve"]["nodes"].as_array().expect("a resolved graph");
+    let name_of = |id: &str| -> String {
+        let package = meta["packages"].as_array().expect("packages").iter().find(|p| p["id"] == id);
+        package.and_then(|p| p["name"].as_str()).unwrap_or(id).to_owned()
+    };
+    let cli = meta["packages"].as_array().expect("packages").iter().find(|p| p["name"] == "flatlab-cli");
+    let cli = cli.and_then(|p| p["id"].as_str()).expect("flatlab-cli in the workspace").to_owned();
+    // Normal and build dependencies (not dev-dependencies: they build for tests only).
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![cli];
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let node = nodes.iter().find(|n| n["id"] == id.as_str()).expect("every package is resolved");
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let kinds = dep["dep_kinds"].as_array().into_iter().flatten();
+            if kinds.clone().any(|k| k["kind"] != "dev") {
+                todo.push(dep["pkg"].as_str().expect("an id").to_owned());
+            }
+        }
+    }
+    let names: Vec<String> = seen.iter().map(|id| name_of(id)).collect();
+    assert!(names.iter().any(|n| n == "flatlab-api"), "the walk reached flatlab-api: {names:?}");
+    for name in &names {
+        assert!(
+            !(name.starts_with("tauri") || name.starts_with("webkit2gtk") || name.starts_with("wry") || name == "gtk"),
+            "flatlab-cli's build pulls {name} (check .config/hakari.toml's final-excludes)"
+        );
+    }
+}

@@ -23,6 +23,7 @@ use ts_rs::TS;
 
 use super::client::{Access, Reach, reach_of, server_url};
 use crate::pki::ClusterPki;
+use crate::pki::hex;
 use crate::{ApiError, Flatlab, K3S_TOKEN, Millis};
 
 /// The annotation K3s puts on a snapshot: the first 12 hex digits of the SHA-256 of the server
@@ -125,10 +126,6 @@ fn snapshot_resource() -> ApiResource {
 /// The token hash K3s puts on snapshots made with this server token secret.
 pub(crate) fn token_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))[..12].to_owned()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A snapshot name K3s accepts, from what Flatlab is about to do.
