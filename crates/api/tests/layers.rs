@@ -91,8 +91,7 @@ fn protocol_crates_know_nothing_of_plans() {
     }
 }
 
-/// What `cargo build -p flatlab-cli` compiles, through any crate in between (the workspace-hack
-/// crate among them): no Tauri, no WebKit. A Raspberry Pi or NAS builds the CLI without them.
+/// What `cargo build -p flatlab-cli` compiles, through any crate in between: no Tauri, no WebKit. A Raspberry Pi or NAS builds the CLI without them.
 #[test]
 fn the_cli_builds_without_tauri_or_webkit() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -131,7 +130,7 @@ fn the_cli_builds_without_tauri_or_webkit() {
     for name in &names {
         assert!(
             !(name.starts_with("tauri") || name.starts_with("webkit2gtk") || name.starts_with("wry") || name == "gtk"),
-            "flatlab-cli's build pulls {name} (check .config/hakari.toml's final-excludes)"
+            "flatlab-cli's build pulls {name}"
         );
     }
 }
