@@ -10,15 +10,14 @@ out="$PWD/crates/store/.sqlx"
 [[ "${1:-}" == "--check" ]] && out="$tmp/sqlx"
 rm -rf "$out" && mkdir -p "$out"
 # Touch the crate so the macros run again, then check it online against the fresh database. The
-# file's old time comes back afterwards: the builds made before (and after) this check stay fresh
-# instead of rebuilding the store crate and everything above it.
+# file's old time comes back when the script ends (the EXIT trap): the builds made before and
+# after this check stay fresh instead of rebuilding the store crate and everything above it.
 lib=crates/store/src/lib.rs
 stamp=$(stat -c %.9Y "$lib")
 trap 'touch -d "@$stamp" "$lib"; rm -rf "$tmp"' EXIT
 touch "$lib"
 DATABASE_URL="sqlite://$tmp/dev.db" SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$out" \
   cargo check -q -p flatlab-store --all-targets
-touch -d "@$stamp" "$lib"
 if [[ "${1:-}" == "--check" ]]; then
   if ! diff -r crates/store/.sqlx "$out" >/dev/null; then
     echo "crates/store/.sqlx is stale: run scripts/sqlx-prepare.sh and commit the result" >&2

@@ -1,7 +1,7 @@
 # Sourced by the test scripts that boot QEMU machines. `qemu_accel` is an array of QEMU arguments:
 # KVM where this machine can run KVM guests, with TCG behind it (QEMU takes the first accelerator
 # that starts), else TCG alone. These machines have a /dev/kvm but no vmx or svm in their CPU
-# flags, and a KVM guest there hangs early in its kernel (docs/testing.md): /dev/kvm alone is not
+# flags, and a KVM guest there hangs early in its kernel (docs/architecture.md#checks): /dev/kvm alone is not
 # enough. FLATLAB_QEMU_ACCEL=tcg (or kvm) overrides the choice.
 qemu_accel_name() {
   case "${FLATLAB_QEMU_ACCEL:-}" in

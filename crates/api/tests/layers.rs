@@ -91,7 +91,8 @@ fn protocol_crates_know_nothing_of_plans() {
     }
 }
 
-/// What `cargo build -p flatlab-cli` compiles, through any crate in between: no Tauri, no WebKit. A Raspberry Pi or NAS builds the CLI without them.
+/// What `cargo build -p flatlab-cli` compiles, through any crate in between: no Tauri, no WebKit.
+/// A Raspberry Pi or NAS builds the CLI without them.
 #[test]
 fn the_cli_builds_without_tauri_or_webkit() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
