@@ -1,17 +1,89 @@
-# Sourced by the test scripts that boot QEMU machines. `qemu_accel` is an array of QEMU arguments:
-# KVM where this machine can run KVM guests, with TCG behind it (QEMU takes the first accelerator
-# that starts), else TCG alone. These machines have a /dev/kvm but no vmx or svm in their CPU
-# flags, and a KVM guest there hangs early in its kernel (docs/architecture.md#checks): /dev/kvm alone is not
-# enough. FLATLAB_QEMU_ACCEL=tcg (or kvm) overrides the choice.
-qemu_accel_name() {
-  case "${FLATLAB_QEMU_ACCEL:-}" in
-    tcg | kvm) echo "$FLATLAB_QEMU_ACCEL"; return ;;
-  esac
-  if [[ -r /dev/kvm && -w /dev/kvm ]] && grep -qw -E 'vmx|svm' /proc/cpuinfo; then echo kvm; else echo tcg; fi
+# Sourced by the test scripts that boot QEMU machines. `qemu_accel_init [KERNEL]`, called before
+# the first machine starts, sets `qemu_accel` (an array of QEMU arguments) and `qemu_accel_kind`
+# (kvm or tcg).
+#
+# KVM only where it proves itself: /dev/kvm opens, the CPU has vmx or svm, and a probe guest (the
+# test's kernel and 300 processes, qemu_probe_boot) runs at least three times as fast under KVM
+# as under TCG. Then `-accel kvm -accel tcg` (QEMU takes the first that starts);
+# else `-accel tcg`. The developers' machines have a /dev/kvm but no vmx or svm, and a KVM guest
+# there hangs early in its kernel; a nested KVM can also start and then run slower than TCG, which
+# a look at /dev/kvm and the CPU flags cannot tell (docs/architecture.md#checks). The probe's
+# result is kept for the machine's boot (/tmp/flatlab-qemu-accel.<boot id>).
+# FLATLAB_QEMU_ACCEL=tcg (or kvm) overrides the choice.
+
+# qemu_probe_boot ACCEL KERNEL TIMEOUT_S: the milliseconds the probe guest took (the test's kernel
+# with a busybox initramfs whose /init starts 300 processes, then powers off), or nothing (it did
+# not finish in time, or QEMU did not start). Processes, not only a kernel: a nested KVM without
+# EPT boots a kernel quickly and then crawls through fork and exec, which is what the tests' guests
+# (systemd, Ignition, shell scripts) do most.
+qemu_probe_boot() {
+  local dir t0 t1
+  dir=$(mktemp -d /tmp/flatlab-qemu-probe.XXXXXX)
+  mkdir -p "$dir/root/bin" "$dir/root/dev" "$dir/root/proc"
+  cp "$(command -v busybox)" "$dir/root/bin/busybox"
+  cat >"$dir/root/init" <<'INIT'
+#!/bin/busybox sh
+i=0
+while [ $i -lt 300 ]; do /bin/busybox true; i=$((i + 1)); done
+echo flatlab-probe-done
+/bin/busybox poweroff -f
+INIT
+  chmod 755 "$dir/root/init"
+  (cd "$dir/root" && find . | cpio -o -H newc -R 0:0 --quiet) >"$dir/initrd"
+  t0=$(date +%s%N)
+  timeout "$3" qemu-system-x86_64 -accel "$1" -m 256 -smp 1 -display none -nodefaults -no-reboot \
+    -serial "file:$dir/serial" -kernel "$2" -initrd "$dir/initrd" -append "console=ttyS0 panic=-1 loglevel=4" \
+    >/dev/null 2>&1 || true
+  t1=$(date +%s%N)
+  if grep -aq 'flatlab-probe-done' "$dir/serial" 2>/dev/null; then echo $(((t1 - t0) / 1000000)); fi
+  rm -rf "$dir"
 }
-qemu_accel_kind=$(qemu_accel_name)
-if [[ $qemu_accel_kind == kvm ]]; then
-  qemu_accel=(-accel kvm -accel tcg)
-else
-  qemu_accel=(-accel tcg)
-fi
+
+# qemu_accel_probe [KERNEL]: kvm or tcg, as above; says why on stderr.
+qemu_accel_probe() {
+  local kernel=${1:-} cache t_tcg t_kvm kind
+  if ! [[ -r /dev/kvm && -w /dev/kvm ]] || ! grep -qw -E 'vmx|svm' /proc/cpuinfo || ! command -v busybox >/dev/null; then
+    echo tcg
+    return
+  fi
+  cache=/tmp/flatlab-qemu-accel.$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
+  if [[ -s $cache ]]; then
+    cat "$cache"
+    return
+  fi
+  if [[ -z $kernel ]]; then
+    for kernel in "${root:-.}/target/netboot-cache/vmlinuz" "${FLATLAB_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flatlab-tests}"/debian-node/*/live.vmlinuz ""; do
+      [[ -f $kernel ]] && break
+    done
+  fi
+  if [[ ! -f $kernel ]]; then
+    echo "qemu: KVM is offered here but there is no kernel to probe it with yet: TCG" >&2
+    echo tcg
+    return
+  fi
+  t_tcg=$(qemu_probe_boot tcg "$kernel" 120)
+  if [[ -z $t_tcg ]]; then
+    echo "qemu: the probe guest did not finish under TCG either: TCG" >&2
+    echo tcg
+    return
+  fi
+  t_kvm=$(qemu_probe_boot kvm "$kernel" $((t_tcg / 3000 + 1)))
+  kind=tcg
+  [[ -n $t_kvm ]] && ((t_kvm * 3 <= t_tcg)) && kind=kvm
+  echo "qemu: probe guest (kernel and 300 processes): TCG ${t_tcg} ms, KVM ${t_kvm:-not within a third of that}${t_kvm:+ ms}: $kind" >&2
+  echo "$kind" >"$cache"
+  echo "$kind"
+}
+
+qemu_accel_init() {
+  [[ -n ${qemu_accel_kind:-} ]] && return 0
+  case "${FLATLAB_QEMU_ACCEL:-}" in
+    tcg | kvm) qemu_accel_kind=$FLATLAB_QEMU_ACCEL ;;
+    *) qemu_accel_kind=$(qemu_accel_probe "${1:-}") ;;
+  esac
+  if [[ $qemu_accel_kind == kvm ]]; then
+    qemu_accel=(-accel kvm -accel tcg)
+  else
+    qemu_accel=(-accel tcg)
+  fi
+}

@@ -143,7 +143,8 @@ capture() {
   local tcpdump_pid=$!
   pids+=($tcpdump_pid)
   for _ in $(seq 1 50); do grep -q "listening on" "$work/$run-tcpdump.log" && break; sleep 0.1; done
-  step "$run: booting QEMU (TCG) until it sent: $*"
+  qemu_accel_init
+  step "$run: booting QEMU ($qemu_accel_kind) until it sent: $*"
   local t0
   t0=$(date +%s)
   ip netns exec "$ns_sw" qemu-system-x86_64 "${qemu_accel[@]}" -m 512 -display none -no-reboot -monitor none -uuid "${uuids[$run]}" \

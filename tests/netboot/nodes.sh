@@ -24,7 +24,8 @@
 #                                  there), not after it: the QEMU machines wait on each other's
 #                                  network and disks more than on the two cores, and CI gains
 #                                  about five minutes. Each run has its own namespaces and files.
-# Needs root (network namespaces, mmdebstrap). Logs of a failed run: artifacts/netboot-nodes/.
+# Needs root (network namespaces, mmdebstrap). Logs of a failed run (of every run with
+# NODES_KEEP_LOGS=1): artifacts/netboot-nodes/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [[ $# -eq 0 ]]; then
@@ -54,7 +55,7 @@ k3s_version=v1.32.2+k3s1
 source "$root/tests/lib/required.sh"
 source "$root/tests/lib/qemu.sh"
 [[ $(id -u) -eq 0 ]] || cannot_run nodes "needs root (network namespaces, mmdebstrap)"
-for tool in qemu-system-x86_64 dnsmasq mmdebstrap gpg cpio curl ip python3 sgdisk mcopy grub-mkimage; do
+for tool in qemu-system-x86_64 dnsmasq mmdebstrap gpg cpio curl ip python3 sgdisk mcopy grub-mkimage strip; do
   command -v "$tool" >/dev/null || { echo "nodes: $tool is missing (scripts/setup-debian.sh installs it)" >&2; exit 1; }
 done
 for f in /usr/share/OVMF/OVMF_CODE_4M.fd /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/undionly.kpxe "$flatlab" "$k3s_standin"; do
@@ -64,6 +65,7 @@ done
 step() { printf 'nodes (%s): %s\n' "$run" "$*"; }
 cache=$("$root/tests/netboot/debian/build.sh")
 step "Debian-built live system and install image from $cache"
+qemu_accel_init "$cache/live.vmlinuz"
 
 work=$(mktemp -d /tmp/flatlab-nodes.XXXXXX)
 id=$$
@@ -81,7 +83,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in "$ns_sw" "$ns_r" "$ns_b"; do ip netns del "$ns" 2>/dev/null || true; done
-  if [[ $status -ne 0 ]]; then
+  if [[ $status -ne 0 || -n ${NODES_KEEP_LOGS:-} ]]; then
     out=$root/artifacts/netboot-nodes/$run
     rm -rf "$out"; mkdir -p "$out"
     # What each screen showed (firmware menus and iPXE do not always reach the serial console).
@@ -109,7 +111,9 @@ cp "$cache/live.vmlinuz" "$release/flatcar_production_pxe.vmlinuz"
 (cd "$work/key" && find . | cpio -o -H newc -R 0:0 --quiet | gzip) | cat "$cache/live.cpio.gz" - >"$release/flatcar_production_pxe_image.cpio.gz"
 k3s_dir=$work/mirror/k3s/$k3s_version
 mkdir -p "$k3s_dir"
-cp "$k3s_standin" "$k3s_dir/k3s"
+# Stripped, as K3s's release binary is: the debug symbols are most of the stand-in's size, and
+# every node's Ignition fetches it and hashes it under TCG.
+strip -o "$k3s_dir/k3s" "$k3s_standin"
 k3s_sha=$(sha256sum "$k3s_dir/k3s" | cut -d' ' -f1)
 if [[ $run == three ]]; then
   echo "$k3s_sha  k3s" >"$k3s_dir/k3s.sha256"          # pinned: an Ignition remote file

@@ -265,6 +265,7 @@ if [[ -n ${NETBOOT_CAPTURE_HTTP:-} ]]; then
   sleep 1
 fi
 
+qemu_accel_init "$cache/vmlinuz"
 step "booting the machine in QEMU ($qemu_accel_kind${firmware[1]:+, OVMF})"
 ip netns exec "$ns_sw" qemu-system-x86_64 "${qemu_accel[@]}" -m 768 -nographic -no-reboot -serial "file:$work/serial.log" -monitor none \
   -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \

@@ -120,6 +120,7 @@ done
 step "flatlab serve --dhcp proxy beside dnsmasq"
 
 cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$work/vars.fd"
+qemu_accel_init
 ip netns exec "$ns_sw" qemu-system-x86_64 "${qemu_accel[@]}" -m 512 -smp 1 -display none -monitor "unix:$work/monitor.sock,server,nowait" \
   -machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on \
   -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n \
