@@ -3,7 +3,7 @@
 # (kvm or tcg).
 #
 # KVM only where it proves itself: /dev/kvm opens, the CPU has vmx or svm, and a probe guest (the
-# test's kernel and 300 processes, qemu_probe_boot) runs at least three times as fast under KVM
+# test's kernel and 300 processes, qemu_probe_initrd) runs at least three times as fast under KVM
 # as under TCG. Then `-accel kvm -accel tcg` (QEMU takes the first that starts);
 # else `-accel tcg`. The developers' machines have a /dev/kvm but no vmx or svm, and a KVM guest
 # there hangs early in its kernel; a nested KVM can also start and then run slower than TCG, which
@@ -11,37 +11,41 @@
 # result is kept for the machine's boot (/tmp/flatlab-qemu-accel.<boot id>).
 # FLATLAB_QEMU_ACCEL=tcg (or kvm) overrides the choice.
 
-# qemu_probe_boot ACCEL KERNEL TIMEOUT_S: the milliseconds the probe guest took (the test's kernel
-# with a busybox initramfs whose /init starts 300 processes, then powers off), or nothing (it did
-# not finish in time, or QEMU did not start). Processes, not only a kernel: a nested KVM without
-# EPT boots a kernel quickly and then crawls through fork and exec, which is what the tests' guests
-# (systemd, Ignition, shell scripts) do most.
-qemu_probe_boot() {
-  local dir t0 t1
-  dir=$(mktemp -d /tmp/flatlab-qemu-probe.XXXXXX)
-  mkdir -p "$dir/root/bin" "$dir/root/dev" "$dir/root/proc"
-  cp "$(command -v busybox)" "$dir/root/bin/busybox"
-  cat >"$dir/root/init" <<'INIT'
+# qemu_probe_initrd DIR: writes DIR/initrd, the probe guest's busybox initramfs, whose /init starts
+# 300 processes and then powers off. Processes, not only a kernel: a nested KVM without EPT boots a
+# kernel quickly and then crawls through fork and exec, which is what the tests' guests (systemd,
+# Ignition, shell scripts) do most.
+qemu_probe_initrd() {
+  mkdir -p "$1/root/bin" "$1/root/dev" "$1/root/proc"
+  cp "$(command -v busybox)" "$1/root/bin/busybox"
+  cat >"$1/root/init" <<'INIT'
 #!/bin/busybox sh
 i=0
 while [ $i -lt 300 ]; do /bin/busybox true; i=$((i + 1)); done
 echo flatlab-probe-done
 /bin/busybox poweroff -f
 INIT
-  chmod 755 "$dir/root/init"
-  (cd "$dir/root" && find . | cpio -o -H newc -R 0:0 --quiet) >"$dir/initrd"
+  chmod 755 "$1/root/init"
+  (cd "$1/root" && find . | cpio -o -H newc -R 0:0 --quiet) >"$1/initrd"
+}
+
+# qemu_probe_boot ACCEL KERNEL INITRD TIMEOUT_S: the milliseconds the probe guest took, or nothing
+# (it did not finish in time, or QEMU did not start).
+qemu_probe_boot() {
+  local serial t0 t1
+  serial=$(mktemp /tmp/flatlab-qemu-probe.XXXXXX)
   t0=$(date +%s%N)
-  timeout "$3" qemu-system-x86_64 -accel "$1" -m 256 -smp 1 -display none -nodefaults -no-reboot \
-    -serial "file:$dir/serial" -kernel "$2" -initrd "$dir/initrd" -append "console=ttyS0 panic=-1 loglevel=4" \
+  timeout "$4" qemu-system-x86_64 -accel "$1" -m 256 -smp 1 -display none -nodefaults -no-reboot \
+    -serial "file:$serial" -kernel "$2" -initrd "$3" -append "console=ttyS0 panic=-1 loglevel=4" \
     >/dev/null 2>&1 || true
   t1=$(date +%s%N)
-  if grep -aq 'flatlab-probe-done' "$dir/serial" 2>/dev/null; then echo $(((t1 - t0) / 1000000)); fi
-  rm -rf "$dir"
+  if grep -aq 'flatlab-probe-done' "$serial"; then echo $(((t1 - t0) / 1000000)); fi
+  rm -f "$serial"
 }
 
 # qemu_accel_probe [KERNEL]: kvm or tcg, as above; says why on stderr.
 qemu_accel_probe() {
-  local kernel=${1:-} cache t_tcg t_kvm kind
+  local kernel=${1:-} cache probe t_tcg t_kvm="" kind
   if ! [[ -r /dev/kvm && -w /dev/kvm ]] || ! grep -qw -E 'vmx|svm' /proc/cpuinfo || ! command -v busybox >/dev/null; then
     echo tcg
     return
@@ -61,13 +65,16 @@ qemu_accel_probe() {
     echo tcg
     return
   fi
-  t_tcg=$(qemu_probe_boot tcg "$kernel" 120)
+  probe=$(mktemp -d /tmp/flatlab-qemu-probe.XXXXXX)
+  qemu_probe_initrd "$probe"
+  t_tcg=$(qemu_probe_boot tcg "$kernel" "$probe/initrd" 120)
+  [[ -z $t_tcg ]] || t_kvm=$(qemu_probe_boot kvm "$kernel" "$probe/initrd" $((t_tcg / 3000 + 1)))
+  rm -rf "$probe"
   if [[ -z $t_tcg ]]; then
     echo "qemu: the probe guest did not finish under TCG either: TCG" >&2
     echo tcg
     return
   fi
-  t_kvm=$(qemu_probe_boot kvm "$kernel" $((t_tcg / 3000 + 1)))
   kind=tcg
   [[ -n $t_kvm ]] && ((t_kvm * 3 <= t_tcg)) && kind=kvm
   echo "qemu: probe guest (kernel and 300 processes): TCG ${t_tcg} ms, KVM ${t_kvm:-not within a third of that}${t_kvm:+ ms}: $kind" >&2
